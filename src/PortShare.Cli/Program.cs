@@ -1,0 +1,4 @@
+using System.CommandLine;
+using PortShare.Cli;
+
+return await CliApp.RunAsync(args, CliConsole.CreateDefault()).ConfigureAwait(false);

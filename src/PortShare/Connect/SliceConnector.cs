@@ -1,0 +1,398 @@
+using System.Net;
+using System.Net.Sockets;
+
+namespace PortShare.Connect;
+
+/// <summary>
+/// Opens outgoing TCP connections whose local port lies in one slice, and binds sockets to free ports of it.
+/// Fails closed: the slice is checked against the network namespace's <c>ip_local_port_range</c> (the kernel silently
+/// widens a slice outside it) and every socket's local port is checked after bind/connect. Thread-safe; create one
+/// per slice and reuse it.
+/// </summary>
+public sealed class SliceConnector
+{
+    /// <summary>How often the netns range and reserved ports are re-read (a sysctl can change under a running program).</summary>
+    public static readonly TimeSpan RevalidateInterval = TimeSpan.FromSeconds(1);
+
+    private readonly ISocketEnvironment _env;
+    private readonly uint _packed;
+    private readonly BusyPortTable _busy;
+    private long _validatedAt;
+    private bool[] _reserved;
+
+    /// <summary>Creates a connector for <paramref name="slice"/>, optionally bound to a local (egress) address.</summary>
+    /// <exception cref="SliceMisconfiguredException">The slice is not inside the netns range, or wholly reserved.</exception>
+    /// <exception cref="KernelPathUnsupportedException"><see cref="ConnectStrategy.Kernel"/> on a kernel without IP_LOCAL_PORT_RANGE.</exception>
+    public SliceConnector(PortRange slice, IPAddress? localAddress = null, ConnectStrategy strategy = ConnectStrategy.Auto)
+        : this(slice, localAddress, strategy, CurrentNamespace.Instance)
+    {
+    }
+
+    internal SliceConnector(PortRange slice, IPAddress? localAddress, ConnectStrategy strategy, ISocketEnvironment environment)
+    {
+        _env = environment;
+        Slice = slice;
+        LocalAddress = localAddress;
+        _packed = slice.Pack();
+        _busy = new BusyPortTable(slice.Count);
+        _reserved = [];
+        var supported = HostFacts.SupportsLocalPortRange();
+        Strategy = strategy switch
+        {
+            ConnectStrategy.Auto => supported ? ConnectStrategy.Kernel : ConnectStrategy.Fallback,
+            ConnectStrategy.Kernel when !supported => throw new KernelPathUnsupportedException(
+                $"The kernel path was requested but kernel {HostFacts.KernelRelease()} has no IP_LOCAL_PORT_RANGE (needs Linux 6.3 or later, or 6.1.32+). Use --strategy fallback or auto."),
+            _ => strategy,
+        };
+        Validate();
+    }
+
+    /// <summary>The slice every socket's local port lies in.</summary>
+    public PortRange Slice { get; }
+
+    /// <summary>The egress address sockets bind to, or null to let the routing table choose.</summary>
+    public IPAddress? LocalAddress { get; }
+
+    /// <summary>The strategy in use: <see cref="ConnectStrategy.Kernel"/> or <see cref="ConnectStrategy.Fallback"/>, never Auto.</summary>
+    public ConnectStrategy Strategy { get; }
+
+    /// <summary>The netns range at the last validation.</summary>
+    public PortRange NetnsRange { get; private set; }
+
+    /// <summary>
+    /// Re-reads the netns <c>ip_local_port_range</c> and reserved ports and checks the slice lies inside the range.
+    /// Called on construction and at most every <see cref="RevalidateInterval"/> by connects.
+    /// </summary>
+    /// <exception cref="SliceMisconfiguredException">The slice is (partly) outside the range or wholly reserved.</exception>
+    public void Validate()
+    {
+        var netns = _env.ReadNetnsRange();
+        var reservedRanges = _env.ReadReservedPorts();
+        if (!netns.Contains(Slice))
+        {
+            var how = netns.Overlaps(Slice) ? "partly outside" : "outside";
+            throw new SliceMisconfiguredException(
+                $"Port slice {Slice} lies {how} this network namespace's ip_local_port_range {netns}: the kernel would silently use ports outside the slice, which belong to other hosts. Choose a slice inside {netns}, or widen net.ipv4.ip_local_port_range.");
+        }
+
+        var reserved = new bool[Slice.Count];
+        var free = Slice.Count;
+        foreach (var r in reservedRanges)
+        {
+            if (r.Intersect(Slice) is { } overlap)
+            {
+                for (var p = overlap.Low; p <= overlap.High; p++)
+                {
+                    reserved[p - Slice.Low] = true;
+                    free--;
+                }
+            }
+        }
+
+        if (free == 0)
+        {
+            throw new SliceMisconfiguredException($"Every port of slice {Slice} is in net.ipv4.ip_local_reserved_ports: no port is left to use.");
+        }
+
+        NetnsRange = netns;
+        _reserved = reserved;
+        Volatile.Write(ref _validatedAt, Environment.TickCount64);
+    }
+
+    /// <summary>Opens a TCP connection to <paramref name="remote"/> from a port of the slice.</summary>
+    /// <exception cref="SliceExhaustedException">No port of the slice is free toward <paramref name="remote"/>.</exception>
+    /// <exception cref="SliceMisconfiguredException">The slice is unsafe, or the kernel chose a port outside it.</exception>
+    /// <exception cref="SocketException">The connection itself failed (refused, unreachable, …).</exception>
+    public ValueTask<Socket> ConnectAsync(IPEndPoint remote, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(remote);
+        RevalidateIfStale();
+        CheckFamily(remote);
+        return Strategy == ConnectStrategy.Kernel
+            ? ConnectKernelAsync(remote, cancellationToken)
+            : ConnectFallbackAsync(remote, cancellationToken);
+    }
+
+    /// <summary>Resolves <paramref name="host"/> and connects to its addresses in order, as the default HttpClient handler does.</summary>
+    public async ValueTask<Socket> ConnectAsync(string host, int port, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(host);
+        var addresses = IPAddress.TryParse(host, out var literal)
+            ? [literal]
+            : await Dns.GetHostAddressesAsync(host, cancellationToken).ConfigureAwait(false);
+        if (LocalAddress is not null)
+        {
+            addresses = Array.FindAll(addresses, a => a.AddressFamily == LocalAddress.AddressFamily);
+        }
+
+        if (addresses.Length == 0)
+        {
+            throw new SocketException((int)SocketError.HostNotFound, $"{host} has no address of the egress address's family.");
+        }
+
+        Exception? last = null;
+        foreach (var address in addresses)
+        {
+            try
+            {
+                return await ConnectAsync(new IPEndPoint(address, port), cancellationToken).ConfigureAwait(false);
+            }
+            catch (SocketException ex)
+            {
+                last = ex;
+            }
+        }
+
+        throw last!;
+    }
+
+    /// <summary>Opens a TCP connection from the slice and wraps it in a <see cref="NetworkStream"/> that owns the socket.</summary>
+    public async ValueTask<NetworkStream> ConnectStreamAsync(IPEndPoint remote, CancellationToken cancellationToken = default)
+    {
+        var socket = await ConnectAsync(remote, cancellationToken).ConfigureAwait(false);
+        return new NetworkStream(socket, ownsSocket: true);
+    }
+
+    /// <summary>
+    /// Creates a socket bound to a free port of the slice, for callers that need the port before connecting (UDP, or
+    /// protocols that announce their port). With the fallback a TCP port may also carry other connections to other
+    /// destinations (.NET always sets SO_REUSEADDR on TCP binds); <c>connect()</c> keeps 4-tuples unique.
+    /// </summary>
+    /// <exception cref="SliceExhaustedException">Every port of the slice is bound.</exception>
+    public Socket Bind(AddressFamily family, SocketType socketType, ProtocolType protocolType)
+    {
+        RevalidateIfStale();
+        var local = LocalAddress ?? Any(family);
+        if (local.AddressFamily != family)
+        {
+            throw new ArgumentException($"The egress address {local} is not of family {family}.", nameof(family));
+        }
+
+        if (Strategy == ConnectStrategy.Kernel)
+        {
+            var socket = _env.CreateSocket(family, socketType, protocolType);
+            try
+            {
+                Interop.SocketOptions.SetLocalPortRange(socket, _packed);
+                socket.Bind(new IPEndPoint(local, 0));
+                EnsureInSlice(socket, null);
+                return socket;
+            }
+            catch (SocketException ex) when (ex.SocketErrorCode == SocketError.AddressAlreadyInUse)
+            {
+                socket.Dispose();
+                throw new SliceExhaustedException(Slice, LocalAddress, null, ex.SocketErrorCode);
+            }
+            catch
+            {
+                socket.Dispose();
+                throw;
+            }
+        }
+
+        var start = Random.Shared.Next(Slice.Count);
+        var reserved = _reserved;
+        for (var i = 0; i < Slice.Count; i++)
+        {
+            var offset = (start + i) % Slice.Count;
+            if (reserved[offset])
+            {
+                continue;
+            }
+
+            var socket = _env.CreateSocket(family, socketType, protocolType);
+            try
+            {
+                socket.Bind(new IPEndPoint(local, Slice.Low + offset));
+                return socket;
+            }
+            catch (SocketException ex) when (ex.SocketErrorCode == SocketError.AddressAlreadyInUse)
+            {
+                socket.Dispose();
+            }
+            catch
+            {
+                socket.Dispose();
+                throw;
+            }
+        }
+
+        throw new SliceExhaustedException(Slice, LocalAddress, null, SocketError.AddressAlreadyInUse);
+    }
+
+    private async ValueTask<Socket> ConnectKernelAsync(IPEndPoint remote, CancellationToken cancellationToken)
+    {
+        var socket = _env.CreateSocket(remote.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            Interop.SocketOptions.SetLocalPortRange(socket, _packed);
+            if (LocalAddress is not null)
+            {
+                // Defer the port choice to connect(), so one port serves many destinations (CONFORMANCE D3, F3).
+                Interop.SocketOptions.SetBindAddressNoPort(socket);
+                BindLocal(socket, new IPEndPoint(LocalAddress, 0));
+            }
+
+            try
+            {
+                await socket.ConnectAsync(remote, cancellationToken).ConfigureAwait(false);
+            }
+            catch (SocketException ex) when (ex.SocketErrorCode == SocketError.AddressNotAvailable)
+            {
+                throw new SliceExhaustedException(Slice, LocalAddress, remote, ex.SocketErrorCode);
+            }
+
+            EnsureInSlice(socket, remote);
+            return socket;
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    private async ValueTask<Socket> ConnectFallbackAsync(IPEndPoint remote, CancellationToken cancellationToken)
+    {
+        var local = LocalAddress ?? Any(remote.AddressFamily);
+        var hints = _busy.For(remote);
+        var reserved = _reserved;
+        var count = Slice.Count;
+
+        // RFC 6056: start at a random offset so that concurrent callers and restarts spread over the slice.
+        var start = Random.Shared.Next(count);
+
+        // Pass 0 skips ports hinted busy; pass 1 tries exactly those, since hints can be stale.
+        for (var pass = 0; pass < 2; pass++)
+        {
+            for (var i = 0; i < count; i++)
+            {
+                var offset = start + i;
+                if (offset >= count)
+                {
+                    offset -= count;
+                }
+
+                if (reserved[offset])
+                {
+                    continue;
+                }
+
+                var now = Environment.TickCount64;
+                if (BusyPortTable.IsBusy(hints, offset, now) != (pass == 1))
+                {
+                    continue;
+                }
+
+                cancellationToken.ThrowIfCancellationRequested();
+                var socket = _env.CreateSocket(remote.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+                try
+                {
+                    // .NET's TCP Bind sets SO_REUSEADDR, so the port may be shared with connections to other destinations.
+                    if (!TryBind(socket, new IPEndPoint(local, Slice.Low + offset)))
+                    {
+                        BusyPortTable.Mark(hints, offset, now + BusyPortTable.BusyMilliseconds);
+                        socket.Dispose();
+                        continue;
+                    }
+
+                    await socket.ConnectAsync(remote, cancellationToken).ConfigureAwait(false);
+                }
+                catch (SocketException ex) when (ex.SocketErrorCode is SocketError.AddressNotAvailable or SocketError.AddressAlreadyInUse)
+                {
+                    // This 4-tuple is taken (CONFORMANCE D15): remember it and try the next port.
+                    BusyPortTable.Mark(hints, offset, now + BusyPortTable.BusyMilliseconds);
+                    socket.Dispose();
+                    continue;
+                }
+                catch
+                {
+                    socket.Dispose();
+                    throw;
+                }
+
+                BusyPortTable.Mark(hints, offset, now + BusyPortTable.HeldMilliseconds);
+                try
+                {
+                    EnsureInSlice(socket, remote);
+                }
+                catch
+                {
+                    socket.Dispose();
+                    throw;
+                }
+
+                return socket;
+            }
+        }
+
+        throw new SliceExhaustedException(Slice, LocalAddress, remote, SocketError.AddressNotAvailable);
+    }
+
+    private bool TryBind(Socket socket, IPEndPoint local)
+    {
+        try
+        {
+            socket.Bind(local);
+            return true;
+        }
+        catch (SocketException ex) when (ex.SocketErrorCode == SocketError.AddressAlreadyInUse)
+        {
+            return false;
+        }
+        catch (SocketException ex) when (ex.SocketErrorCode == SocketError.AddressNotAvailable)
+        {
+            throw NotLocal(ex);
+        }
+    }
+
+    private void BindLocal(Socket socket, IPEndPoint local)
+    {
+        try
+        {
+            socket.Bind(local);
+        }
+        catch (SocketException ex) when (ex.SocketErrorCode == SocketError.AddressNotAvailable)
+        {
+            throw NotLocal(ex);
+        }
+    }
+
+    private SliceMisconfiguredException NotLocal(SocketException ex) => new(
+        $"The egress address {LocalAddress} is not assigned to any interface in this network namespace (bind failed: {ex.Message}). Add it (e.g. on lo) or omit --local-address.",
+        ex);
+
+    private void RevalidateIfStale()
+    {
+        if (Environment.TickCount64 - Volatile.Read(ref _validatedAt) >= (long)RevalidateInterval.TotalMilliseconds)
+        {
+            Validate();
+        }
+    }
+
+    private void CheckFamily(IPEndPoint remote)
+    {
+        if (LocalAddress is not null && LocalAddress.AddressFamily != remote.AddressFamily)
+        {
+            throw new ArgumentException($"The egress address {LocalAddress} and the destination {remote} are of different address families.", nameof(remote));
+        }
+    }
+
+    /// <summary>Fail closed (CONFORMANCE F6): the port getsockname() reports must be in the slice, on the egress address.</summary>
+    private void EnsureInSlice(Socket socket, IPEndPoint? remote)
+    {
+        if (socket.LocalEndPoint is not IPEndPoint local || !Slice.Contains(local.Port))
+        {
+            var to = remote is null ? "bind" : $"connection to {remote}";
+            throw new SliceMisconfiguredException(
+                $"The kernel gave the {to} local endpoint {socket.LocalEndPoint}, outside slice {Slice}: refusing to use it (is ip_local_port_range {HostFacts.LocalPortRangePath} narrower than the slice?).");
+        }
+
+        if (LocalAddress is not null && !local.Address.Equals(LocalAddress))
+        {
+            throw new SliceMisconfiguredException($"The socket's local address {local.Address} is not the egress address {LocalAddress}: refusing to use it.");
+        }
+    }
+
+    private static IPAddress Any(AddressFamily family) => family == AddressFamily.InterNetworkV6 ? IPAddress.IPv6Any : IPAddress.Any;
+}
