@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Reflection;
-using Spectre.Console;
 
 namespace PortShare.Cli;
 
@@ -29,7 +28,7 @@ internal static class CliApp
                 console.WriteError(error.Message);
             }
 
-            console.Error.MarkupLine("[grey]run 'portshare --help' (or 'portshare COMMAND --help') for usage.[/]");
+            console.RawError.WriteLine("run 'portshare --help' (or 'portshare COMMAND --help') for usage.");
             return ExitCodes.Usage;
         }
 

@@ -8,11 +8,12 @@ namespace PortShare.Cli;
 /// </summary>
 internal sealed class CliConsole
 {
-    public CliConsole(IAnsiConsole output, IAnsiConsole error, TextWriter rawOutput)
+    public CliConsole(IAnsiConsole output, IAnsiConsole error, TextWriter rawOutput, TextWriter? rawError = null)
     {
         Out = output;
         Error = error;
         RawOut = rawOutput;
+        RawError = rawError ?? TextWriter.Null;
     }
 
     public IAnsiConsole Out { get; }
@@ -22,17 +23,20 @@ internal sealed class CliConsole
     /// <summary>Plain stdout for machine output (JSON lines), never decorated.</summary>
     public TextWriter RawOut { get; }
 
+    /// <summary>Plain stderr: errors are one unwrapped line each, whatever the terminal width.</summary>
+    public TextWriter RawError { get; }
+
     public static CliConsole CreateDefault()
     {
         var stdout = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Out) });
         var stderr = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
-        return new CliConsole(stdout, stderr, Console.Out);
+        return new CliConsole(stdout, stderr, Console.Out, Console.Error);
     }
 
     /// <summary>One clear line on stderr: <c>error: …</c>.</summary>
-    public void WriteError(string message) =>
-        Error.MarkupLine($"[red]error:[/] {message.EscapeMarkup()}");
+    public void WriteError(string message) => RawError.WriteLine($"error: {OneLine(message)}");
 
-    public void WriteWarning(string message) =>
-        Error.MarkupLine($"[yellow]warning:[/] {message.EscapeMarkup()}");
+    public void WriteWarning(string message) => RawError.WriteLine($"warning: {OneLine(message)}");
+
+    private static string OneLine(string message) => message.ReplaceLineEndings(" ").Trim();
 }

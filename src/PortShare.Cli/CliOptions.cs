@@ -1,0 +1,91 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Net;
+using PortShare.Connect;
+
+namespace PortShare.Cli;
+
+/// <summary>Options and arguments shared by several commands, with parsers that name the bad input.</summary>
+internal static class CliOptions
+{
+    public static Option<PortRange?> Slice(bool required = false) => new("--slice")
+    {
+        Description = "The port slice, LO-HI (e.g. 40000-40511) or a single port.",
+        Required = required,
+        CustomParser = result =>
+        {
+            var text = result.Tokens.Count > 0 ? result.Tokens[0].Value : string.Empty;
+            if (PortRange.TryParse(text, out var range, out var error))
+            {
+                return range;
+            }
+
+            result.AddError($"--slice: {error}");
+            return null;
+        },
+    };
+
+    public static Option<IPAddress?> LocalAddress() => new("--local-address")
+    {
+        Description = "The egress (local) IP address to connect from; default: chosen by the routing table.",
+        CustomParser = result =>
+        {
+            var text = result.Tokens.Count > 0 ? result.Tokens[0].Value : string.Empty;
+            if (IPAddress.TryParse(text, out var ip))
+            {
+                return ip;
+            }
+
+            result.AddError($"--local-address: '{text}' is not an IPv4 or IPv6 address.");
+            return null;
+        },
+    };
+
+    public static Option<ConnectStrategy> Strategy() => new("--strategy")
+    {
+        Description = "auto (kernel path where supported), kernel (IP_LOCAL_PORT_RANGE, Linux >= 6.3) or fallback (bind-before-connect).",
+        DefaultValueFactory = _ => ConnectStrategy.Auto,
+    };
+
+    public static Option<bool> Json() => new("--json")
+    {
+        Description = "Write machine-readable JSON to stdout instead of a table.",
+    };
+
+    /// <summary>Parses <c>HOST:PORT</c>, <c>IP:PORT</c> or <c>[IPv6]:PORT</c>.</summary>
+    public static bool TryParseHostPort(string text, out string host, out int port, out string error)
+    {
+        host = string.Empty;
+        port = 0;
+        error = string.Empty;
+        if (IPEndPoint.TryParse(text, out var ep) && ep.Port != 0 && (text.Contains(']', StringComparison.Ordinal) || ep.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork))
+        {
+            host = ep.Address.ToString();
+            port = ep.Port;
+            return true;
+        }
+
+        var colon = text.LastIndexOf(':');
+        if (colon <= 0 || colon == text.Length - 1)
+        {
+            error = $"'{text}' is not HOST:PORT (the port is missing; for IPv6 write [ADDRESS]:PORT).";
+            return false;
+        }
+
+        var hostPart = text[..colon];
+        if (hostPart.Contains(':', StringComparison.Ordinal) && !hostPart.StartsWith('['))
+        {
+            error = $"'{text}' is ambiguous: write an IPv6 destination as [ADDRESS]:PORT.";
+            return false;
+        }
+
+        if (!int.TryParse(text.AsSpan(colon + 1), NumberStyles.None, CultureInfo.InvariantCulture, out port) || port is < 1 or > 65535)
+        {
+            error = $"'{text}': the port '{text[(colon + 1)..]}' is not a number from 1 to 65535.";
+            return false;
+        }
+
+        host = hostPart.Trim('[', ']');
+        return true;
+    }
+}
