@@ -22,4 +22,5 @@ internal sealed record DoctorReport(
 [JsonSourceGenerationOptions(WriteIndented = false)]
 [JsonSerializable(typeof(ConnectionRecord))]
 [JsonSerializable(typeof(DoctorReport))]
+[JsonSerializable(typeof(List<PortShare.Cli.Bench.BenchResult>))]
 internal sealed partial class CliJsonContext : JsonSerializerContext;

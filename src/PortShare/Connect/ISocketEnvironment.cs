@@ -11,6 +11,10 @@ internal interface ISocketEnvironment
 {
     Socket CreateSocket(AddressFamily family, SocketType type, ProtocolType protocol);
 
+    /// <summary>Runs a socket factory where this environment's sockets are made (for socket subclasses).</summary>
+    T CreateSocket<T>(Func<T> factory)
+        where T : Socket;
+
     PortRange ReadNetnsRange();
 
     IReadOnlyList<PortRange> ReadReservedPorts();
@@ -22,6 +26,9 @@ internal sealed class CurrentNamespace : ISocketEnvironment
     public static readonly CurrentNamespace Instance = new();
 
     public Socket CreateSocket(AddressFamily family, SocketType type, ProtocolType protocol) => new(family, type, protocol);
+
+    public T CreateSocket<T>(Func<T> factory)
+        where T : Socket => factory();
 
     public PortRange ReadNetnsRange() => HostFacts.ReadNetnsRange();
 

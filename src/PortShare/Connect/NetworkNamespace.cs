@@ -60,6 +60,9 @@ internal sealed class NetworkNamespace : ISocketEnvironment, IDisposable
 
     public Socket CreateSocket(AddressFamily family, SocketType type, ProtocolType protocol) => Run(() => new Socket(family, type, protocol));
 
+    public T CreateSocket<T>(Func<T> factory)
+        where T : Socket => Run(factory);
+
     public PortRange ReadNetnsRange() => Run(HostFacts.ReadNetnsRange);
 
     public IReadOnlyList<PortRange> ReadReservedPorts() => Run(HostFacts.ReadReservedPorts);

@@ -255,14 +255,16 @@ public sealed class SliceConnector
     private async ValueTask<Socket> ConnectFallbackAsync(IPEndPoint remote, CancellationToken cancellationToken)
     {
         var local = LocalAddress ?? Any(remote.AddressFamily);
-        var hints = _busy.For(remote);
+        var family = remote.AddressFamily;
+        var table = _busy.For(remote);
         var reserved = _reserved;
         var count = Slice.Count;
 
         // RFC 6056: start at a random offset so that concurrent callers and restarts spread over the slice.
         var start = Random.Shared.Next(count);
 
-        // Pass 0 skips ports hinted busy; pass 1 tries exactly those, since hints can be stale.
+        // Pass 0 tries ports with no entry; pass 1 re-tries ports the kernel refused recently, since such hints go
+        // stale. Ports held by our own live sockets are never tried: they are certainly busy toward this destination.
         for (var pass = 0; pass < 2; pass++)
         {
             for (var i = 0; i < count; i++)
@@ -273,25 +275,22 @@ public sealed class SliceConnector
                     offset -= count;
                 }
 
-                if (reserved[offset])
-                {
-                    continue;
-                }
-
                 var now = Environment.TickCount64;
-                if (BusyPortTable.IsBusy(hints, offset, now) != (pass == 1))
+                var entry = BusyPortTable.Read(table, offset);
+                var refused = entry != BusyPortTable.Held && entry > now;
+                if (reserved[offset] || entry == BusyPortTable.Held || refused != (pass == 1))
                 {
                     continue;
                 }
 
                 cancellationToken.ThrowIfCancellationRequested();
-                var socket = _env.CreateSocket(remote.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+                var socket = _env.CreateSocket(() => new SliceSocket(family, SocketType.Stream, ProtocolType.Tcp));
                 try
                 {
                     // .NET's TCP Bind sets SO_REUSEADDR, so the port may be shared with connections to other destinations.
                     if (!TryBind(socket, new IPEndPoint(local, Slice.Low + offset)))
                     {
-                        BusyPortTable.Mark(hints, offset, now + BusyPortTable.BusyMilliseconds);
+                        BusyPortTable.MarkRefused(table, offset, now);
                         socket.Dispose();
                         continue;
                     }
@@ -301,7 +300,7 @@ public sealed class SliceConnector
                 catch (SocketException ex) when (ex.SocketErrorCode is SocketError.AddressNotAvailable or SocketError.AddressAlreadyInUse)
                 {
                     // This 4-tuple is taken (CONFORMANCE D15): remember it and try the next port.
-                    BusyPortTable.Mark(hints, offset, now + BusyPortTable.BusyMilliseconds);
+                    BusyPortTable.MarkRefused(table, offset, now);
                     socket.Dispose();
                     continue;
                 }
@@ -311,7 +310,6 @@ public sealed class SliceConnector
                     throw;
                 }
 
-                BusyPortTable.Mark(hints, offset, now + BusyPortTable.HeldMilliseconds);
                 try
                 {
                     EnsureInSlice(socket, remote);
@@ -322,6 +320,7 @@ public sealed class SliceConnector
                     throw;
                 }
 
+                socket.Track(table, offset);
                 return socket;
             }
         }

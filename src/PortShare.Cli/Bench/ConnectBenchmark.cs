@@ -1,0 +1,171 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using PortShare.Connect;
+
+namespace PortShare.Cli.Bench;
+
+/// <summary>One measured scenario: connections per second, and its ratio to the baseline of the same run.</summary>
+internal sealed record BenchResult(string Scenario, string Mode, double Fill, long Connections, double Seconds, double PerSecond, double Ratio, string? Note);
+
+/// <summary>
+/// Macro benchmark of connect-from-slice against a loopback listener in the current namespace (the command re-runs
+/// itself in a fresh one): plain connect (baseline), the kernel path, the fallback and a naive linear
+/// bind-before-connect loop at several slice fills.
+/// </summary>
+internal sealed class ConnectBenchmark : IDisposable
+{
+    public static readonly PortRange Slice = new(40000, 40511);
+    private readonly Socket _listener;
+    private readonly IPEndPoint _remote;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Task _acceptLoop;
+
+    public ConnectBenchmark()
+    {
+        _listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        _listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        _listener.Listen(4096);
+        _remote = (IPEndPoint)_listener.LocalEndPoint!;
+        _acceptLoop = Task.Run(AcceptLoopAsync);
+    }
+
+    public delegate ValueTask<Socket> Connect(CancellationToken ct);
+
+    /// <summary>The loopback listener every scenario connects to.</summary>
+    public IPEndPoint Remote => _remote;
+
+    /// <summary>Opens and closes (RST, so no TIME_WAIT) connections for <paramref name="seconds"/>.</summary>
+    public async Task<(long Count, double Seconds)> LoopAsync(Connect connect, double seconds, CancellationToken ct)
+    {
+        var sw = Stopwatch.StartNew();
+        var deadline = TimeSpan.FromSeconds(seconds);
+        long n = 0;
+        while (sw.Elapsed < deadline && !ct.IsCancellationRequested)
+        {
+            for (var i = 0; i < 64; i++)
+            {
+                using var s = await connect(ct);
+                s.LingerState = new LingerOption(true, 0);
+                n++;
+            }
+        }
+
+        return (n, sw.Elapsed.TotalSeconds);
+    }
+
+    public ValueTask<Socket> PlainAsync(CancellationToken ct) => ConnectSocketAsync(NewSocket(), ct);
+
+    public static SliceConnector Connector(ConnectStrategy strategy) => new(Slice, null, strategy);
+
+    /// <summary>What users write today: try each port of the slice from the start, bind, connect, next on failure.</summary>
+    public async ValueTask<Socket> NaiveAsync(CancellationToken ct)
+    {
+        for (var port = Slice.Low; port <= Slice.High; port++)
+        {
+            var s = NewSocket();
+            try
+            {
+                s.Bind(new IPEndPoint(IPAddress.Any, port));
+                await s.ConnectAsync(_remote, ct);
+                return s;
+            }
+            catch (SocketException ex) when (ex.SocketErrorCode is SocketError.AddressAlreadyInUse or SocketError.AddressNotAvailable)
+            {
+                s.Dispose();
+            }
+        }
+
+        throw new SliceExhaustedException(Slice, null, _remote, SocketError.AddressNotAvailable);
+    }
+
+    /// <summary>Holds connections to the benchmark's destination from the lowest <paramref name="fill"/> share of the slice.</summary>
+    public async Task<List<Socket>> FillAsync(double fill, CancellationToken ct)
+    {
+        var count = (int)(Slice.Count * fill);
+        var held = new List<Socket>(count);
+        for (var i = 0; i < count; i++)
+        {
+            var s = NewSocket();
+            s.Bind(new IPEndPoint(IPAddress.Any, Slice.Low + i));
+            await s.ConnectAsync(_remote, ct);
+            held.Add(s);
+        }
+
+        return held;
+    }
+
+    /// <summary>Opens <paramref name="count"/> connections, holds them all, closes them; repeated for the duration.</summary>
+    public async Task<(long Count, double Seconds)> HeldAsync(Connect connect, int count, double seconds, CancellationToken ct)
+    {
+        var sw = Stopwatch.StartNew();
+        long n = 0;
+        var held = new List<Socket>(count);
+        while (sw.Elapsed.TotalSeconds < seconds && !ct.IsCancellationRequested)
+        {
+            for (var i = 0; i < count; i++)
+            {
+                held.Add(await connect(ct));
+                n++;
+            }
+
+            foreach (var s in held)
+            {
+                s.LingerState = new LingerOption(true, 0);
+                s.Dispose();
+            }
+
+            held.Clear();
+        }
+
+        return (n, sw.Elapsed.TotalSeconds);
+    }
+
+    public void Dispose()
+    {
+        _stop.Cancel();
+        _listener.Dispose();
+        try
+        {
+            _acceptLoop.Wait(TimeSpan.FromSeconds(2));
+        }
+        catch (AggregateException)
+        {
+            // The accept loop ends with the listener's disposal.
+        }
+
+        _stop.Dispose();
+    }
+
+    private static Socket NewSocket() => new(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+
+    private async ValueTask<Socket> ConnectSocketAsync(Socket s, CancellationToken ct)
+    {
+        try
+        {
+            await s.ConnectAsync(_remote, ct);
+            return s;
+        }
+        catch
+        {
+            s.Dispose();
+            throw;
+        }
+    }
+
+    private async Task AcceptLoopAsync()
+    {
+        while (!_stop.IsCancellationRequested)
+        {
+            try
+            {
+                var s = await _listener.AcceptAsync(_stop.Token);
+                s.Dispose();
+            }
+            catch (Exception ex) when (ex is SocketException or ObjectDisposedException or OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
+}
