@@ -109,16 +109,18 @@ internal sealed class ConnectBenchmark : IDisposable
                 n++;
             }
 
-            foreach (var s in held)
-            {
-                s.LingerState = new LingerOption(true, 0);
-                s.Dispose();
-            }
-
+            held.ForEach(Reset);
             held.Clear();
         }
 
         return (n, sw.Elapsed.TotalSeconds);
+    }
+
+    /// <summary>Closes with a reset, so the port keeps no TIME_WAIT toward the benchmark's destination.</summary>
+    public static void Reset(Socket s)
+    {
+        s.LingerState = new LingerOption(true, 0);
+        s.Dispose();
     }
 
     public void Dispose()
@@ -153,6 +155,23 @@ internal sealed class ConnectBenchmark : IDisposable
         }
     }
 
+    private static async Task DrainAsync(Socket s)
+    {
+        var buffer = new byte[1];
+        try
+        {
+            await s.ReceiveAsync(buffer);
+        }
+        catch (SocketException)
+        {
+            // Reset by the client: the expected end.
+        }
+        finally
+        {
+            s.Dispose();
+        }
+    }
+
     private async Task AcceptLoopAsync()
     {
         while (!_stop.IsCancellationRequested)
@@ -160,7 +179,10 @@ internal sealed class ConnectBenchmark : IDisposable
             try
             {
                 var s = await _listener.AcceptAsync(_stop.Token);
-                s.Dispose();
+
+                // Let the client close first (it resets): a server-side close would leave FIN_WAIT/TIME_WAIT state on
+                // 4-tuples the next scenario binds explicitly.
+                _ = DrainAsync(s);
             }
             catch (Exception ex) when (ex is SocketException or ObjectDisposedException or OperationCanceledException)
             {

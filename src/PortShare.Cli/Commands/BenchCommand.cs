@@ -102,7 +102,7 @@ internal static class BenchCommand
             }
             finally
             {
-                held.ForEach(h => h.Dispose());
+                held.ForEach(ConnectBenchmark.Reset);
             }
         }
 

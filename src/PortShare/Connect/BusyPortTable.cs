@@ -11,7 +11,9 @@ namespace PortShare.Connect;
 /// <item><see cref="Held"/>: one of our own live sockets uses the port toward that destination; cleared exactly when that
 /// socket is disposed (or finalized), so this is the process's own table of live connections.</item>
 /// <item>a deadline: the kernel refused the port recently (another program's connection, or TIME_WAIT); skipped until then,
-/// and still tried once more before the slice is declared exhausted, since the hint can be stale.</item>
+/// and still tried once more before the slice is declared exhausted, since the hint can be stale. Each refusal in a row
+/// doubles the wait (1 s up to 32 s, with jitter), so long-lived connections of other programs cost a failed try rarely,
+/// not once a second each.</item>
 /// </list>
 /// Lock-free: racing writers only lose a hint.
 /// </summary>
@@ -20,17 +22,18 @@ internal sealed class BusyPortTable
     /// <summary>Marks a port held by one of our live sockets.</summary>
     internal const long Held = long.MaxValue;
 
-    /// <summary>How long a port the kernel refused stays skipped.</summary>
+    /// <summary>How long a port the kernel refused once stays skipped; doubled per refusal in a row.</summary>
     internal const long BusyMilliseconds = 1_000;
+
 
     private const int MaxDestinations = 4096;
 
-    private readonly ConcurrentDictionary<IPEndPoint, long[]> _byDestination = new();
+    private readonly ConcurrentDictionary<IPEndPoint, PortHints> _byDestination = new();
     private readonly int _size;
 
     public BusyPortTable(int size) => _size = size;
 
-    public long[] For(IPEndPoint destination)
+    public PortHints For(IPEndPoint destination)
     {
         if (_byDestination.TryGetValue(destination, out var table))
         {
@@ -44,31 +47,52 @@ internal sealed class BusyPortTable
             _byDestination.Clear();
         }
 
-        return _byDestination.GetOrAdd(destination, _ => new long[_size]);
+        return _byDestination.GetOrAdd(destination, _ => new PortHints(_size));
+    }
+}
+
+/// <summary>Per destination: for each port of the slice, 0 (no knowledge), <see cref="BusyPortTable.Held"/> or a deadline.</summary>
+internal sealed class PortHints
+{
+    private readonly long[] _until;
+    private readonly byte[] _strikes;
+
+    public PortHints(int size)
+    {
+        _until = new long[size];
+        _strikes = new byte[size];
     }
 
-    /// <summary>0 = no knowledge, <see cref="Held"/> = ours, else the time until which the port is skipped.</summary>
-    public static long Read(long[] table, int offset) => Volatile.Read(ref table[offset]);
+    public long Read(int offset) => Volatile.Read(ref _until[offset]);
 
-    public static void MarkRefused(long[] table, int offset, long now)
+    public void MarkRefused(int offset, long now)
     {
         // Never overwrite Held: a racing caller's failure on our own live port says nothing new.
-        var current = Volatile.Read(ref table[offset]);
-        if (current != Held)
+        var current = Volatile.Read(ref _until[offset]);
+        if (current == BusyPortTable.Held)
         {
-            Interlocked.CompareExchange(ref table[offset], now + BusyMilliseconds, current);
+            return;
         }
+
+        var strikes = _strikes[offset];
+        var wait = BusyPortTable.BusyMilliseconds << Math.Min((int)strikes, 5);
+        _strikes[offset] = (byte)Math.Min(strikes + 1, 255);
+        Interlocked.CompareExchange(ref _until[offset], now + wait + Random.Shared.Next((int)(wait / 4) + 1), current);
     }
 
-    public static void MarkHeld(long[] table, int offset) => Volatile.Write(ref table[offset], Held);
+    public void MarkHeld(int offset)
+    {
+        _strikes[offset] = 0;
+        Volatile.Write(ref _until[offset], BusyPortTable.Held);
+    }
 
-    public static void Release(long[] table, int offset) => Interlocked.CompareExchange(ref table[offset], 0, Held);
+    public void Release(int offset) => Interlocked.CompareExchange(ref _until[offset], 0, BusyPortTable.Held);
 }
 
 /// <summary>A socket handed out by the fallback: disposing (or finalizing) it returns its port to the table.</summary>
 internal sealed class SliceSocket : Socket
 {
-    private long[]? _table;
+    private PortHints? _table;
     private int _offset;
 
     public SliceSocket(AddressFamily family, SocketType type, ProtocolType protocol)
@@ -76,18 +100,18 @@ internal sealed class SliceSocket : Socket
     {
     }
 
-    internal void Track(long[] table, int offset)
+    internal void Track(PortHints table, int offset)
     {
         _offset = offset;
         _table = table;
-        BusyPortTable.MarkHeld(table, offset);
+        table.MarkHeld(offset);
     }
 
     protected override void Dispose(bool disposing)
     {
         if (Interlocked.Exchange(ref _table, null) is { } table)
         {
-            BusyPortTable.Release(table, _offset);
+            table.Release(_offset);
         }
 
         base.Dispose(disposing);

@@ -263,6 +263,8 @@ public sealed class SliceConnector
         // RFC 6056: start at a random offset so that concurrent callers and restarts spread over the slice.
         var start = Random.Shared.Next(count);
 
+        using var attempt = new ConnectAttempt(remote);
+
         // Pass 0 tries ports with no entry; pass 1 re-tries ports the kernel refused recently, since such hints go
         // stale. Ports held by our own live sockets are never tried: they are certainly busy toward this destination.
         for (var pass = 0; pass < 2; pass++)
@@ -276,7 +278,7 @@ public sealed class SliceConnector
                 }
 
                 var now = Environment.TickCount64;
-                var entry = BusyPortTable.Read(table, offset);
+                var entry = table.Read(offset);
                 var refused = entry != BusyPortTable.Held && entry > now;
                 if (reserved[offset] || entry == BusyPortTable.Held || refused != (pass == 1))
                 {
@@ -285,29 +287,32 @@ public sealed class SliceConnector
 
                 cancellationToken.ThrowIfCancellationRequested();
                 var socket = _env.CreateSocket(() => new SliceSocket(family, SocketType.Stream, ProtocolType.Tcp));
+                SocketError result;
                 try
                 {
                     // .NET's TCP Bind sets SO_REUSEADDR, so the port may be shared with connections to other destinations.
-                    if (!TryBind(socket, new IPEndPoint(local, Slice.Low + offset)))
-                    {
-                        BusyPortTable.MarkRefused(table, offset, now);
-                        socket.Dispose();
-                        continue;
-                    }
-
-                    await socket.ConnectAsync(remote, cancellationToken).ConfigureAwait(false);
-                }
-                catch (SocketException ex) when (ex.SocketErrorCode is SocketError.AddressNotAvailable or SocketError.AddressAlreadyInUse)
-                {
-                    // This 4-tuple is taken (CONFORMANCE D15): remember it and try the next port.
-                    BusyPortTable.MarkRefused(table, offset, now);
-                    socket.Dispose();
-                    continue;
+                    result = TryBind(socket, new IPEndPoint(local, Slice.Low + offset))
+                        ? await attempt.ConnectAsync(socket, cancellationToken).ConfigureAwait(false)
+                        : SocketError.AddressAlreadyInUse;
                 }
                 catch
                 {
                     socket.Dispose();
                     throw;
+                }
+
+                if (result is SocketError.AddressNotAvailable or SocketError.AddressAlreadyInUse)
+                {
+                    // This 4-tuple is taken (CONFORMANCE D15): remember it and try the next port.
+                    table.MarkRefused(offset, now);
+                    socket.Dispose();
+                    continue;
+                }
+
+                if (result != SocketError.Success)
+                {
+                    socket.Dispose();
+                    throw new SocketException((int)result);
                 }
 
                 try
