@@ -11,6 +11,9 @@ internal interface ISocketEnvironment
 {
     Socket CreateSocket(AddressFamily family, SocketType type, ProtocolType protocol);
 
+    /// <summary>An AF_NETLINK socket of <paramref name="protocol"/> (e.g. NETLINK_SOCK_DIAG) in this namespace.</summary>
+    Socket CreateNetlinkSocket(int protocol);
+
     PortRange ReadNetnsRange();
 
     IReadOnlyList<PortRange> ReadReservedPorts();
@@ -22,6 +25,8 @@ internal sealed class CurrentNamespace : ISocketEnvironment
     public static readonly CurrentNamespace Instance = new();
 
     public Socket CreateSocket(AddressFamily family, SocketType type, ProtocolType protocol) => new(family, type, protocol);
+
+    public Socket CreateNetlinkSocket(int protocol) => Interop.Netlink.OpenSocket(protocol);
 
     public PortRange ReadNetnsRange() => HostFacts.ReadNetnsRange();
 

@@ -60,6 +60,8 @@ internal sealed class NetworkNamespace : ISocketEnvironment, IDisposable
 
     public Socket CreateSocket(AddressFamily family, SocketType type, ProtocolType protocol) => Run(() => new Socket(family, type, protocol));
 
+    public Socket CreateNetlinkSocket(int protocol) => Run(() => Interop.Netlink.OpenSocket(protocol));
+
     public PortRange ReadNetnsRange() => Run(HostFacts.ReadNetnsRange);
 
     public IReadOnlyList<PortRange> ReadReservedPorts() => Run(HostFacts.ReadReservedPorts);
