@@ -26,9 +26,13 @@ public sealed class UdpSliceConnector : IDisposable
     /// <summary>Idle netlink clients kept for reuse (one is busy per concurrent connect).</summary>
     private const int MaxPooledClients = 16;
 
+    /// <summary>Bound on the remembered source addresses (one per destination address).</summary>
+    private const int MaxRememberedSources = 4096;
+
     private readonly ISocketEnvironment _env;
     private readonly uint _packed;
     private readonly ConcurrentBag<SockDiagClient> _clients = [];
+    private readonly ConcurrentDictionary<IPAddress, (IPAddress Source, long Until)> _sources = new();
     private readonly bool _kernelRange;
     private readonly string _modeTag;
     private long _validatedAt;
@@ -379,10 +383,47 @@ public sealed class UdpSliceConnector : IDisposable
         return busy;
     }
 
-    /// <summary>connectx step 1: the source address the routing table picks toward <paramref name="remote"/>.</summary>
+    /// <summary>
+    /// connectx step 1: the source address the routing table picks toward <paramref name="remote"/>, from a probe
+    /// socket's connect. Remembered per destination address for <see cref="RevalidateInterval"/>.
+    /// </summary>
     private IPAddress DiscoverSourceAddress(IPEndPoint remote)
     {
+        var now = Environment.TickCount64;
+        if (_sources.TryGetValue(remote.Address, out var known) && known.Until > now)
+        {
+            return known.Source;
+        }
+
+        IPAddress source;
+        try
+        {
+            source = Probe(remote, reuseAddress: false);
+        }
+        catch (SocketException ex) when (ex.SocketErrorCode == SocketError.WouldBlock)
+        {
+            // Every ephemeral port is held: autobind can only share a port with SO_REUSEADDR sockets, as connectx's
+            // probe always does. The probe lives for microseconds and never sends.
+            source = Probe(remote, reuseAddress: true);
+        }
+
+        if (_sources.Count >= MaxRememberedSources)
+        {
+            _sources.Clear();
+        }
+
+        _sources[remote.Address] = (source, now + (long)RevalidateInterval.TotalMilliseconds);
+        return source;
+    }
+
+    private IPAddress Probe(IPEndPoint remote, bool reuseAddress)
+    {
         using var probe = _env.CreateSocket(remote.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+        if (reuseAddress)
+        {
+            Interop.SocketOptions.SetInt(probe, Interop.SocketOptions.SOL_SOCKET, Interop.SocketOptions.SO_REUSEADDR, 1);
+        }
+
         probe.Connect(remote);
         return ((IPEndPoint)probe.LocalEndPoint!).Address;
     }
