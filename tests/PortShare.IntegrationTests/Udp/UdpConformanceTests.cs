@@ -89,11 +89,11 @@ public class UdpConformanceTests
                 {
                     flows.Add(await connector.ConnectAsync(serverB.Endpoint(), TestContext.Current.CancellationToken));
                 }
-                catch (SliceExhaustedException ex)
+                catch (SliceExhaustedException failure)
                 {
                     // Say what the kernel held when this should not happen.
                     var held = ns.DumpUdp(family, PortShare.Diagnostics.SocketStates.All).Select(r => $"{r.Local} -> {r.Remote} {r.State}");
-                    Assert.Fail($"flow {flows.Count + 1} failed: {ex.Message}\n{string.Join('\n', held)}");
+                    Assert.Fail($"flow {flows.Count + 1} failed: {failure.Message}\n{string.Join('\n', held)}");
                 }
             }
 
