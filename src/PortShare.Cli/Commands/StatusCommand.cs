@@ -156,7 +156,7 @@ internal static class StatusCommand
     internal sealed record StatusJson(string ReadAt, string? LocalAddress, string NetnsRange, IReadOnlyList<SliceJson> Slices, IReadOnlyList<FlowJson> OutsideSlices)
     {
         public static StatusJson From(SliceStatusReport r) => new(
-            r.ReadAt.ToString("O", CultureInfo.InvariantCulture),
+            r.ReadAt.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture),
             r.LocalAddress?.ToString(),
             r.NetnsRange.ToString(),
             [.. r.Slices.Select(s => new SliceJson(
