@@ -23,6 +23,9 @@ public sealed class UdpSliceConnector : IDisposable
     /// </summary>
     internal const int LookupsBeforeDump = 3;
 
+    /// <summary>Passes over the slice before a crowded slice with moving parts is declared exhausted.</summary>
+    private const int MaxPasses = 4;
+
     /// <summary>Idle netlink clients kept for reuse (one is busy per concurrent connect).</summary>
     private const int MaxPooledClients = 16;
 
@@ -48,6 +51,12 @@ public sealed class UdpSliceConnector : IDisposable
     }
 
     internal UdpSliceConnector(PortRange slice, IPAddress? localAddress, UdpPortMode mode, ISocketEnvironment environment)
+        : this(slice, localAddress, mode, environment, HostFacts.SupportsLocalPortRange())
+    {
+    }
+
+    // kernelRange false: unique mode uses the bind fallback even where the kernel has IP_LOCAL_PORT_RANGE (tests).
+    internal UdpSliceConnector(PortRange slice, IPAddress? localAddress, UdpPortMode mode, ISocketEnvironment environment, bool kernelRange)
     {
         if (!Enum.IsDefined(mode))
         {
@@ -59,7 +68,7 @@ public sealed class UdpSliceConnector : IDisposable
         LocalAddress = localAddress is { IsIPv4MappedToIPv6: true } ? localAddress.MapToIPv4() : localAddress;
         Mode = mode;
         _packed = slice.Pack();
-        _kernelRange = HostFacts.SupportsLocalPortRange();
+        _kernelRange = kernelRange;
         _modeTag = mode == UdpPortMode.Shared ? "shared" : "unique";
         Validate();
     }
@@ -254,54 +263,70 @@ public sealed class UdpSliceConnector : IDisposable
             var reserved = Volatile.Read(ref _reserved);
             var count = Slice.Count;
 
-            // RFC 6056: a random start spreads concurrent callers over the slice.
-            var start = Random.Shared.Next(count);
-            var lookups = 0;
-            bool[]? busy = null;
-            for (var i = 0; i < count; i++)
+            // A port can look busy only for a moment: another flow holds it unconnected inside its critical section, or
+            // a claim lost a race. Exhaustion is declared only after a pass that saw nothing transient (or MaxPasses).
+            for (var pass = 0; pass < MaxPasses; pass++)
             {
-                var offset = start + i;
-                if (offset >= count)
-                {
-                    offset -= count;
-                }
+                var transient = false;
 
-                if (reserved[offset] || (busy is not null && busy[offset]))
+                // RFC 6056: a random start spreads concurrent callers over the slice.
+                var start = Random.Shared.Next(count);
+                var lookups = 0;
+                bool[]? busy = null;
+                for (var i = 0; i < count; i++)
                 {
-                    continue;
-                }
-
-                cancellationToken.ThrowIfCancellationRequested();
-                var local = new IPEndPoint(localAddress, Slice.Low + offset);
-                if (busy is null)
-                {
-                    if (lookups == LookupsBeforeDump)
+                    var offset = start + i;
+                    if (offset >= count)
                     {
-                        // Crowded: one dump tells every port in use toward this destination, instead of a lookup per port.
-                        busy = BusyToward(client, localAddress, remote);
-                        if (busy[offset])
+                        offset -= count;
+                    }
+
+                    if (reserved[offset] || (busy is not null && busy[offset]))
+                    {
+                        continue;
+                    }
+
+                    cancellationToken.ThrowIfCancellationRequested();
+                    var local = new IPEndPoint(localAddress, Slice.Low + offset);
+                    if (busy is null)
+                    {
+                        if (lookups == LookupsBeforeDump)
                         {
-                            continue;
+                            // Crowded: one dump tells every port in use toward this destination, instead of a lookup per port.
+                            busy = BusyToward(client, localAddress, remote, ref transient);
+                            if (busy[offset])
+                            {
+                                continue;
+                            }
+                        }
+                        else
+                        {
+                            lookups++;
+                            if (client.LookupUdp(local, remote) is { } holder)
+                            {
+                                transient |= !holder.HasRemote;
+                                continue;
+                            }
                         }
                     }
-                    else
+
+                    tries++;
+                    if (TryClaim(client, local, remote, out var socket))
                     {
-                        lookups++;
-                        if (client.LookupUdp(local, remote) is not null)
-                        {
-                            continue;
-                        }
+                        PortShareMetrics.RecordRetries(PortShareMetrics.Udp, _modeTag, tries - 1);
+                        return socket;
                     }
+
+                    transient = true;
+                    PortShareMetrics.RecordConflict(PortShareMetrics.Udp, _modeTag);
                 }
 
-                tries++;
-                if (TryClaim(client, local, remote, out var socket))
+                if (!transient)
                 {
-                    PortShareMetrics.RecordRetries(PortShareMetrics.Udp, _modeTag, tries - 1);
-                    return socket;
+                    break;
                 }
 
-                PortShareMetrics.RecordConflict(PortShareMetrics.Udp, _modeTag);
+                Thread.Yield();
             }
 
             PortShareMetrics.RecordRetries(PortShareMetrics.Udp, _modeTag, Math.Max(0, tries - 1));
@@ -364,7 +389,7 @@ public sealed class UdpSliceConnector : IDisposable
     }
 
     /// <summary>Slice offsets where a UDP socket would take datagrams from <paramref name="remote"/>: connected to it, or bound and unconnected.</summary>
-    private bool[] BusyToward(SockDiagClient client, IPAddress local, IPEndPoint remote)
+    private bool[] BusyToward(SockDiagClient client, IPAddress local, IPEndPoint remote, ref bool transient)
     {
         var busy = new bool[Slice.Count];
         foreach (var s in client.Dump(remote.AddressFamily, ProtocolType.Udp, SocketStates.Established | SocketStates.Close, Slice))
@@ -377,6 +402,7 @@ public sealed class UdpSliceConnector : IDisposable
             if (!s.HasRemote || s.Remote.Equals(remote))
             {
                 busy[s.Local.Port - Slice.Low] = true;
+                transient |= !s.HasRemote;
             }
         }
 

@@ -107,6 +107,39 @@ public class UdpConnectorTests
     }
 
     [Theory]
+    [InlineData(AddressFamily.InterNetwork, true)]
+    [InlineData(AddressFamily.InterNetworkV6, true)]
+    [InlineData(AddressFamily.InterNetwork, false)]
+    [InlineData(AddressFamily.InterNetworkV6, false)]
+    public async Task Unique_mode_without_the_kernel_option_binds_free_ports_and_stops_at_the_slice_size(AddressFamily family, bool withEgressAddress)
+    {
+        Root.Require();
+        using var ns = TestNetns.Create();
+        ns.SetReservedPorts("40130");
+        var destinations = ns.Destinations(family, 2);
+        var listeners = destinations.Select(d => ns.UdpListen(d, 5353)).ToArray();
+        var slice = new PortRange(40128, 40135);
+        var flows = new List<Socket>();
+        using var connector = new UdpSliceConnector(slice, withEgressAddress ? destinations[0] : null, UdpPortMode.Unique, ns.Ns, kernelRange: false);
+        try
+        {
+            await Assert.ThrowsAsync<SliceExhaustedException>(async () =>
+            {
+                for (var i = 0; ; i++)
+                {
+                    flows.Add(await connector.ConnectAsync(listeners[i % 2].Endpoint(), TestContext.Current.CancellationToken));
+                }
+            });
+            Assert.Equal([40128, 40129, 40131, 40132, 40133, 40134, 40135], flows.Select(f => f.Endpoint().Port).Order());
+        }
+        finally
+        {
+            flows.ForEach(f => f.Dispose());
+            Array.ForEach(listeners, l => l.Dispose());
+        }
+    }
+
+    [Theory]
     [InlineData(AddressFamily.InterNetwork)]
     [InlineData(AddressFamily.InterNetworkV6)]
     public async Task Concurrent_storms_never_produce_a_duplicate_four_tuple(AddressFamily family)
