@@ -14,6 +14,7 @@ internal static class CliApp
         root.Subcommands.Add(Commands.ConnectCommand.Create(console));
         root.Subcommands.Add(Commands.DoctorCommand.Create(console));
         root.Subcommands.Add(Commands.BenchCommand.Create(console));
+        root.Subcommands.Add(Commands.StatusCommand.Create(console));
         return root;
     }
 

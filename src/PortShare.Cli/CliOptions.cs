@@ -28,17 +28,7 @@ internal static class CliOptions
     public static Option<IPAddress?> LocalAddress() => new("--local-address")
     {
         Description = "The egress (local) IP address to connect from; default: chosen by the routing table.",
-        CustomParser = result =>
-        {
-            var text = result.Tokens.Count > 0 ? result.Tokens[0].Value : string.Empty;
-            if (IPAddress.TryParse(text, out var ip))
-            {
-                return ip;
-            }
-
-            result.AddError($"--local-address: '{text}' is not an IPv4 or IPv6 address.");
-            return null;
-        },
+        CustomParser = result => Commands.CliParsers.Address(result) is { } ip ? ip : null,
     };
 
     public static Option<ConnectStrategy> Strategy() => new("--strategy")

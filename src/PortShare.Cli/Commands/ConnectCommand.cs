@@ -38,6 +38,22 @@ internal static class ConnectCommand
         DefaultValueFactory = _ => 10,
     };
 
+    private static readonly Option<bool> s_udp = new("--udp")
+    {
+        Description = "UDP instead of TCP: open flows from the slice, send one datagram on each and print any reply.",
+    };
+
+    private static readonly Option<string> s_mode = new("--mode")
+    {
+        Description = "UDP only: shared (ports shared across destinations, connectx-style, default) or unique (one flow per port, IP_LOCAL_PORT_RANGE).",
+        DefaultValueFactory = _ => "shared",
+    };
+
+    private static readonly Option<string?> s_payload = new("--payload")
+    {
+        Description = "UDP only: the datagram to send (default \"portshare\").",
+    };
+
     private static readonly Argument<string> s_destination = new("HOST:PORT")
     {
         Description = "The destination, e.g. 127.0.0.1:8080, [::1]:8080 or localhost:8080.",
@@ -58,10 +74,40 @@ internal static class ConnectCommand
     {
         var command = new Command("connect", "Open TCP connections from a port slice and print their local and remote endpoints.")
         {
-            s_slice, s_local, s_strategy, s_count, s_timeout, s_json, s_destination,
+            s_slice, s_local, s_strategy, s_count, s_timeout, s_json, s_udp, s_mode, s_payload, s_destination,
         };
-        command.SetAction((parseResult, ct) => CommandRunner.RunAsync(console, () => RunAsync(console, parseResult, ct)));
+        command.SetAction((parseResult, ct) => parseResult.GetValue(s_udp)
+            ? RunUdpAsync(console, parseResult, ct)
+            : CommandRunner.RunAsync(console, () => RunAsync(console, parseResult, ct)));
         return command;
+    }
+
+    private static async Task<int> RunUdpAsync(CliConsole console, ParseResult parse, CancellationToken ct)
+    {
+        CliOptions.TryParseHostPort(parse.GetValue(s_destination)!, out var host, out var port, out _);
+        if (!IPAddress.TryParse(host, out var address))
+        {
+            try
+            {
+                address = (await Dns.GetHostAddressesAsync(host, ct)).First();
+            }
+            catch (SocketException ex)
+            {
+                console.WriteError($"Cannot resolve '{host}': {ex.Message}.");
+                return ExitCodes.Failure;
+            }
+        }
+
+        return await UdpConnect.RunAsync(
+            console,
+            parse.GetValue(s_slice)!.Value,
+            parse.GetValue(s_local),
+            parse.GetValue(s_mode)!,
+            parse.GetValue(s_count),
+            parse.GetValue(s_json),
+            new IPEndPoint(address, port),
+            parse.GetValue(s_payload),
+            ct);
     }
 
     private static async Task<int> RunAsync(CliConsole console, ParseResult parse, CancellationToken ct)

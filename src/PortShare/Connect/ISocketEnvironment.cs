@@ -15,6 +15,9 @@ internal interface ISocketEnvironment
     T CreateSocket<T>(Func<T> factory)
         where T : Socket;
 
+    /// <summary>An AF_NETLINK socket of <paramref name="protocol"/> (e.g. NETLINK_SOCK_DIAG) in this namespace.</summary>
+    Socket CreateNetlinkSocket(int protocol);
+
     PortRange ReadNetnsRange();
 
     IReadOnlyList<PortRange> ReadReservedPorts();
@@ -29,6 +32,8 @@ internal sealed class CurrentNamespace : ISocketEnvironment
 
     public T CreateSocket<T>(Func<T> factory)
         where T : Socket => factory();
+
+    public Socket CreateNetlinkSocket(int protocol) => Interop.Netlink.OpenSocket(protocol);
 
     public PortRange ReadNetnsRange() => HostFacts.ReadNetnsRange();
 

@@ -63,6 +63,8 @@ internal sealed class NetworkNamespace : ISocketEnvironment, IDisposable
     public T CreateSocket<T>(Func<T> factory)
         where T : Socket => Run(factory);
 
+    public Socket CreateNetlinkSocket(int protocol) => Run(() => Interop.Netlink.OpenSocket(protocol));
+
     public PortRange ReadNetnsRange() => Run(HostFacts.ReadNetnsRange);
 
     public IReadOnlyList<PortRange> ReadReservedPorts() => Run(HostFacts.ReadReservedPorts);

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using PortShare.Diagnostics;
 
 namespace PortShare.Connect;
 
@@ -66,36 +67,7 @@ public sealed class SliceConnector
     /// <exception cref="SliceMisconfiguredException">The slice is (partly) outside the range or wholly reserved.</exception>
     public void Validate()
     {
-        var netns = _env.ReadNetnsRange();
-        var reservedRanges = _env.ReadReservedPorts();
-        if (!netns.Contains(Slice))
-        {
-            var how = netns.Overlaps(Slice) ? "partly outside" : "outside";
-            throw new SliceMisconfiguredException(
-                $"Port slice {Slice} lies {how} this network namespace's ip_local_port_range {netns}: the kernel would silently use ports outside the slice, which belong to other hosts. Choose a slice inside {netns}, or widen net.ipv4.ip_local_port_range.");
-        }
-
-        var reserved = new bool[Slice.Count];
-        var free = Slice.Count;
-        foreach (var r in reservedRanges)
-        {
-            if (r.Intersect(Slice) is { } overlap)
-            {
-                for (var p = overlap.Low; p <= overlap.High; p++)
-                {
-                    reserved[p - Slice.Low] = true;
-                    free--;
-                }
-            }
-        }
-
-        if (free == 0)
-        {
-            throw new SliceMisconfiguredException($"Every port of slice {Slice} is in net.ipv4.ip_local_reserved_ports: no port is left to use.");
-        }
-
-        NetnsRange = netns;
-        _reserved = reserved;
+        (NetnsRange, _reserved) = SliceGuard.Check(_env, Slice);
         Volatile.Write(ref _validatedAt, Environment.TickCount64);
     }
 
@@ -108,6 +80,7 @@ public sealed class SliceConnector
         ArgumentNullException.ThrowIfNull(remote);
         RevalidateIfStale();
         CheckFamily(remote);
+        PortShareMetrics.RecordAttempt("tcp", ModeTag);
         return Strategy == ConnectStrategy.Kernel
             ? ConnectKernelAsync(remote, cancellationToken)
             : ConnectFallbackAsync(remote, cancellationToken);
@@ -239,6 +212,7 @@ public sealed class SliceConnector
             }
             catch (SocketException ex) when (ex.SocketErrorCode == SocketError.AddressNotAvailable)
             {
+                PortShareMetrics.RecordExhaustion("tcp", ModeTag);
                 throw new SliceExhaustedException(Slice, LocalAddress, remote, ex.SocketErrorCode);
             }
 
@@ -264,6 +238,7 @@ public sealed class SliceConnector
         var start = Random.Shared.Next(count);
 
         using var attempt = new ConnectAttempt(remote);
+        var tries = 0;
 
         // Pass 0 tries ports with no entry; pass 1 re-tries ports the kernel refused recently, since such hints go
         // stale. Ports held by our own live sockets are never tried: they are certainly busy toward this destination.
@@ -306,6 +281,8 @@ public sealed class SliceConnector
                     // This 4-tuple is taken (CONFORMANCE D15): remember it and try the next port.
                     table.MarkRefused(offset, now);
                     socket.Dispose();
+                    PortShareMetrics.RecordConflict("tcp", ModeTag);
+                    tries++;
                     continue;
                 }
 
@@ -326,12 +303,21 @@ public sealed class SliceConnector
                 }
 
                 socket.Track(table, offset);
+                if (tries > 0)
+                {
+                    PortShareMetrics.RecordRetries("tcp", ModeTag, tries);
+                }
+
                 return socket;
             }
         }
 
+        PortShareMetrics.RecordRetries("tcp", ModeTag, tries);
+        PortShareMetrics.RecordExhaustion("tcp", ModeTag);
         throw new SliceExhaustedException(Slice, LocalAddress, remote, SocketError.AddressNotAvailable);
     }
+
+    private string ModeTag => Strategy == ConnectStrategy.Kernel ? "kernel" : "fallback";
 
     private bool TryBind(Socket socket, IPEndPoint local)
     {
@@ -362,9 +348,7 @@ public sealed class SliceConnector
         }
     }
 
-    private SliceMisconfiguredException NotLocal(SocketException ex) => new(
-        $"The egress address {LocalAddress} is not assigned to any interface in this network namespace (bind failed: {ex.Message}). Add it (e.g. on lo) or omit --local-address.",
-        ex);
+    private SliceMisconfiguredException NotLocal(SocketException ex) => SliceGuard.NotLocal(LocalAddress, ex);
 
     private void RevalidateIfStale()
     {
@@ -382,21 +366,7 @@ public sealed class SliceConnector
         }
     }
 
-    /// <summary>Fail closed (CONFORMANCE F6): the port getsockname() reports must be in the slice, on the egress address.</summary>
-    private void EnsureInSlice(Socket socket, IPEndPoint? remote)
-    {
-        if (socket.LocalEndPoint is not IPEndPoint local || !Slice.Contains(local.Port))
-        {
-            var to = remote is null ? "bind" : $"connection to {remote}";
-            throw new SliceMisconfiguredException(
-                $"The kernel gave the {to} local endpoint {socket.LocalEndPoint}, outside slice {Slice}: refusing to use it (is ip_local_port_range {HostFacts.LocalPortRangePath} narrower than the slice?).");
-        }
-
-        if (LocalAddress is not null && !local.Address.Equals(LocalAddress))
-        {
-            throw new SliceMisconfiguredException($"The socket's local address {local.Address} is not the egress address {LocalAddress}: refusing to use it.");
-        }
-    }
+    private void EnsureInSlice(Socket socket, IPEndPoint? remote) => SliceGuard.EnsureInSlice(socket, Slice, LocalAddress, remote);
 
     private static IPAddress Any(AddressFamily family) => family == AddressFamily.InterNetworkV6 ? IPAddress.IPv6Any : IPAddress.Any;
 }

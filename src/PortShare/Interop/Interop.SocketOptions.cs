@@ -58,6 +58,19 @@ internal static partial class Interop
             return BitConverter.ToInt32(bytes);
         }
 
+        /// <summary><c>SO_COOKIE</c>: the socket's 64-bit cookie, the same value sock_diag reports for it.</summary>
+        internal static ulong GetCookie(Socket socket)
+        {
+            Span<byte> bytes = stackalloc byte[sizeof(ulong)];
+            var n = socket.GetRawSocketOption(SOL_SOCKET, SO_COOKIE, bytes);
+            if (n != sizeof(ulong))
+            {
+                throw new SocketException((int)SocketError.InvalidArgument);
+            }
+
+            return BitConverter.ToUInt64(bytes);
+        }
+
         /// <summary><c>IP_BIND_ADDRESS_NO_PORT</c>: <c>bind(ip, 0)</c> defers the port choice to <c>connect()</c>, so ports are shared across destinations.</summary>
         internal static void SetBindAddressNoPort(Socket socket) => SetInt(socket, SOL_IP, IP_BIND_ADDRESS_NO_PORT, 1);
     }

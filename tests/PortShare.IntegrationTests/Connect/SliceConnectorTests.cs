@@ -282,4 +282,44 @@ public class SliceConnectorTests
             held.ForEach(s => s.Dispose());
         }
     }
+
+    [Fact]
+    public async Task Tcp_connects_are_counted_on_the_PortShare_meter()
+    {
+        Root.Require();
+        using var ns = TestNetns.Create();
+        using var listener = ns.Listen(IPAddress.Loopback);
+        var remote = (IPEndPoint)listener.LocalEndPoint!;
+        var seen = new ConcurrentDictionary<string, long>();
+        using var meters = new System.Diagnostics.Metrics.MeterListener();
+        meters.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Name == "PortShare")
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        meters.SetMeasurementEventCallback<long>((instrument, value, tags, _) =>
+        {
+            foreach (var tag in tags)
+            {
+                if (tag.Key == "protocol" && (string?)tag.Value == "tcp")
+                {
+                    seen.AddOrUpdate(instrument.Name, value, (_, v) => v + value);
+                }
+            }
+        });
+        meters.Start();
+
+        // Another socket holds 46000 toward the destination: the fallback meets one conflict, then exhausts.
+        var blocker = new SliceConnector(new PortRange(46000, 46000), null, ConnectStrategy.Kernel, ns.Ns);
+        using var held = await blocker.ConnectAsync(remote, Ct);
+        var connector = new SliceConnector(new PortRange(46000, 46001), null, ConnectStrategy.Fallback, ns.Ns);
+        using var ok = await connector.ConnectAsync(remote, Ct);
+        await Assert.ThrowsAsync<SliceExhaustedException>(async () => await connector.ConnectAsync(remote, Ct));
+
+        Assert.True(seen.GetValueOrDefault("portshare.connect.attempts") >= 3);
+        Assert.True(seen.GetValueOrDefault("portshare.connect.exhaustions") >= 1);
+        Assert.True(seen.GetValueOrDefault("portshare.connect.conflicts") >= 1);
+    }
 }

@@ -1,0 +1,485 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using PortShare.Diagnostics;
+
+namespace PortShare.Connect;
+
+/// <summary>
+/// Opens connected UDP sockets whose local port lies in one slice, IPv4 or IPv6. In <see cref="UdpPortMode.Shared"/> mode
+/// (the default) a port is shared across destinations with connectx's protocol, and two connected sockets never share
+/// one 4-tuple (a duplicate would silently starve the older socket, CONFORMANCE E5). Fails closed like
+/// <see cref="SliceConnector"/>: the slice is checked against the netns range and every socket's local endpoint against
+/// the slice. Thread-safe; create one per slice and reuse it; dispose it to close its netlink sockets.
+/// </summary>
+public sealed class UdpSliceConnector : IDisposable
+{
+    /// <summary>How often the netns range and reserved ports are re-read.</summary>
+    public static readonly TimeSpan RevalidateInterval = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// Exact lookups tried before one dump of the slice's UDP sockets replaces them: a lightly used slice costs two
+    /// round trips (a lookup to find the port, a lookup under the lock), a crowded one at most this many plus two.
+    /// </summary>
+    internal const int LookupsBeforeDump = 3;
+
+    /// <summary>Passes over the slice before a crowded slice with moving parts is declared exhausted.</summary>
+    /// <summary>How long a connect keeps re-scanning while it only met transient conflicts (ports mid-claim).</summary>
+    private const long TransientPatienceMilliseconds = 500;
+
+    /// <summary>Idle netlink clients kept for reuse (one is busy per concurrent connect).</summary>
+    private const int MaxPooledClients = 16;
+
+    /// <summary>Bound on the remembered source addresses (one per destination address).</summary>
+    private const int MaxRememberedSources = 4096;
+
+    private readonly ISocketEnvironment _env;
+    private readonly uint _packed;
+    private readonly ConcurrentBag<SockDiagClient> _clients = [];
+    private readonly ConcurrentDictionary<IPAddress, (IPAddress Source, long Until)> _sources = new();
+    private readonly bool _kernelRange;
+    private readonly string _modeTag;
+    private long _validatedAt;
+    private bool[] _reserved = [];
+    private long _roundTrips;
+    private bool _disposed;
+
+    /// <summary>Creates a connector for <paramref name="slice"/>, optionally bound to a local (egress) address.</summary>
+    /// <exception cref="SliceMisconfiguredException">The slice is not inside the netns range, or wholly reserved.</exception>
+    public UdpSliceConnector(PortRange slice, IPAddress? localAddress = null, UdpPortMode mode = UdpPortMode.Shared)
+        : this(slice, localAddress, mode, CurrentNamespace.Instance)
+    {
+    }
+
+    internal UdpSliceConnector(PortRange slice, IPAddress? localAddress, UdpPortMode mode, ISocketEnvironment environment)
+        : this(slice, localAddress, mode, environment, HostFacts.SupportsLocalPortRange())
+    {
+    }
+
+    // kernelRange false: unique mode uses the bind fallback even where the kernel has IP_LOCAL_PORT_RANGE (tests).
+    internal UdpSliceConnector(PortRange slice, IPAddress? localAddress, UdpPortMode mode, ISocketEnvironment environment, bool kernelRange)
+    {
+        if (!Enum.IsDefined(mode))
+        {
+            throw new ArgumentOutOfRangeException(nameof(mode), mode, "Unknown UDP port mode.");
+        }
+
+        _env = environment;
+        Slice = slice;
+        LocalAddress = localAddress is { IsIPv4MappedToIPv6: true } ? localAddress.MapToIPv4() : localAddress;
+        Mode = mode;
+        _packed = slice.Pack();
+        _kernelRange = kernelRange;
+        _modeTag = mode == UdpPortMode.Shared ? "shared" : "unique";
+        Validate();
+    }
+
+    /// <summary>The slice every socket's local port lies in.</summary>
+    public PortRange Slice { get; }
+
+    /// <summary>The egress address sockets bind to, or null to use the address the routing table picks per destination.</summary>
+    public IPAddress? LocalAddress { get; }
+
+    /// <summary>How ports are picked.</summary>
+    public UdpPortMode Mode { get; }
+
+    /// <summary>The netns range at the last validation.</summary>
+    public PortRange NetnsRange { get; private set; }
+
+    /// <summary>Netlink requests made so far (sock_diag lookups and dumps), for measuring the cost per connect.</summary>
+    public long NetlinkRoundTrips => Interlocked.Read(ref _roundTrips);
+
+    /// <summary>Re-reads the netns range and reserved ports and checks the slice lies inside the range.</summary>
+    /// <exception cref="SliceMisconfiguredException">The slice is (partly) outside the range or wholly reserved.</exception>
+    public void Validate()
+    {
+        (NetnsRange, var reserved) = SliceGuard.Check(_env, Slice);
+        Volatile.Write(ref _reserved, reserved);
+        Volatile.Write(ref _validatedAt, Environment.TickCount64);
+    }
+
+    /// <summary>
+    /// Opens a UDP socket connected to <paramref name="remote"/> from a port of the slice. The caller owns the socket;
+    /// closing it frees the 4-tuple.
+    /// </summary>
+    /// <exception cref="SliceExhaustedException">No port of the slice is free toward <paramref name="remote"/> (shared), or none at all (unique).</exception>
+    /// <exception cref="SliceMisconfiguredException">The slice is unsafe, the egress address is not local, or the kernel chose a port outside the slice.</exception>
+    /// <exception cref="SocketException">The connect itself failed (no route, …).</exception>
+    public ValueTask<Socket> ConnectAsync(IPEndPoint remote, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(remote);
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        cancellationToken.ThrowIfCancellationRequested();
+        if (remote.Address.IsIPv4MappedToIPv6)
+        {
+            remote = new IPEndPoint(remote.Address.MapToIPv4(), remote.Port);
+        }
+
+        if (remote.Port == 0)
+        {
+            throw new ArgumentException($"The destination {remote} has port 0.", nameof(remote));
+        }
+
+        if (LocalAddress is not null && LocalAddress.AddressFamily != remote.AddressFamily)
+        {
+            throw new ArgumentException($"The egress address {LocalAddress} and the destination {remote} are of different address families.", nameof(remote));
+        }
+
+        if (Environment.TickCount64 - Volatile.Read(ref _validatedAt) >= (long)RevalidateInterval.TotalMilliseconds)
+        {
+            Validate();
+        }
+
+        PortShareMetrics.RecordAttempt(PortShareMetrics.Udp, _modeTag);
+
+        // UDP connect does no I/O: the work below completes synchronously, so it runs inline rather than on a pool thread.
+        return ValueTask.FromResult(Mode == UdpPortMode.Shared ? ConnectShared(remote, cancellationToken) : ConnectUnique(remote, cancellationToken));
+    }
+
+    /// <summary>Closes the pooled netlink sockets. Sockets already returned stay open.</summary>
+    public void Dispose()
+    {
+        _disposed = true;
+        while (_clients.TryTake(out var client))
+        {
+            client.Dispose();
+        }
+    }
+
+    private Socket ConnectUnique(IPEndPoint remote, CancellationToken cancellationToken)
+    {
+        if (!_kernelRange)
+        {
+            return ConnectUniqueFallback(remote, cancellationToken);
+        }
+
+        var socket = _env.CreateSocket(remote.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+        try
+        {
+            Interop.SocketOptions.SetLocalPortRange(socket, _packed);
+            try
+            {
+                if (LocalAddress is not null)
+                {
+                    socket.Bind(new IPEndPoint(LocalAddress, 0));
+                }
+
+                socket.Connect(remote);
+            }
+            catch (SocketException ex) when (ex.SocketErrorCode is SocketError.WouldBlock or SocketError.AddressAlreadyInUse or SocketError.TimedOut)
+            {
+                // CONFORMANCE E2-E4: UDP autobind exhaustion is EAGAIN; bind(ip, 0) says EADDRINUSE.
+                PortShareMetrics.RecordExhaustion(PortShareMetrics.Udp, _modeTag);
+                throw new SliceExhaustedException(Slice, LocalAddress, remote, ex.SocketErrorCode == SocketError.AddressAlreadyInUse ? SocketError.AddressAlreadyInUse : SocketError.WouldBlock);
+            }
+            catch (SocketException ex) when (ex.SocketErrorCode == SocketError.AddressNotAvailable && LocalAddress is not null)
+            {
+                throw SliceGuard.NotLocal(LocalAddress, ex);
+            }
+
+            SliceGuard.EnsureInSlice(socket, Slice, LocalAddress, remote);
+            return socket;
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    private Socket ConnectUniqueFallback(IPEndPoint remote, CancellationToken cancellationToken)
+    {
+        var local = LocalAddress ?? Any(remote.AddressFamily);
+        var reserved = Volatile.Read(ref _reserved);
+        var count = Slice.Count;
+        var start = Random.Shared.Next(count);
+        var tries = 0;
+        for (var i = 0; i < count; i++)
+        {
+            var offset = (start + i) % count;
+            if (reserved[offset])
+            {
+                continue;
+            }
+
+            cancellationToken.ThrowIfCancellationRequested();
+            tries++;
+            var socket = _env.CreateSocket(remote.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+            try
+            {
+                // No SO_REUSEADDR: the bind itself claims the port for this one flow.
+                socket.Bind(new IPEndPoint(local, Slice.Low + offset));
+            }
+            catch (SocketException ex) when (ex.SocketErrorCode == SocketError.AddressAlreadyInUse)
+            {
+                socket.Dispose();
+                PortShareMetrics.RecordConflict(PortShareMetrics.Udp, _modeTag);
+                continue;
+            }
+            catch (SocketException ex) when (ex.SocketErrorCode == SocketError.AddressNotAvailable)
+            {
+                socket.Dispose();
+                throw SliceGuard.NotLocal(LocalAddress, ex);
+            }
+            catch
+            {
+                socket.Dispose();
+                throw;
+            }
+
+            try
+            {
+                socket.Connect(remote);
+                SliceGuard.EnsureInSlice(socket, Slice, LocalAddress, remote);
+            }
+            catch
+            {
+                socket.Dispose();
+                throw;
+            }
+
+            PortShareMetrics.RecordRetries(PortShareMetrics.Udp, _modeTag, tries - 1);
+            return socket;
+        }
+
+        PortShareMetrics.RecordRetries(PortShareMetrics.Udp, _modeTag, Math.Max(0, tries - 1));
+        PortShareMetrics.RecordExhaustion(PortShareMetrics.Udp, _modeTag);
+        throw new SliceExhaustedException(Slice, LocalAddress, remote, SocketError.AddressAlreadyInUse);
+    }
+
+    /// <summary>
+    /// connectx's <c>_connectx_udp</c> (CONFORMANCE "connectx: UDP algorithm"): find a port where no socket would take
+    /// datagrams from <paramref name="remote"/>, bind it with SO_REUSEADDR, clear SO_REUSEADDR as a lock (no other socket
+    /// can bind the 2-tuple now), check under the lock that the kernel would deliver the 4-tuple to this socket (its
+    /// cookie), connect, and set SO_REUSEADDR again so flows to other destinations can share the port.
+    /// </summary>
+    private Socket ConnectShared(IPEndPoint remote, CancellationToken cancellationToken)
+    {
+        var client = RentClient();
+        var before = client.RoundTrips;
+        var tries = 0;
+        try
+        {
+            var localAddress = LocalAddress ?? DiscoverSourceAddress(remote);
+            var reserved = Volatile.Read(ref _reserved);
+            var count = Slice.Count;
+
+            // A port can look busy only for a moment: another flow holds it unconnected inside its critical section, or
+            // a claim lost a race. Exhaustion is declared only after a pass that saw nothing transient; while passes keep
+            // meeting transient conflicts they are retried with a growing pause, for up to TransientPatienceMilliseconds,
+            // so a loaded machine (a claimer descheduled inside its critical section) does not look like a full slice.
+            var began = Environment.TickCount64;
+            for (var pass = 0; ; pass++)
+            {
+                var transient = false;
+
+                // RFC 6056: a random start spreads concurrent callers over the slice.
+                var start = Random.Shared.Next(count);
+                var lookups = 0;
+                bool[]? busy = null;
+                for (var i = 0; i < count; i++)
+                {
+                    var offset = start + i;
+                    if (offset >= count)
+                    {
+                        offset -= count;
+                    }
+
+                    if (reserved[offset] || (busy is not null && busy[offset]))
+                    {
+                        continue;
+                    }
+
+                    cancellationToken.ThrowIfCancellationRequested();
+                    var local = new IPEndPoint(localAddress, Slice.Low + offset);
+                    if (busy is null)
+                    {
+                        if (lookups == LookupsBeforeDump)
+                        {
+                            // Crowded: one dump tells every port in use toward this destination, instead of a lookup per port.
+                            busy = BusyToward(client, localAddress, remote, ref transient);
+                            if (busy[offset])
+                            {
+                                continue;
+                            }
+                        }
+                        else
+                        {
+                            lookups++;
+                            if (client.LookupUdp(local, remote) is { } holder)
+                            {
+                                transient |= !holder.HasRemote;
+                                continue;
+                            }
+                        }
+                    }
+
+                    tries++;
+                    if (TryClaim(client, local, remote, out var socket))
+                    {
+                        PortShareMetrics.RecordRetries(PortShareMetrics.Udp, _modeTag, tries - 1);
+                        return socket;
+                    }
+
+                    transient = true;
+                    PortShareMetrics.RecordConflict(PortShareMetrics.Udp, _modeTag);
+                }
+
+                if (!transient || Environment.TickCount64 - began > TransientPatienceMilliseconds)
+                {
+                    break;
+                }
+
+                if (pass < 2)
+                {
+                    Thread.Yield();
+                }
+                else
+                {
+                    Thread.Sleep(Math.Min(pass - 1, 10));
+                }
+            }
+
+            PortShareMetrics.RecordRetries(PortShareMetrics.Udp, _modeTag, Math.Max(0, tries - 1));
+            PortShareMetrics.RecordExhaustion(PortShareMetrics.Udp, _modeTag);
+            throw new SliceExhaustedException(Slice, localAddress, remote, SocketError.WouldBlock);
+        }
+        finally
+        {
+            Interlocked.Add(ref _roundTrips, client.RoundTrips - before);
+            ReturnClient(client);
+        }
+    }
+
+    /// <summary>One pass of the lock protocol on one port; false when another socket holds the 2-tuple lock or the 4-tuple.</summary>
+    private bool TryClaim(SockDiagClient client, IPEndPoint local, IPEndPoint remote, out Socket socket)
+    {
+        socket = _env.CreateSocket(remote.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+        try
+        {
+            var cookie = Interop.SocketOptions.GetCookie(socket);
+
+            // Raw SO_REUSEADDR: the managed ReuseAddress option would also set SO_REUSEPORT, which changes delivery.
+            Interop.SocketOptions.SetInt(socket, Interop.SocketOptions.SOL_SOCKET, Interop.SocketOptions.SO_REUSEADDR, 1);
+            try
+            {
+                socket.Bind(local);
+            }
+            catch (SocketException ex) when (ex.SocketErrorCode == SocketError.AddressAlreadyInUse)
+            {
+                // A socket on this 2-tuple holds the lock (or never set SO_REUSEADDR): not ours to share now.
+                socket.Dispose();
+                return false;
+            }
+            catch (SocketException ex) when (ex.SocketErrorCode == SocketError.AddressNotAvailable)
+            {
+                throw SliceGuard.NotLocal(local.Address, ex);
+            }
+
+            // Critical section: with SO_REUSEADDR cleared no other socket can bind this 2-tuple (CONFORMANCE E7).
+            Interop.SocketOptions.SetInt(socket, Interop.SocketOptions.SOL_SOCKET, Interop.SocketOptions.SO_REUSEADDR, 0);
+            var owner = client.LookupUdp(local, remote);
+            if (owner is null || owner.Cookie != cookie)
+            {
+                // A socket already connected on the 4-tuple outranks ours, or one that bound before our lock comes first.
+                // This socket never connected, so discarding it is enough (connectx dissolves it, then raises EADDRINUSE).
+                socket.Dispose();
+                return false;
+            }
+
+            socket.Connect(remote);
+            Interop.SocketOptions.SetInt(socket, Interop.SocketOptions.SOL_SOCKET, Interop.SocketOptions.SO_REUSEADDR, 1);
+            SliceGuard.EnsureInSlice(socket, Slice, LocalAddress, remote);
+            return true;
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Slice offsets where a UDP socket would take datagrams from <paramref name="remote"/>: connected to it, or bound and unconnected.</summary>
+    private bool[] BusyToward(SockDiagClient client, IPAddress local, IPEndPoint remote, ref bool transient)
+    {
+        var busy = new bool[Slice.Count];
+        foreach (var s in client.Dump(remote.AddressFamily, ProtocolType.Udp, SocketStates.Established | SocketStates.Close, Slice))
+        {
+            if (!Slice.Contains(s.Local.Port) || !(s.Local.Address.Equals(local) || IsAny(s.Local.Address)))
+            {
+                continue;
+            }
+
+            if (!s.HasRemote || s.Remote.Equals(remote))
+            {
+                busy[s.Local.Port - Slice.Low] = true;
+                transient |= !s.HasRemote;
+            }
+        }
+
+        return busy;
+    }
+
+    /// <summary>
+    /// connectx step 1: the source address the routing table picks toward <paramref name="remote"/>, from a probe
+    /// socket's connect. Remembered per destination address for <see cref="RevalidateInterval"/>.
+    /// </summary>
+    private IPAddress DiscoverSourceAddress(IPEndPoint remote)
+    {
+        var now = Environment.TickCount64;
+        if (_sources.TryGetValue(remote.Address, out var known) && known.Until > now)
+        {
+            return known.Source;
+        }
+
+        IPAddress source;
+        try
+        {
+            source = Probe(remote, reuseAddress: false);
+        }
+        catch (SocketException ex) when (ex.SocketErrorCode == SocketError.WouldBlock)
+        {
+            // Every ephemeral port is held: autobind can only share a port with SO_REUSEADDR sockets, as connectx's
+            // probe always does. The probe lives for microseconds and never sends.
+            source = Probe(remote, reuseAddress: true);
+        }
+
+        if (_sources.Count >= MaxRememberedSources)
+        {
+            _sources.Clear();
+        }
+
+        _sources[remote.Address] = (source, now + (long)RevalidateInterval.TotalMilliseconds);
+        return source;
+    }
+
+    private IPAddress Probe(IPEndPoint remote, bool reuseAddress)
+    {
+        using var probe = _env.CreateSocket(remote.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+        if (reuseAddress)
+        {
+            Interop.SocketOptions.SetInt(probe, Interop.SocketOptions.SOL_SOCKET, Interop.SocketOptions.SO_REUSEADDR, 1);
+        }
+
+        probe.Connect(remote);
+        return ((IPEndPoint)probe.LocalEndPoint!).Address;
+    }
+
+    private SockDiagClient RentClient() => _clients.TryTake(out var client) ? client : SockDiagClient.Open(_env);
+
+    private void ReturnClient(SockDiagClient client)
+    {
+        if (_disposed || _clients.Count >= MaxPooledClients)
+        {
+            client.Dispose();
+        }
+        else
+        {
+            _clients.Add(client);
+        }
+    }
+
+    private static bool IsAny(IPAddress address) => address.Equals(IPAddress.Any) || address.Equals(IPAddress.IPv6Any);
+
+    private static IPAddress Any(AddressFamily family) => family == AddressFamily.InterNetworkV6 ? IPAddress.IPv6Any : IPAddress.Any;
+}
