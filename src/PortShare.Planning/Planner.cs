@@ -104,7 +104,7 @@ public static class Planner
                 units[u].AddTo(ranges);
             }
 
-            var merged = PortSet.Normalize(ranges);
+            var merged = PortSet.TrimSegments(PortSet.Normalize(ranges), g.Reserved);
             var size = PortSet.Count(merged);
             if (size < spec.MinSliceSize)
             {
