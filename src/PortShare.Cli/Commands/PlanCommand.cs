@@ -98,13 +98,14 @@ internal static class PlanCommand
     private static class Show
     {
         private static readonly Argument<string> s_plan = new("PLAN") { Description = "The plan file." };
+        private static readonly Option<bool> s_all = new("--all") { Description = $"List every slice and risk (default: the first {MaxRows} per egress IP)." };
         private static readonly Option<bool> s_json = JsonOption();
 
         public static Command Create(CliConsole console)
         {
             var command = new Command("show", "Print a plan: per egress IP a table of hosts, ranges, ports, share and where they lie; then capacity and risk.")
             {
-                s_plan, s_json,
+                s_plan, s_all, s_json,
             };
             command.SetAction((parse, ct) => CommandRunner.RunAsync(console, () => Task.FromResult(Run(console, parse))));
             return command;
@@ -120,7 +121,7 @@ internal static class PlanCommand
             }
             else
             {
-                WriteReport(console.Out, report);
+                WriteReport(console.Out, report, parse.GetValue(s_all));
             }
 
             return ExitCodes.Success;
@@ -385,7 +386,10 @@ internal static class PlanCommand
 
     private const int BarWidth = 24;
 
-    internal static void WriteReport(IAnsiConsole console, CapacityReport report)
+    // A table a person reads at a glance; thousands of rows are for --all or --json.
+    private const int MaxRows = 64;
+
+    internal static void WriteReport(IAnsiConsole console, CapacityReport report, bool all = false)
     {
         foreach (var e in report.Egress)
         {
@@ -395,7 +399,7 @@ internal static class PlanCommand
                 .AddColumn($"{e.UsableRange.Low} … {e.UsableRange.High}");
             table.Title = new TableTitle(string.Create(CultureInfo.InvariantCulture,
                 $"egress {e.Egress} (generation {report.Generation}): {e.UsablePorts} usable, {e.ReservedPorts} reserved, {e.AllocatedPorts} allocated, {e.SparePorts} spare").EscapeMarkup());
-            foreach (var s in e.Slices)
+            foreach (var s in e.Slices.Take(all ? int.MaxValue : MaxRows))
             {
                 table.AddRow(
                     s.Host.EscapeMarkup(),
@@ -407,12 +411,20 @@ internal static class PlanCommand
             }
 
             console.Write(table);
-            foreach (var s in e.Slices)
+            if (!all && e.Slices.Count > MaxRows)
             {
-                foreach (var w in s.Warnings)
-                {
-                    console.MarkupLine($"  [yellow]risk[/] {s.Host.EscapeMarkup()} on {e.Egress.EscapeMarkup()}: {w.EscapeMarkup()}");
-                }
+                console.MarkupLine($"  [grey]… {e.Slices.Count - MaxRows} more slices: 'plan show --all' lists them, '--json' gives them to scripts.[/]");
+            }
+
+            var risks = e.Slices.SelectMany(s => s.Warnings.Select(w => (s.Host, Warning: w))).ToList();
+            foreach (var (host, warning) in risks.Take(all ? int.MaxValue : MaxRows))
+            {
+                console.MarkupLine($"  [yellow]risk[/] {host.EscapeMarkup()} on {e.Egress.EscapeMarkup()}: {warning.EscapeMarkup()}");
+            }
+
+            if (!all && risks.Count > MaxRows)
+            {
+                console.MarkupLine($"  [grey]… {risks.Count - MaxRows} more risks on {e.Egress.EscapeMarkup()}.[/]");
             }
         }
     }
@@ -453,12 +465,18 @@ internal static class PlanCommand
             .AddColumn(new TableColumn("kept").RightAligned()).AddColumn(new TableColumn("moved away").RightAligned())
             .AddColumn(new TableColumn("acquired").RightAligned());
         table.Title = new TableTitle(string.Create(CultureInfo.InvariantCulture, $"generation {movement.PreviousGeneration} → {movement.Generation}"));
-        foreach (var h in movement.Hosts)
+        var changed = movement.Hosts.Where(h => h.Released > 0 || h.Acquired > 0).ToList();
+        foreach (var h in changed.Take(MaxRows))
         {
             table.AddRow(h.Egress.EscapeMarkup(), h.Host.EscapeMarkup(), N(h.Before), N(h.After), N(h.Kept), N(h.Released), N(h.Acquired));
         }
 
         console.Write(table);
+        if (changed.Count > MaxRows)
+        {
+            console.MarkupLine($"  [grey]… {changed.Count - MaxRows} more changed slices ('--json' lists them).[/]");
+        }
+
         var share = movement.PreviouslyOwnedPorts > 0 ? (double)movement.MovedPorts / movement.PreviouslyOwnedPorts : 0;
         console.MarkupLine(string.Create(CultureInfo.InvariantCulture,
             $"moved {movement.MovedPorts} of {movement.PreviouslyOwnedPorts} owned ports ({share:P1}); connections on moved ports break when the new plan is applied."));
