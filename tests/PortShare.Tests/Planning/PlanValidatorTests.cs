@@ -104,7 +104,7 @@ public class PlanValidatorTests
             var ex = Assert.Throws<PlanFileException>(() => PlanFile.Load(path));
             // The widened slice overlaps web-2 and swallows the reserved 40000-40099; the alignment is invalid.
             Assert.Equal(3, ex.Problems.Count);
-            Assert.Contains(ex.Problems, p => p.Contains("overlap on ports 42496-43007", StringComparison.Ordinal));
+            Assert.Contains(ex.Problems, p => p.Contains("overlap on ports 42496-42751", StringComparison.Ordinal));
             Assert.Contains(ex.Problems, p => p.Contains("reserved port(s) 40000-40099", StringComparison.Ordinal));
             Assert.Contains(ex.Problems, p => p.Contains("alignment 3", StringComparison.Ordinal));
         }
