@@ -15,6 +15,7 @@ internal static class CliApp
         root.Subcommands.Add(Commands.DoctorCommand.Create(console));
         root.Subcommands.Add(Commands.BenchCommand.Create(console));
         root.Subcommands.Add(Commands.StatusCommand.Create(console));
+        root.Subcommands.Add(Commands.PlanCommand.Create(console));
         return root;
     }
 

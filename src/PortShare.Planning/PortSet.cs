@@ -1,0 +1,145 @@
+namespace PortShare.Planning;
+
+/// <summary>Operations on sorted, disjoint, merged lists of port ranges.</summary>
+internal static class PortSet
+{
+    /// <summary>Sorts and merges overlapping or adjacent ranges.</summary>
+    public static List<PortRange> Normalize(IEnumerable<PortRange> ranges)
+    {
+        var sorted = ranges.OrderBy(r => r.Low).ToList();
+        var result = new List<PortRange>(sorted.Count);
+        foreach (var r in sorted)
+        {
+            if (result.Count > 0 && r.Low <= result[^1].High + 1)
+            {
+                var last = result[^1];
+                result[^1] = new PortRange(last.Low, Math.Max(last.High, r.High));
+            }
+            else
+            {
+                result.Add(r);
+            }
+        }
+
+        return result;
+    }
+
+    /// <summary><paramref name="from"/> minus <paramref name="remove"/>; both normalized.</summary>
+    public static List<PortRange> Subtract(IReadOnlyList<PortRange> from, IReadOnlyList<PortRange> remove)
+    {
+        var result = new List<PortRange>();
+        var j = 0;
+        foreach (var r in from)
+        {
+            int lo = r.Low;
+            while (j < remove.Count && remove[j].High < lo)
+            {
+                j++;
+            }
+
+            var k = j;
+            while (k < remove.Count && remove[k].Low <= r.High)
+            {
+                if (remove[k].Low > lo)
+                {
+                    result.Add(new PortRange((ushort)lo, (ushort)(remove[k].Low - 1)));
+                }
+
+                lo = Math.Max(lo, remove[k].High + 1);
+                k++;
+            }
+
+            if (lo <= r.High)
+            {
+                result.Add(new PortRange((ushort)lo, r.High));
+            }
+        }
+
+        return result;
+    }
+
+    /// <summary><paramref name="a"/> ∩ <paramref name="b"/>; both normalized.</summary>
+    public static List<PortRange> Intersect(IReadOnlyList<PortRange> a, IReadOnlyList<PortRange> b)
+    {
+        var result = new List<PortRange>();
+        int i = 0, j = 0;
+        while (i < a.Count && j < b.Count)
+        {
+            if (a[i].Intersect(b[j]) is { } x)
+            {
+                result.Add(x);
+            }
+
+            if (a[i].High < b[j].High)
+            {
+                i++;
+            }
+            else
+            {
+                j++;
+            }
+        }
+
+        return result;
+    }
+
+    public static int Count(IEnumerable<PortRange> ranges) => ranges.Sum(r => r.Count);
+
+    /// <summary>Shrinks a run to an even low and an odd high port (F2); null when nothing is left.</summary>
+    public static PortRange? TrimToParity(int low, int high)
+    {
+        if (low % 2 == 1)
+        {
+            low++;
+        }
+
+        if (high % 2 == 0)
+        {
+            high--;
+        }
+
+        return low <= high ? new PortRange((ushort)low, (ushort)high) : null;
+    }
+
+    /// <summary>
+    /// Groups a slice's sorted ranges into segments: runs whose gaps hold only reserved ports, which the kernel skips
+    /// by itself (<c>ip_local_reserved_ports</c>), so one <c>IP_LOCAL_PORT_RANGE</c> value (the segment's span) serves the run.
+    /// </summary>
+    public static List<PortRange> Segments(IReadOnlyList<PortRange> ranges, IReadOnlyList<PortRange> reserved)
+    {
+        var spans = new List<PortRange>();
+        for (var i = 0; i < ranges.Count; i++)
+        {
+            if (spans.Count > 0 && ranges[i].Low > spans[^1].High && OnlyReserved(spans[^1].High + 1, ranges[i].Low - 1, reserved))
+            {
+                spans[^1] = new PortRange(spans[^1].Low, ranges[i].High);
+            }
+            else
+            {
+                spans.Add(ranges[i]);
+            }
+        }
+
+        return spans;
+    }
+
+    /// <summary>Trims each segment's span to an even low and an odd high port (F2), dropping ports outside the trimmed spans.</summary>
+    public static List<PortRange> TrimSegments(List<PortRange> ranges, IReadOnlyList<PortRange> reserved)
+    {
+        var result = new List<PortRange>(ranges.Count);
+        foreach (var span in Segments(ranges, reserved))
+        {
+            if (TrimToParity(span.Low, span.High) is { } trimmed)
+            {
+                result.AddRange(Intersect(ranges, [trimmed]));
+            }
+        }
+
+        return result;
+    }
+
+    private static bool OnlyReserved(int low, int high, IReadOnlyList<PortRange> reserved) =>
+        low > high || Subtract([new PortRange((ushort)low, (ushort)high)], reserved).Count == 0;
+
+    public static string Format(IEnumerable<PortRange> ranges) => string.Join(",", ranges);
+}
