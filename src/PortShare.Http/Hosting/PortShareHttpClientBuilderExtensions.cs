@@ -19,15 +19,19 @@ public static class PortShareHttpClientBuilderExtensions
     /// <see cref="SliceExhaustedException"/>.
     /// </summary>
     /// <param name="builder">The client builder.</param>
-    /// <param name="configure">Optional settings for this client, applied after the configuration section (they win).</param>
+    /// <param name="configure">
+    /// Optional settings for this client only, applied after the configuration section (they win). Without them the
+    /// client shares the host-wide options (and connector) that <see cref="PortShareServiceCollectionExtensions.AddPortShare"/> registers.
+    /// </param>
     /// <returns><paramref name="builder"/>, for chaining.</returns>
     public static IHttpClientBuilder UsePortSlice(this IHttpClientBuilder builder, Action<PortShareOptions>? configure = null)
     {
         ArgumentNullException.ThrowIfNull(builder);
 
-        // Options are named after the client, so clients may use different slices or egress addresses; the defaults
-        // builder (no name) configures the default options.
-        var name = builder.Name ?? Options.Options.DefaultName;
+        // Clients without their own settings share the default options, and so one connector (whose memory of busy
+        // ports then covers all of them) with AddPortShare and ConfigureHttpClientDefaults; a client with its own
+        // settings gets options named after it, so it may use another slice or egress address.
+        var name = configure is null ? Options.Options.DefaultName : builder.Name ?? Options.Options.DefaultName;
         PortShareServiceCollectionExtensions.AddPortShareOptions(builder.Services, name, configure);
         return builder.UseSocketsHttpHandler((handler, services) =>
             handler.UsePortSlice(services.GetRequiredService<PortShareConnectors>().Get(name)));

@@ -21,12 +21,8 @@ public static class PortShareServiceCollectionExtensions
     /// <param name="services">The service collection.</param>
     /// <param name="configure">Optional settings applied after the configuration section (they win).</param>
     /// <returns>The options builder, for more <c>Configure</c> or <c>Validate</c> calls.</returns>
-    public static OptionsBuilder<PortShareOptions> AddPortShare(this IServiceCollection services, Action<PortShareOptions>? configure = null)
-    {
-        var builder = AddPortShareOptions(services, Options.Options.DefaultName, configure);
-        services.TryAddSingleton(sp => sp.GetRequiredService<PortShareConnectors>().Get(Options.Options.DefaultName).Connector);
-        return builder;
-    }
+    public static OptionsBuilder<PortShareOptions> AddPortShare(this IServiceCollection services, Action<PortShareOptions>? configure = null) =>
+        AddPortShareOptions(services, Options.Options.DefaultName, configure);
 
     internal static OptionsBuilder<PortShareOptions> AddPortShareOptions(IServiceCollection services, string name, Action<PortShareOptions>? configure)
     {
@@ -45,6 +41,10 @@ public static class PortShareServiceCollectionExtensions
             builder.ValidateOnStart();
             services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<PortShareOptions>, PortShareOptionsValidator>());
             services.TryAddSingleton<PortShareConnectors>();
+            if (name == Options.Options.DefaultName)
+            {
+                services.TryAddSingleton(static sp => sp.GetRequiredService<PortShareConnectors>().Get(Options.Options.DefaultName).Connector);
+            }
         }
 
         if (configure is not null)
