@@ -34,4 +34,7 @@ public sealed class PortShareOptions
 
     /// <summary>How sockets are kept in the slice; <see cref="ConnectStrategy.Auto"/> (the default) picks the kernel path where it exists.</summary>
     public ConnectStrategy Strategy { get; set; } = ConnectStrategy.Auto;
+
+    /// <summary>Values the configuration binder could not convert; reported by validation with the other problems.</summary>
+    internal List<string> BindErrors { get; } = [];
 }

@@ -35,7 +35,15 @@ public static class PortShareServiceCollectionExtensions
             {
                 if (sp.GetService(typeof(IConfiguration)) is IConfiguration configuration)
                 {
-                    configuration.GetSection(PortShareOptions.SectionName).Bind(options);
+                    try
+                    {
+                        configuration.GetSection(PortShareOptions.SectionName).Bind(options);
+                    }
+                    catch (InvalidOperationException ex)
+                    {
+                        // E.g. "Strategy": "sideways": report it at start-up with the other problems, not as a bare binder error.
+                        options.BindErrors.Add(ex.Message);
+                    }
                 }
             });
             builder.ValidateOnStart();

@@ -18,6 +18,11 @@ internal sealed record PortShareSettings(PortRange Slice, IPAddress? Egress, Con
         var hasStateFile = !string.IsNullOrWhiteSpace(options.StateFile);
         var before = errors.Count;
 
+        foreach (var bindError in options.BindErrors)
+        {
+            errors.Add($"{bindError} (PortShare:Strategy takes Auto, Kernel or Fallback; PortShare:Slice, StateFile and EgressAddress are strings.)");
+        }
+
         if (!Enum.IsDefined(options.Strategy))
         {
             errors.Add($"PortShare:Strategy '{options.Strategy}' is not a strategy: use Auto, Kernel or Fallback.");

@@ -145,6 +145,15 @@ public sealed class HttpClientBuilderTests
     }
 
     [Fact]
+    public async Task An_unknown_strategy_is_a_validation_error_too()
+    {
+        using var host = BuildHost(new() { ["PortShare:Slice"] = "40000-40511", ["PortShare:Strategy"] = "sideways" }, s => s.AddPortShare());
+        var ex = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync(Ct));
+        Assert.Contains("'sideways' at 'PortShare:Strategy'", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("Auto, Kernel or Fallback", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task An_egress_address_not_on_this_host_stops_the_host()
     {
         var slice = TestSlices.Pick(16);
