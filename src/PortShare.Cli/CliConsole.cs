@@ -8,12 +8,12 @@ namespace PortShare.Cli;
 /// </summary>
 internal sealed class CliConsole
 {
-    public CliConsole(IAnsiConsole output, IAnsiConsole error, TextWriter rawOutput, TextWriter? rawError = null)
+    public CliConsole(IAnsiConsole output, IAnsiConsole error, TextWriter rawOutput, TextWriter rawError)
     {
         Out = output;
         Error = error;
         RawOut = rawOutput;
-        RawError = rawError ?? TextWriter.Null;
+        RawError = rawError;
     }
 
     public IAnsiConsole Out { get; }

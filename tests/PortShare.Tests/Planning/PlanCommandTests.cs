@@ -19,8 +19,9 @@ public sealed class PlanCommandTests : IDisposable
         var output = new TestConsole().Width(200);
         var error = new TestConsole().Width(400);
         var raw = new StringWriter();
-        var code = await CliApp.RunAsync(args, new CliConsole(output, error, raw));
-        return (code, raw + output.Output, error.Output);
+        var rawError = new StringWriter();
+        var code = await CliApp.RunAsync(args, new CliConsole(output, error, raw, rawError));
+        return (code, raw + output.Output, rawError + error.Output);
     }
 
     [Fact]
