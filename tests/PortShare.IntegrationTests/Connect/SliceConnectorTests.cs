@@ -8,6 +8,7 @@ namespace PortShare.IntegrationTests.Connect;
 
 /// <summary>Connect from a slice on the live kernel (CONFORMANCE D, F1, F3, F6), for both strategies and both families.</summary>
 [Trait("Category", "RequiresRoot")]
+[Collection(ExclusiveCollection.Name)]
 public class SliceConnectorTests
 {
     public static TheoryData<ConnectStrategy, string> StrategiesAndFamilies => new()

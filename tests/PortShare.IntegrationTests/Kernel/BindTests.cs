@@ -6,6 +6,7 @@ namespace PortShare.IntegrationTests.Kernel;
 
 /// <summary>CONFORMANCE.md section C: bind(addr, 0) with the option set.</summary>
 [Trait("Category", "RequiresRoot")]
+[Collection(ExclusiveCollection.Name)]
 public class BindTests
 {
     [Theory]

@@ -12,6 +12,7 @@ namespace PortShare.IntegrationTests.Kernel;
 /// <see cref="PortRange.Effective"/> predicts (UDP autobind has no parity rule, C6).
 /// </summary>
 [Trait("Category", "RequiresRoot")]
+[Collection(ExclusiveCollection.Name)]
 public class ClampAgreementTests
 {
     [Fact]

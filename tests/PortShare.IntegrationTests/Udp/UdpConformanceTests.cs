@@ -7,6 +7,7 @@ namespace PortShare.IntegrationTests.Udp;
 
 /// <summary>CONFORMANCE E1-E4, E8, E9: what the kernel does with UDP and IP_LOCAL_PORT_RANGE, and the connectx flow.</summary>
 [Trait("Category", "RequiresRoot")]
+[Collection(ExclusiveCollection.Name)]
 public class UdpConformanceTests
 {
     private static readonly uint s_e1Range = new PortRange(40800, 40801).Pack();
