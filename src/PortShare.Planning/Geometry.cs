@@ -1,0 +1,127 @@
+using System.Net;
+
+namespace PortShare.Planning;
+
+/// <summary>
+/// The smallest piece the planner hands out. Contiguous shape: <c>alignment</c> consecutive ports on the alignment grid.
+/// MAP shape: one PSID's port set. <see cref="Pieces"/> is null when the unit is the whole range [Low, High];
+/// otherwise it holds what is left after reserved ports, the usable range and parity trimming.
+/// </summary>
+internal readonly record struct Unit(int Low, int High, int Capacity, PortRange[]? Pieces)
+{
+    public void AddTo(List<PortRange> ranges)
+    {
+        if (Pieces is null)
+        {
+            ranges.Add(new PortRange((ushort)Low, (ushort)High));
+        }
+        else
+        {
+            ranges.AddRange(Pieces);
+        }
+    }
+}
+
+/// <summary>One egress IP as the planner sees it: its usable ports cut into units, in port order.</summary>
+internal sealed class Geometry
+{
+    private Geometry(string text, IPAddress address, PortRange usable, List<PortRange> reserved, List<Unit> units)
+    {
+        Text = text;
+        Address = address;
+        Usable = usable;
+        Reserved = reserved;
+        Units = units;
+    }
+
+    public string Text { get; }
+
+    public IPAddress Address { get; }
+
+    public PortRange Usable { get; }
+
+    public List<PortRange> Reserved { get; }
+
+    public List<Unit> Units { get; }
+
+    public static Geometry Create(PlanSpec spec, SpecEgress egress)
+    {
+        var usable = egress.UsableRange ?? spec.UsableRange;
+        var reserved = PortSet.Normalize(spec.Reserved.Concat(egress.Reserved));
+        var units = spec.Map is { } map ? MapUnits(map, usable, reserved) : GridUnits(spec.Alignment, usable, reserved);
+        return new Geometry(egress.Address, IPAddress.Parse(egress.Address), usable, reserved, units);
+    }
+
+    private static List<Unit> GridUnits(int alignment, PortRange usable, List<PortRange> reserved)
+    {
+        var units = new List<Unit>((usable.Count / alignment) + 1);
+        var j = 0;
+        var pieces = new List<PortRange>();
+        for (var lo = PlanValidator.AlignUp(usable.Low, alignment); lo + alignment - 1 <= usable.High; lo += alignment)
+        {
+            var hi = lo + alignment - 1;
+            while (j < reserved.Count && reserved[j].High < lo)
+            {
+                j++;
+            }
+
+            if (j >= reserved.Count || reserved[j].Low > hi)
+            {
+                units.Add(new Unit(lo, hi, alignment, null));
+                continue;
+            }
+
+            pieces.Clear();
+            var from = lo;
+            for (var k = j; k < reserved.Count && reserved[k].Low <= hi; k++)
+            {
+                AddTrimmed(pieces, from, reserved[k].Low - 1);
+                from = Math.Max(from, reserved[k].High + 1);
+            }
+
+            AddTrimmed(pieces, from, hi);
+            units.Add(new Unit(lo, hi, PortSet.Count(pieces), [.. pieces]));
+        }
+
+        return units;
+    }
+
+    // RFC 7597 §5.1: port = i·2^(16-a) + psid·2^m + j, i ≥ 1 (i = 0 is the excluded low range).
+    private static List<Unit> MapUnits(MapShape map, PortRange usable, List<PortRange> reserved)
+    {
+        int a = map.OffsetBits, k = map.PsidLength, m = map.ContiguousBits;
+        var units = new List<Unit>(1 << k);
+        var pieces = new List<PortRange>();
+        for (var psid = 0; psid < 1 << k; psid++)
+        {
+            pieces.Clear();
+            for (var i = 1; i < 1 << a; i++)
+            {
+                var lo = (i << (16 - a)) + (psid << m);
+                var hi = lo + (1 << m) - 1;
+                if (hi < usable.Low || lo > usable.High)
+                {
+                    continue;
+                }
+
+                var block = new PortRange((ushort)Math.Max(lo, usable.Low), (ushort)Math.Min(hi, usable.High));
+                foreach (var free in PortSet.Subtract([block], reserved))
+                {
+                    AddTrimmed(pieces, free.Low, free.High);
+                }
+            }
+
+            units.Add(new Unit(psid, psid, PortSet.Count(pieces), [.. pieces]));
+        }
+
+        return units;
+    }
+
+    private static void AddTrimmed(List<PortRange> pieces, int low, int high)
+    {
+        if (low <= high && PortSet.TrimToParity(low, high) is { } r)
+        {
+            pieces.Add(r);
+        }
+    }
+}

@@ -1,0 +1,139 @@
+using System.Net;
+using System.Text.Json.Serialization;
+
+namespace PortShare.Planning;
+
+/// <summary>
+/// What the planner writes: for each egress IP, which host owns which ports. Self-contained: it carries the rules it was
+/// cut with (usable range, reserved ports, minimum size, alignment), so a hand-edited plan can be validated on its own.
+/// Serialized as snake_case JSON (schemas/plan.schema.json).
+/// </summary>
+public sealed record Plan
+{
+    public const int CurrentVersion = 1;
+
+    public required int Version { get; init; }
+
+    /// <summary>Starts at 1; each re-plan adds 1.</summary>
+    public required long Generation { get; init; }
+
+    public required int MinSliceSize { get; init; }
+
+    public required int Alignment { get; init; }
+
+    public MapShape? Map { get; init; }
+
+    public required IReadOnlyList<EgressPlan> Egress { get; init; }
+
+    /// <summary>The egress IP's plan, or null when the plan does not share <paramref name="address"/>.</summary>
+    public EgressPlan? FindEgress(IPAddress address)
+    {
+        ArgumentNullException.ThrowIfNull(address);
+        foreach (var egress in Egress)
+        {
+            if (IPAddress.TryParse(egress.Address, out var a) && a.Equals(address))
+            {
+                return egress;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>The slice of <paramref name="host"/> on <paramref name="egress"/>, or null.</summary>
+    public HostSlice? FindSlice(string host, IPAddress egress) => FindEgress(egress)?.FindSlice(host);
+
+    /// <summary>
+    /// The port ranges <paramref name="host"/> owns on <paramref name="egress"/> (sorted, usually one).
+    /// Throws <see cref="PlanLookupException"/> naming what is missing.
+    /// </summary>
+    public IReadOnlyList<PortRange> GetSlice(string host, IPAddress egress)
+    {
+        ArgumentNullException.ThrowIfNull(host);
+        var e = FindEgress(egress) ?? throw new PlanLookupException(
+            $"The plan (generation {Generation}) has no egress IP {egress}; it shares {string.Join(", ", Egress.Select(x => x.Address))}.");
+        var slice = e.FindSlice(host) ?? throw new PlanLookupException(
+            $"Host '{host}' has no slice on egress IP {e.Address} in the plan (generation {Generation}).");
+        return slice.Ranges;
+    }
+
+    /// <summary>The slices of <paramref name="host"/> on every egress IP it uses.</summary>
+    public IEnumerable<SliceAssignment> GetSlices(string host) => Assignments().Where(a => a.Host == host);
+
+    /// <summary>Every slice as one flat, typed row (what the router needs): egress IP, host, next hop, ranges.</summary>
+    public IEnumerable<SliceAssignment> Assignments()
+    {
+        foreach (var egress in Egress)
+        {
+            var address = IPAddress.Parse(egress.Address);
+            foreach (var slice in egress.Slices)
+            {
+                yield return new SliceAssignment(address, slice.Host, IPAddress.Parse(slice.NextHop), slice.Ranges);
+            }
+        }
+    }
+
+    /// <summary>The host that owns <paramref name="port"/> on <paramref name="egress"/>, or null (spare, reserved or unplanned).</summary>
+    public HostSlice? Owner(IPAddress egress, ushort port) =>
+        FindEgress(egress)?.Slices.FirstOrDefault(s => s.Ranges.Any(r => r.Contains(port)));
+}
+
+/// <summary>The slices of one egress IP.</summary>
+public sealed record EgressPlan
+{
+    public required string Address { get; init; }
+
+    public required PortRange UsableRange { get; init; }
+
+    public IReadOnlyList<PortRange> Reserved { get; init; } = [];
+
+    /// <summary>Sorted by first port.</summary>
+    public required IReadOnlyList<HostSlice> Slices { get; init; }
+
+    /// <summary>Usable, unreserved ports no host owns: room for hosts added later, never silently lost.</summary>
+    public IReadOnlyList<PortRange> Spare { get; init; } = [];
+
+    public HostSlice? FindSlice(string host) => Slices.FirstOrDefault(s => string.Equals(s.Host, host, StringComparison.Ordinal));
+}
+
+/// <summary>One host's ports on one egress IP: usually one range; several when reserved ports split it, after a
+/// minimal-movement re-plan, or with the MAP shape.</summary>
+public sealed record HostSlice
+{
+    public required string Host { get; init; }
+
+    /// <summary>The router sends replies for these ports here.</summary>
+    public required string NextHop { get; init; }
+
+    public required IReadOnlyList<PortRange> Ranges { get; init; }
+
+    [JsonIgnore]
+    public int PortCount => Ranges.Sum(r => r.Count);
+}
+
+/// <summary>A slice in typed form: egress IP <see cref="Egress"/>, owned by <see cref="Host"/>, reached via <see cref="NextHop"/>.</summary>
+public sealed record SliceAssignment(IPAddress Egress, string Host, IPAddress NextHop, IReadOnlyList<PortRange> Ranges)
+{
+    public int PortCount => Ranges.Sum(r => r.Count);
+
+    /// <summary>The smallest single range holding every port (what one <c>IP_LOCAL_PORT_RANGE</c> value can express).</summary>
+    public PortRange Span => new(Ranges[0].Low, Ranges[^1].High);
+}
+
+/// <summary>A host or egress IP asked of a plan is not in it.</summary>
+public sealed class PlanLookupException : PortShareException
+{
+    public PlanLookupException(string message)
+        : base(message)
+    {
+    }
+
+    public PlanLookupException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+
+    public PlanLookupException()
+    {
+    }
+}

@@ -1,0 +1,78 @@
+using System.Net;
+
+namespace PortShare.Planning;
+
+/// <summary>Ports one host keeps, releases and acquires on one egress IP between two plans.</summary>
+public sealed record HostMovement
+{
+    public required string Egress { get; init; }
+
+    public required string Host { get; init; }
+
+    public required int Before { get; init; }
+
+    public required int After { get; init; }
+
+    public required int Kept { get; init; }
+
+    /// <summary>Ports the host owned and no longer does: its live connections on them break.</summary>
+    public required int Released { get; init; }
+
+    public required int Acquired { get; init; }
+}
+
+/// <summary>What a re-plan moves. <see cref="MovedPorts"/> counts ports whose owner changed (or that became spare).</summary>
+public sealed record MovementReport
+{
+    public required long PreviousGeneration { get; init; }
+
+    public required long Generation { get; init; }
+
+    /// <summary>Ports owned by some host in the previous plan.</summary>
+    public required long PreviouslyOwnedPorts { get; init; }
+
+    public required long MovedPorts { get; init; }
+
+    public required IReadOnlyList<HostMovement> Hosts { get; init; }
+}
+
+/// <summary>Compares two plans port by port.</summary>
+public static class PlanDiff
+{
+    public static MovementReport Compare(Plan previous, Plan next)
+    {
+        ArgumentNullException.ThrowIfNull(previous);
+        ArgumentNullException.ThrowIfNull(next);
+        var rows = new List<HostMovement>();
+        var seen = new HashSet<IPAddress>();
+        foreach (var egress in next.Egress.Concat(previous.Egress))
+        {
+            var address = IPAddress.Parse(egress.Address);
+            if (!seen.Add(address))
+            {
+                continue;
+            }
+
+            var before = previous.FindEgress(address);
+            var after = next.FindEgress(address);
+            var hosts = (after?.Slices ?? []).Concat(before?.Slices ?? []).Select(s => s.Host).Distinct(StringComparer.Ordinal);
+            foreach (var host in hosts)
+            {
+                var old = PortSet.Normalize(before?.FindSlice(host)?.Ranges ?? []);
+                var now = PortSet.Normalize(after?.FindSlice(host)?.Ranges ?? []);
+                var kept = PortSet.Count(PortSet.Intersect(old, now));
+                int b = PortSet.Count(old), a = PortSet.Count(now);
+                rows.Add(new HostMovement { Egress = egress.Address, Host = host, Before = b, After = a, Kept = kept, Released = b - kept, Acquired = a - kept });
+            }
+        }
+
+        return new MovementReport
+        {
+            PreviousGeneration = previous.Generation,
+            Generation = next.Generation,
+            PreviouslyOwnedPorts = rows.Sum(r => (long)r.Before),
+            MovedPorts = rows.Sum(r => (long)r.Released),
+            Hosts = rows,
+        };
+    }
+}

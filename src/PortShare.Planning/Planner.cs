@@ -1,0 +1,389 @@
+using System.Globalization;
+using System.Net;
+
+namespace PortShare.Planning;
+
+/// <summary>How <see cref="Planner.Replan"/> trades port movement against slice shape.</summary>
+public enum ReplanStrategy
+{
+    /// <summary>Each remaining host keeps as many of its ports as its new share allows; hosts that grow or are new take
+    /// the freed ports (best fit), so a slice may become several ranges. Moves the fewest ports.</summary>
+    KeepPorts,
+
+    /// <summary>Plan from scratch: one contiguous range per host again, at the cost of moving more ports.</summary>
+    Compact,
+}
+
+/// <summary>A re-plan and the ports it moves.</summary>
+public sealed record ReplanResult(Plan Plan, MovementReport Movement);
+
+/// <summary>
+/// Cuts each egress IP's usable ports into host slices. Deterministic (same spec, same bytes), linear in the number
+/// of units plus <c>H log U</c>: the work per egress IP is one pass over its units and one binary search per host.
+/// </summary>
+public static class Planner
+{
+    /// <summary>A fresh plan (generation 1). Throws <see cref="PlanningException"/> listing every problem.</summary>
+    public static Plan Create(PlanSpec spec) => Build(spec, previous: null, generation: 1);
+
+    /// <summary>
+    /// Re-plans <paramref name="previous"/> for a changed <paramref name="spec"/> (hosts added, removed, re-weighted),
+    /// keeping ports in place where the strategy allows, and reports the movement per host.
+    /// </summary>
+    public static ReplanResult Replan(Plan previous, PlanSpec spec, ReplanStrategy strategy = ReplanStrategy.KeepPorts)
+    {
+        ArgumentNullException.ThrowIfNull(previous);
+        var plan = Build(spec, strategy == ReplanStrategy.KeepPorts ? previous : null, previous.Generation + 1);
+        return new ReplanResult(plan, PlanDiff.Compare(previous, plan));
+    }
+
+    private static Plan Build(PlanSpec spec, Plan? previous, long generation)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        var problems = SpecValidator.Validate(spec);
+        if (problems.Count > 0)
+        {
+            throw new PlanningException(problems);
+        }
+
+        var errors = new List<string>();
+        var egressPlans = new List<EgressPlan>(spec.Egress.Count);
+        foreach (var egress in spec.Egress)
+        {
+            var geometry = Geometry.Create(spec, egress);
+            var hosts = spec.Hosts.Where(h => h.Egress is null || h.Egress.Any(e => IPAddress.Parse(e).Equals(geometry.Address))).ToList();
+            var prior = previous?.FindEgress(geometry.Address);
+            egressPlans.Add(PlanEgress(spec, geometry, hosts, prior, errors));
+        }
+
+        if (errors.Count > 0)
+        {
+            throw new PlanningException(errors);
+        }
+
+        return new Plan
+        {
+            Version = Plan.CurrentVersion,
+            Generation = generation,
+            MinSliceSize = spec.MinSliceSize,
+            Alignment = spec.Alignment,
+            Map = spec.Map,
+            Egress = egressPlans,
+        };
+    }
+
+    private static EgressPlan PlanEgress(PlanSpec spec, Geometry g, List<SpecHost> hosts, EgressPlan? prior, List<string> errors)
+    {
+        var units = g.Units;
+
+        // The spare pool is the top of the range, so hosts added later can grow into it without moving anyone.
+        var allocatable = units.Count;
+        for (long spare = 0; allocatable > 0 && spare < spec.SparePorts; allocatable--)
+        {
+            spare += units[allocatable - 1].Capacity;
+        }
+
+        var prefix = new long[allocatable + 1];
+        for (var i = 0; i < allocatable; i++)
+        {
+            prefix[i + 1] = prefix[i] + units[i].Capacity;
+        }
+
+        var (targets, floors) = Targets(hosts, prefix[allocatable], spec.MinSliceSize);
+        var assigned = prior is null
+            ? Cut(targets, floors, prefix, spec.MinSliceSize)
+            : KeepAndFill(g, hosts, targets, floors, prefix, prior, spec.MinSliceSize);
+
+        var slices = new List<HostSlice>(hosts.Count);
+        var owned = new List<PortRange>();
+        for (var h = 0; h < hosts.Count; h++)
+        {
+            var ranges = new List<PortRange>();
+            foreach (var u in assigned[h])
+            {
+                units[u].AddTo(ranges);
+            }
+
+            var merged = PortSet.Normalize(ranges);
+            var size = PortSet.Count(merged);
+            if (size < spec.MinSliceSize)
+            {
+                errors.Add(string.Create(CultureInfo.InvariantCulture,
+                    $"egress {g.Text}: host '{hosts[h].Name}' would get {size} ports, below min_slice_size {spec.MinSliceSize}; {prefix[allocatable]} ports are allocatable for {hosts.Count} hosts (lower min_slice_size, alignment or spare_ports, widen the usable range, or use fewer hosts)."));
+                continue;
+            }
+
+            owned.AddRange(merged);
+            slices.Add(new HostSlice { Host = hosts[h].Name, NextHop = NextHop(hosts[h], g.Address), Ranges = merged });
+        }
+
+        slices.Sort((a, b) => a.Ranges[0].Low.CompareTo(b.Ranges[0].Low));
+        var spareRanges = PortSet.Subtract(PortSet.Subtract([g.Usable], g.Reserved), PortSet.Normalize(owned));
+        return new EgressPlan { Address = g.Text, UsableRange = g.Usable, Reserved = g.Reserved, Slices = slices, Spare = spareRanges };
+    }
+
+    private static string NextHop(SpecHost host, IPAddress egress) =>
+        host.NextHops.First(n => IPAddress.Parse(n).AddressFamily == egress.AddressFamily);
+
+    /// <summary>
+    /// Each host's ideal port count: pinned hosts their <c>slice_size</c>, the rest a weighted share of what is left;
+    /// a host whose share falls below the minimum is raised to it and the others share the rest (water-filling).
+    /// </summary>
+    internal static (double[] Targets, bool[] Floors) Targets(IReadOnlyList<SpecHost> hosts, long capacity, int minSize)
+    {
+        var targets = new double[hosts.Count];
+        var fixedSize = new bool[hosts.Count];
+        for (var i = 0; i < hosts.Count; i++)
+        {
+            if (hosts[i].SliceSize is { } s)
+            {
+                targets[i] = s;
+                fixedSize[i] = true;
+            }
+        }
+
+        while (true)
+        {
+            double remaining = capacity;
+            long weights = 0;
+            for (var i = 0; i < hosts.Count; i++)
+            {
+                if (fixedSize[i])
+                {
+                    remaining -= targets[i];
+                }
+                else
+                {
+                    weights += hosts[i].Weight;
+                }
+            }
+
+            remaining = Math.Max(0, remaining);
+            var raised = false;
+            for (var i = 0; i < hosts.Count; i++)
+            {
+                if (fixedSize[i])
+                {
+                    continue;
+                }
+
+                targets[i] = remaining * hosts[i].Weight / weights;
+                if (targets[i] < minSize)
+                {
+                    targets[i] = minSize;
+                    fixedSize[i] = true;
+                    raised = true;
+                }
+            }
+
+            if (!raised)
+            {
+                return (targets, fixedSize);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Fresh plan: hosts in spec order, each a run of units ending nearest its cumulative target, so rounding never
+    /// accumulates (each size is within one unit of its ideal). Floors (pinned sizes, minimums) are met, not rounded.
+    /// </summary>
+    private static List<int>[] Cut(double[] targets, bool[] floors, long[] prefix, int minSize)
+    {
+        var result = new List<int>[targets.Length];
+        var start = 0;
+        double cumulative = 0;
+        for (var h = 0; h < targets.Length; h++)
+        {
+            cumulative += targets[h];
+            var end = floors[h] ? FirstAtLeast(prefix, start, prefix[start] + (long)Math.Ceiling(targets[h])) : Nearest(prefix, start, cumulative);
+            if (prefix[end] - prefix[start] < minSize)
+            {
+                end = FirstAtLeast(prefix, start, prefix[start] + minSize);
+            }
+
+            if (floors[h])
+            {
+                cumulative = prefix[end];
+            }
+
+            result[h] = Enumerable.Range(start, end - start).ToList();
+            start = end;
+        }
+
+        return result;
+    }
+
+    /// <summary>The smallest index k ≥ <paramref name="from"/> with prefix[k] ≥ value (or the last index).</summary>
+    private static int FirstAtLeast(long[] prefix, int from, long value)
+    {
+        int lo = from, hi = prefix.Length - 1;
+        while (lo < hi)
+        {
+            var mid = (lo + hi) >>> 1;
+            if (prefix[mid] >= value)
+            {
+                hi = mid;
+            }
+            else
+            {
+                lo = mid + 1;
+            }
+        }
+
+        return lo;
+    }
+
+    /// <summary>The index k ≥ <paramref name="from"/> whose prefix lies nearest <paramref name="value"/> (lower on ties).</summary>
+    private static int Nearest(long[] prefix, int from, double value)
+    {
+        var k = FirstAtLeast(prefix, from, (long)Math.Ceiling(value));
+        if (k > from && value - prefix[k - 1] <= prefix[k] - value)
+        {
+            k--;
+        }
+
+        return k;
+    }
+
+    /// <summary>
+    /// Re-plan keeping ports: every remaining host keeps its previous units (lowest first) up to its new target; then
+    /// hosts short of their target, in spec order, take free runs — the smallest run that covers the shortfall, else the
+    /// largest — so new slices stay as few ranges as the free space allows.
+    /// </summary>
+    private static List<int>[] KeepAndFill(Geometry g, List<SpecHost> hosts, double[] targets, bool[] floors, long[] prefix, EgressPlan prior, int minSize)
+    {
+        var units = g.Units;
+        var allocatable = prefix.Length - 1;
+        var index = new Dictionary<string, int>(hosts.Count, StringComparer.Ordinal);
+        for (var h = 0; h < hosts.Count; h++)
+        {
+            index[hosts[h].Name] = h;
+        }
+
+        var previousOwner = PreviousOwners(units, allocatable, prior, index);
+        var result = new List<int>[hosts.Count];
+        var kept = new long[hosts.Count];
+        for (var h = 0; h < hosts.Count; h++)
+        {
+            result[h] = [];
+        }
+
+        var free = new bool[allocatable];
+        for (var u = 0; u < allocatable; u++)
+        {
+            var h = previousOwner[u];
+            var c = units[u].Capacity;
+            if (h >= 0 && c > 0 && Wants(floors[h], targets[h], kept[h], c, minSize))
+            {
+                result[h].Add(u);
+                kept[h] += c;
+            }
+            else
+            {
+                free[u] = true;
+            }
+        }
+
+        // Free runs ordered by (capacity, start) for best fit.
+        var runs = new SortedSet<(long Capacity, int Start, int End)>();
+        for (var u = 0; u < allocatable;)
+        {
+            if (!free[u])
+            {
+                u++;
+                continue;
+            }
+
+            var s = u;
+            while (u < allocatable && free[u])
+            {
+                u++;
+            }
+
+            runs.Add((prefix[u] - prefix[s], s, u));
+        }
+
+        for (var h = 0; h < hosts.Count; h++)
+        {
+            while (runs.Count > 0)
+            {
+                var deficit = (long)Math.Ceiling(targets[h] - kept[h]);
+                if (deficit <= 0)
+                {
+                    break;
+                }
+
+                var fit = runs.GetViewBetween((deficit, int.MinValue, int.MinValue), (long.MaxValue, int.MaxValue, int.MaxValue));
+                var run = fit.Count > 0 ? fit.Min : runs.Max;
+                runs.Remove(run);
+                var u = run.Start;
+                while (u < run.End && (units[u].Capacity == 0 || Wants(floors[h], targets[h], kept[h], units[u].Capacity, minSize)))
+                {
+                    result[h].Add(u);
+                    kept[h] += units[u].Capacity;
+                    u++;
+                }
+
+                if (u < run.End)
+                {
+                    runs.Add((prefix[run.End] - prefix[u], u, run.End));
+                }
+
+                if (u == run.Start)
+                {
+                    break;
+                }
+            }
+
+            result[h].Sort();
+        }
+
+        return result;
+    }
+
+    // Take another unit while it brings the host nearer its target (pinned and raised-to-minimum hosts: until reached).
+    private static bool Wants(bool floor, double target, long have, int capacity, int minSize) =>
+        have < minSize || (floor ? have < target : 2 * have + capacity <= 2 * target);
+
+    /// <summary>For each allocatable unit, the index of the (remaining) host that owned all of it before, or -1.</summary>
+    private static int[] PreviousOwners(List<Unit> units, int allocatable, EgressPlan prior, Dictionary<string, int> index)
+    {
+        var owned = new List<(PortRange Range, int Host)>();
+        foreach (var slice in prior.Slices)
+        {
+            if (index.TryGetValue(slice.Host, out var h))
+            {
+                owned.AddRange(slice.Ranges.Select(r => (r, h)));
+            }
+        }
+
+        owned.Sort((a, b) => a.Range.Low.CompareTo(b.Range.Low));
+        var lows = owned.Select(o => (int)o.Range.Low).ToArray();
+        int OwnerOf(PortRange piece)
+        {
+            var i = Array.BinarySearch(lows, piece.Low);
+            i = i >= 0 ? i : ~i - 1;
+            return i >= 0 && owned[i].Range.Contains(piece) ? owned[i].Host : -1;
+        }
+
+        var result = new int[allocatable];
+        var pieces = new List<PortRange>();
+        for (var u = 0; u < allocatable; u++)
+        {
+            pieces.Clear();
+            units[u].AddTo(pieces);
+            var owner = pieces.Count == 0 ? -1 : OwnerOf(pieces[0]);
+            for (var p = 1; p < pieces.Count && owner >= 0; p++)
+            {
+                if (OwnerOf(pieces[p]) != owner)
+                {
+                    owner = -1;
+                }
+            }
+
+            result[u] = owner;
+        }
+
+        return result;
+    }
+}

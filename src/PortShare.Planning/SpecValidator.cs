@@ -1,0 +1,152 @@
+using System.Diagnostics.CodeAnalysis;
+using System.Net;
+
+namespace PortShare.Planning;
+
+/// <summary>Checks a spec before planning and returns every problem, each naming the field and value.</summary>
+public static class SpecValidator
+{
+    public const int MaxWeight = 1_000_000;
+
+    public static IReadOnlyList<string> Validate(PlanSpec spec)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        var problems = new List<string>();
+        problems.AddRange(CheckRules(spec.Alignment, spec.MinSliceSize, spec.Map));
+        if (spec.SparePorts < 0)
+        {
+            problems.Add($"spare_ports is {spec.SparePorts}; it must be 0 or more.");
+        }
+
+        if (spec.Egress.Count == 0)
+        {
+            problems.Add("egress is empty: list at least one egress IP.");
+        }
+
+        var egress = new Dictionary<IPAddress, string>();
+        foreach (var e in spec.Egress)
+        {
+            if (!TryParseAddress(e.Address, out var a))
+            {
+                problems.Add($"egress '{e.Address}': not a valid IPv4 or IPv6 address.");
+            }
+            else if (!egress.TryAdd(a, e.Address))
+            {
+                problems.Add($"egress {e.Address}: listed twice (also as '{egress[a]}').");
+            }
+
+            var usable = e.UsableRange ?? spec.UsableRange;
+            var free = PortSet.Subtract([usable], PortSet.Normalize(spec.Reserved.Concat(e.Reserved)));
+            if (PortSet.Count(free) < 2)
+            {
+                problems.Add($"egress {e.Address}: the usable range {usable} minus reserved ports leaves no room for a slice.");
+            }
+        }
+
+        if (spec.Hosts.Count == 0)
+        {
+            problems.Add("hosts is empty: list at least one host.");
+        }
+
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var h in spec.Hosts)
+        {
+            CheckHost(spec, h, egress, names, problems);
+        }
+
+        return problems;
+    }
+
+    private static void CheckHost(PlanSpec spec, SpecHost h, Dictionary<IPAddress, string> egress, HashSet<string> names, List<string> problems)
+    {
+        var n = h.Name;
+        if (!PlanValidator.HostNameRegex().IsMatch(n))
+        {
+            problems.Add($"host '{n}': invalid name (use letters, digits, '.', '_', '-'; at most 63 characters).");
+        }
+        else if (!names.Add(n))
+        {
+            problems.Add($"host '{n}': listed twice; host names must be unique.");
+        }
+
+        if (h.Weight is < 1 or > MaxWeight)
+        {
+            problems.Add($"host '{n}': weight {h.Weight} must be between 1 and {MaxWeight}.");
+        }
+
+        if (h.SliceSize is { } size && (size < spec.MinSliceSize || size > 65536))
+        {
+            problems.Add($"host '{n}': slice_size {size} must be at least min_slice_size {spec.MinSliceSize} and at most 65536.");
+        }
+
+        var families = new Dictionary<System.Net.Sockets.AddressFamily, string>();
+        foreach (var hop in h.NextHops)
+        {
+            if (!TryParseAddress(hop, out var a))
+            {
+                problems.Add($"host '{n}': next hop '{hop}' is not a valid IP address.");
+            }
+            else if (!families.TryAdd(a.AddressFamily, hop))
+            {
+                problems.Add($"host '{n}': next hops '{families[a.AddressFamily]}' and '{hop}' are both {PlanValidator.Family(a)}; give one per family.");
+            }
+        }
+
+        if (h.NextHops.Count == 0)
+        {
+            problems.Add($"host '{n}': next_hops is empty; give the address the router reaches this host at.");
+        }
+
+        var used = new List<IPAddress>();
+        if (h.Egress is { } refs)
+        {
+            foreach (var r in refs)
+            {
+                if (!TryParseAddress(r, out var a) || !egress.ContainsKey(a))
+                {
+                    problems.Add($"host '{n}': egress '{r}' is not one of the spec's egress IPs ({string.Join(", ", egress.Values)}).");
+                }
+                else
+                {
+                    used.Add(a);
+                }
+            }
+        }
+        else
+        {
+            used.AddRange(egress.Keys);
+        }
+
+        foreach (var a in used.Where(a => !families.ContainsKey(a.AddressFamily)).Select(PlanValidator.Family).Distinct())
+        {
+            problems.Add($"host '{n}': uses an {a} egress IP but has no {a} next hop in next_hops.");
+        }
+    }
+
+    /// <summary>Rules shared by specs and plans: alignment, minimum size, MAP parameters.</summary>
+    internal static IEnumerable<string> CheckRules(int alignment, int minSliceSize, MapShape? map)
+    {
+        if (alignment < 2 || alignment > 32768 || alignment % 2 != 0)
+        {
+            yield return $"alignment {alignment} must be an even number from 2 to 32768 (slices need an even low and an odd high port).";
+        }
+
+        if (minSliceSize < 2 || minSliceSize > 65536)
+        {
+            yield return $"min_slice_size {minSliceSize} must be between 2 and 65536.";
+        }
+
+        if (map is not null && (map.OffsetBits < 1 || map.PsidLength < 1 || map.ContiguousBits < 1))
+        {
+            yield return $"map: offset_bits {map.OffsetBits} and psid_length {map.PsidLength} must each be at least 1 and leave at least 1 contiguous bit (offset_bits + psid_length <= 15), so port blocks are even-sized.";
+        }
+    }
+
+    internal static bool TryParseAddress(string? text, [NotNullWhen(true)] out IPAddress? address)
+    {
+        address = null;
+        return !string.IsNullOrWhiteSpace(text) && text.Trim() == text && !text.Contains('%', StringComparison.Ordinal) &&
+               (text.Contains(':', StringComparison.Ordinal) || text.Count(c => c == '.') == 3) &&
+               IPAddress.TryParse(text, out address);
+    }
+}
