@@ -50,7 +50,7 @@ public static partial class RouteValidation
                 errors.Add($"Host {s.Host}: next hop {s.NextHop} is not of the same family as egress address {s.Egress}.");
             }
 
-            if (s.Egress.IsIPv4MappedToIPv6 || s.NextHop.IsIPv4MappedToIPv6 || s.Egress.ScopeId != 0)
+            if (s.Egress.IsIPv4MappedToIPv6 || s.NextHop.IsIPv4MappedToIPv6 || (s.Egress.AddressFamily == AddressFamily.InterNetworkV6 && s.Egress.ScopeId != 0))
             {
                 errors.Add($"Host {s.Host}: use plain IPv4 or IPv6 addresses (no mapped or scoped addresses): egress {s.Egress}, next hop {s.NextHop}.");
             }
