@@ -112,6 +112,7 @@ public static class NftScript
             if (g.Key.AddressFamily == AddressFamily.InterNetworkV6)
             {
                 sb.Append(CultureInfo.InvariantCulture, $"\t\tip6 saddr {e} notrack\n");
+                sb.Append(CultureInfo.InvariantCulture, $"\t\tip6 saddr {e} meta l4proto {{ tcp, udp }} meta mark set th sport map @{name} accept\n");
                 sb.Append(CultureInfo.InvariantCulture, $"\t\tip6 daddr {e} meta l4proto {{ tcp, udp }} notrack meta mark set th dport map @{name} accept\n");
                 // Errors embed our packet: 8-byte ICMPv6 header, 40-byte IPv6 header (version 6, next header TCP/UDP), then its source port.
                 sb.Append(CultureInfo.InvariantCulture, $"\t\tip6 daddr {e} icmpv6 type {{ destination-unreachable, packet-too-big, time-exceeded, parameter-problem }} @th,64,4 6 @th,112,8 {{ 6, 17 }} notrack meta mark set @th,384,16 map @{name}_icmp accept\n");
@@ -121,6 +122,9 @@ public static class NftScript
             else
             {
                 sb.Append(CultureInfo.InvariantCulture, $"\t\tip saddr {e} notrack\n");
+                // Outgoing packets carry their host's mark too: with net.ipv4.fwmark_reflect=1 the router's own ICMP errors
+                // about them (e.g. fragmentation-needed from a smaller uplink MTU) are routed back to that host.
+                sb.Append(CultureInfo.InvariantCulture, $"\t\tip saddr {e} meta l4proto {{ tcp, udp }} meta mark set th sport map @{name} accept\n");
                 sb.Append(CultureInfo.InvariantCulture, $"\t\tip daddr {e} meta l4proto {{ tcp, udp }} notrack meta mark set th dport map @{name} accept\n");
                 // Errors embed our packet: 8-byte ICMP header, a 20-byte IPv4 header (0x45: no options, TCP/UDP), then its source port.
                 sb.Append(CultureInfo.InvariantCulture, $"\t\tip daddr {e} icmp type {{ destination-unreachable, time-exceeded, parameter-problem }} @th,64,8 0x45 @th,136,8 {{ 6, 17 }} notrack meta mark set @th,224,16 map @{name}_icmp accept\n");

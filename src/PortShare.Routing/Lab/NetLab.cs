@@ -303,16 +303,22 @@ public static class NetLab
         }
     }
 
-    /// <summary>Removes every namespace whose name starts with <see cref="LabTopology.NamePrefix"/> (after a crash); returns their names.</summary>
-    public static IReadOnlyList<string> DownAll()
+    /// <summary>Removes every namespace whose name starts with <paramref name="prefix"/> (default: every lab's, after a crash); returns their names.</summary>
+    public static IReadOnlyList<string> DownAll(string prefix = LabTopology.NamePrefix)
     {
+        ArgumentNullException.ThrowIfNull(prefix);
+        if (!prefix.StartsWith(LabTopology.NamePrefix, StringComparison.Ordinal))
+        {
+            throw new ArgumentException($"Only lab namespaces ({LabTopology.NamePrefix}*) are removed this way, not '{prefix}*'.", nameof(prefix));
+        }
+
         var tools = new NetTools();
         var list = tools.IpCheck("netns", "list");
         var removed = new List<string>();
         foreach (var line in list.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {
             var name = line.Split(' ')[0];
-            if (name.StartsWith(LabTopology.NamePrefix, StringComparison.Ordinal) && NetTools.IsValidNetnsName(name))
+            if (name.StartsWith(prefix, StringComparison.Ordinal) && NetTools.IsValidNetnsName(name))
             {
                 tools.Ip(["netns", "del", name]);
                 removed.Add(name);
@@ -321,7 +327,7 @@ public static class NetLab
 
         if (Directory.Exists("/run/portshare"))
         {
-            foreach (var dir in Directory.GetDirectories("/run/portshare", LabTopology.NamePrefix + "*"))
+            foreach (var dir in Directory.GetDirectories("/run/portshare", prefix.TrimEnd('-') + "*"))
             {
                 Directory.Delete(dir, recursive: true);
             }
@@ -342,14 +348,19 @@ public static class NetLab
     }
 
     /// <summary>Packets to the egress address on a port this host does not own that reached it (the lab's counter).</summary>
-    public static long ReadMisdelivered(LabState state, string host)
+    public static long ReadMisdelivered(LabState state, string host) => ReadCounter(state, host, "misdelivered");
+
+    /// <summary>ICMP destination-unreachable (IPv4) or packet-too-big (IPv6) messages for the egress address that reached this host.</summary>
+    public static long ReadIcmpErrors(LabState state, string host) => ReadCounter(state, host, "icmp_errors");
+
+    private static long ReadCounter(LabState state, string host, string counter)
     {
         ArgumentNullException.ThrowIfNull(state);
         var tools = new NetTools(LabTopology.HostNs(state.Prefix, host));
-        var r = tools.Nft(["-j", "list", "counter", "inet", CounterTable, "misdelivered"]);
+        var r = tools.Nft(["-j", "list", "counter", "inet", CounterTable, counter]);
         if (r.ExitCode != 0)
         {
-            throw tools.Failed("nft", ["-j", "list", "counter", "inet", CounterTable, "misdelivered"], r);
+            throw tools.Failed("nft", ["-j", "list", "counter", "inet", CounterTable, counter], r);
         }
 
         using var doc = JsonDocument.Parse(r.StdOut);
@@ -426,6 +437,10 @@ public static class NetLab
         sysctl.Write("net/ipv6/conf/all/forwarding", "1");
         sysctl.Write("net/ipv4/conf/all/rp_filter", "0");
         sysctl.Write("net/ipv4/conf/default/rp_filter", "0");
+        // The router's own ICMP errors (fragmentation-needed when its uplink MTU is smaller) take the mark of the packet
+        // they answer, which the nftables backend set from its source port: they route back to the owning host.
+        sysctl.Write("net/ipv4/fwmark_reflect", "1");
+        sysctl.Write("net/ipv6/fwmark_reflect", "1");
     }
 
     private static void WireHost(string prefix, string host)
@@ -451,7 +466,7 @@ public static class NetLab
             $"route add default via {LabTopology.RouterSide6(n)}",
         ]);
         // A counter of packets for the egress address on ports this host does not own: the "no other host saw it" check.
-        var counter = $"table inet {CounterTable} {{\n\tcounter misdelivered {{ }}\n\tset mine {{ type inet_service; flags interval; }}\n\tchain in {{\n\t\ttype filter hook prerouting priority -350; policy accept;\n\t\tip daddr {LabTopology.Egress4} meta l4proto {{ tcp, udp }} th dport != @mine counter name \"misdelivered\"\n\t\tip6 daddr {LabTopology.Egress6} meta l4proto {{ tcp, udp }} th dport != @mine counter name \"misdelivered\"\n\t}}\n}}\n";
+        var counter = $"table inet {CounterTable} {{\n\tcounter misdelivered {{ }}\n\tcounter icmp_errors {{ }}\n\tset mine {{ type inet_service; flags interval; }}\n\tchain in {{\n\t\ttype filter hook prerouting priority -350; policy accept;\n\t\tip daddr {LabTopology.Egress4} meta l4proto {{ tcp, udp }} th dport != @mine counter name \"misdelivered\"\n\t\tip6 daddr {LabTopology.Egress6} meta l4proto {{ tcp, udp }} th dport != @mine counter name \"misdelivered\"\n\t\tip daddr {LabTopology.Egress4} icmp type destination-unreachable counter name \"icmp_errors\"\n\t\tip6 daddr {LabTopology.Egress6} icmpv6 type packet-too-big counter name \"icmp_errors\"\n\t}}\n}}\n";
         var r = tools.Nft(["-f", "-"], counter);
         if (r.ExitCode != 0)
         {

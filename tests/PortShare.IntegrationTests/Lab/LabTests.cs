@@ -1,0 +1,227 @@
+using System.Net;
+using System.Net.Sockets;
+using PortShare.Connect;
+using PortShare.IntegrationTests.Infrastructure;
+using PortShare.Routing;
+using PortShare.Routing.Lab;
+
+namespace PortShare.IntegrationTests.Lab;
+
+/// <summary>The namespace lab end to end: each test makes its own uniquely named lab and always removes it.</summary>
+[Trait("Category", "RequiresRoot")]
+public class LabTests
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Theory]
+    [InlineData(RouterBackend.Nftables, false)]
+    [InlineData(RouterBackend.Nftables, true)]
+    [InlineData(RouterBackend.IpRule, false)]
+    [InlineData(RouterBackend.IpRule, true)]
+    public async Task Small_lab_every_reply_reaches_its_owner_with_no_conntrack(RouterBackend backend, bool ipv6)
+    {
+        Root.Require();
+        var state = NetLab.Up(new LabOptions { Hosts = 3, Ipv6 = ipv6, Backend = backend });
+        try
+        {
+            var report = await NetLab.TestAsync(state, 60, cancellationToken: Ct);
+            Assert.True(report.Passed, report.Verdict + " " + string.Join("; ", report.Hosts.SelectMany(h => h.Errors)));
+            Assert.Equal(3, report.Hosts.Count);
+            Assert.All(report.Hosts, h =>
+            {
+                Assert.Equal(60, h.Ok);
+                Assert.Equal(0, h.OutsideSlice);
+                Assert.Equal(0, h.Misdelivered);
+                Assert.True(h.DistinctPorts > 1);
+            });
+            Assert.Equal(0, report.RouterConntrackEntries);
+            Assert.Empty(report.RouterNatRules);
+        }
+        finally
+        {
+            NetLab.Down(state);
+        }
+
+        Assert.All(state.Namespaces, ns => Assert.False(File.Exists(Path.Combine("/run/netns", ns)), $"{ns} left behind"));
+    }
+
+    [Theory]
+    [InlineData(RouterBackend.Nftables)]
+    [InlineData(RouterBackend.IpRule)]
+    public async Task A_port_outside_every_slice_reaches_no_host(RouterBackend backend)
+    {
+        Root.Require();
+        var state = NetLab.Up(new LabOptions { Hosts = 3, Backend = backend });
+        var hostNs = new List<NetworkNamespace>();
+        var receivers = new List<Socket>();
+        try
+        {
+            // Every host listens on port 20000 of the egress address, which no slice owns (the plan covers 32768-60999).
+            foreach (var h in state.Hosts)
+            {
+                var ns = NetworkNamespace.Enter(LabTopology.HostNs(state.Prefix, h));
+                hostNs.Add(ns);
+                var s = ns.CreateSocket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+                s.Bind(new IPEndPoint(LabTopology.Egress4, 20000));
+                receivers.Add(s);
+            }
+
+            using (var server = NetworkNamespace.Enter(LabTopology.ServerNs(state.Prefix)))
+            using (var sender = server.CreateSocket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp))
+            {
+                for (var i = 0; i < 5; i++)
+                {
+                    await sender.SendToAsync("stray"u8.ToArray(), new IPEndPoint(LabTopology.Egress4, 20000), Ct);
+                }
+            }
+
+            await Task.Delay(300, Ct);
+            Assert.All(receivers, r => Assert.Equal(0, r.Available));
+            Assert.All(state.Hosts, h => Assert.Equal(0, NetLab.ReadMisdelivered(state, h)));
+
+            // The owned ports still work.
+            var report = await NetLab.TestAsync(state, 20, cancellationToken: Ct);
+            Assert.True(report.Passed, report.Verdict);
+        }
+        finally
+        {
+            receivers.ForEach(r => r.Dispose());
+            hostNs.ForEach(n => n.Dispose());
+            NetLab.Down(state);
+        }
+    }
+
+    [Fact]
+    public async Task Replan_keeps_unmoved_connections_alive_and_misdelivers_nothing()
+    {
+        Root.Require();
+        var state = NetLab.Up(new LabOptions { Hosts = 3 });
+        var live = new List<(string Host, Socket Socket)>();
+        try
+        {
+            await using (var server = LabServer.Start(LabTopology.ServerNs(state.Prefix), LabTopology.Server4))
+            {
+                var plan = NetLab.PlanOf(state);
+                var target = new IPEndPoint(LabTopology.Server4, LabTopology.ServerPort);
+                foreach (var h in state.Hosts)
+                {
+                    using var ns = NetworkNamespace.Enter(LabTopology.HostNs(state.Prefix, h));
+                    var connector = new SliceConnector(plan.GetSlice(h, LabTopology.Egress4)[0], LabTopology.Egress4, ConnectStrategy.Auto, ns);
+                    for (var i = 0; i < 20; i++)
+                    {
+                        var s = await connector.ConnectAsync(target, Ct);
+                        await NetLab.ReadLineAsync(s, Ct);
+                        live.Add((h, s));
+                    }
+                }
+
+                var drained = 0;
+                var debug = new System.Text.StringBuilder();
+                var (next, _) = NetLab.Replan(state, addHost: true, beforeSwitch: newPlan =>
+                {
+                    // Connections on ports that move are closed (RST) before the switch, as an operator drains them.
+                    foreach (var (h, s) in live.ToList())
+                    {
+                        var port = ((IPEndPoint)s.LocalEndPoint!).Port;
+                        debug.Append($"{h}:{port}->{newPlan.Owner(LabTopology.Egress4, (ushort)port)?.Host} ");
+                        if (newPlan.Owner(LabTopology.Egress4, (ushort)port)?.Host != h)
+                        {
+                            s.LingerState = new LingerOption(true, 0);
+                            s.Dispose();
+                            live.Remove((h, s));
+                            drained++;
+                        }
+                    }
+                });
+                state = next;
+                Assert.Equal(4, state.Hosts.Count);
+                Assert.True(live.Count > 0, debug.ToString() + Planning.PlanJson.Serialize(NetLab.PlanOf(state)));
+
+                foreach (var (h, s) in live)
+                {
+                    using var timeout = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+                    timeout.CancelAfter(TimeSpan.FromSeconds(5));
+                    await s.SendAsync("ping\n"u8.ToArray(), SocketFlags.None, timeout.Token);
+                    Assert.Equal("ping", await NetLab.ReadLineAsync(s, timeout.Token));
+                }
+
+                Assert.All(state.Hosts, h => Assert.Equal(0, NetLab.ReadMisdelivered(state, h)));
+                Assert.True(drained < 60, "every connection moved: the re-plan kept no ports");
+            }
+
+            var report = await NetLab.TestAsync(state, 50, cancellationToken: Ct);
+            Assert.True(report.Passed, report.Verdict);
+            Assert.All(state.Hosts, h => Assert.Equal(0, NetLab.ReadMisdelivered(state, h)));
+        }
+        finally
+        {
+            live.ForEach(l => l.Socket.Dispose());
+            NetLab.Down(state);
+        }
+    }
+
+    [Fact]
+    public async Task Fragmentation_needed_reaches_only_the_owner_and_a_large_transfer_completes()
+    {
+        Root.Require();
+        var state = NetLab.Up(new LabOptions { Hosts = 3 });
+        try
+        {
+            // The router's uplink to the server is narrower than the hosts' links: full-size segments get an ICMP
+            // fragmentation-needed from the router, which must reach the sending host (path-MTU discovery).
+            new NetTools(LabTopology.RouterNs(state.Prefix)).IpCheck("link", "set", "dev", "srv", "mtu", "1280");
+            var plan = NetLab.PlanOf(state);
+            await using var server = LabServer.Start(LabTopology.ServerNs(state.Prefix), LabTopology.Server4);
+            using var ns = NetworkNamespace.Enter(LabTopology.HostNs(state.Prefix, "h2"));
+            var connector = new SliceConnector(plan.GetSlice("h2", LabTopology.Egress4)[0], LabTopology.Egress4, ConnectStrategy.Auto, ns);
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+            timeout.CancelAfter(TimeSpan.FromSeconds(20));
+            using var s = await connector.ConnectAsync(new IPEndPoint(LabTopology.Server4, LabTopology.ServerPort), timeout.Token);
+            await NetLab.ReadLineAsync(s, timeout.Token);
+            var payload = new byte[256 * 1024];
+            for (var i = 0; i < payload.Length; i++)
+            {
+                payload[i] = (byte)('a' + (i % 16)); // never 'q', which ends the server's session
+            }
+            var echo = new byte[payload.Length];
+            var reader = Task.Run(async () =>
+            {
+                var got = 0;
+                while (got < echo.Length)
+                {
+                    var n = await s.ReceiveAsync(echo.AsMemory(got), SocketFlags.None, timeout.Token);
+                    Assert.NotEqual(0, n);
+                    got += n;
+                }
+            }, timeout.Token);
+            await s.SendAsync(payload, SocketFlags.None, timeout.Token);
+            await reader;
+            Assert.Equal(payload, echo);
+            Assert.True(NetLab.ReadIcmpErrors(state, "h2") > 0, "h2 never got a fragmentation-needed: the test did not exercise path-MTU discovery");
+            Assert.Equal(0, NetLab.ReadIcmpErrors(state, "h1"));
+            Assert.Equal(0, NetLab.ReadIcmpErrors(state, "h3"));
+            Assert.All(state.Hosts, h => Assert.Equal(0, NetLab.ReadMisdelivered(state, h)));
+        }
+        finally
+        {
+            NetLab.Down(state);
+        }
+    }
+
+    [Fact]
+    public void Down_all_removes_every_lab_namespace()
+    {
+        Root.Require();
+        var state = NetLab.Up(new LabOptions { Hosts = 1 });
+        try
+        {
+            var removed = NetLab.DownAll(state.Prefix);
+            Assert.Equal(state.Namespaces.Order(StringComparer.Ordinal), removed.Order(StringComparer.Ordinal));
+            Assert.All(state.Namespaces, ns => Assert.False(File.Exists(Path.Combine("/run/netns", ns))));
+        }
+        finally
+        {
+            NetLab.Down(state);
+        }
+    }
+}
