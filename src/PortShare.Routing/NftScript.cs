@@ -162,7 +162,25 @@ public static class NftScript
             throw tools.Failed("nft", ["-j", "list", "table", "inet", options.NftTable], r);
         }
 
-        return ParseInstalled(r.StdOut);
+        // nft 1.0.6 leaves table comments out of its JSON: read the hash from the text listing.
+        var text = tools.Nft(["list", "table", "inet", options.NftTable]);
+        var installed = ParseInstalled(r.StdOut);
+        return installed.Hash.Length > 0 ? installed : installed with { Hash = HashFromText(text.StdOut) };
+    }
+
+    /// <summary>The hash in the table comment of an <c>nft list table</c> text listing, or empty.</summary>
+    public static string HashFromText(string listing)
+    {
+        ArgumentNullException.ThrowIfNull(listing);
+        var at = listing.IndexOf("comment \"" + HashPrefix, StringComparison.Ordinal);
+        if (at < 0)
+        {
+            return string.Empty;
+        }
+
+        var start = at + "comment \"".Length + HashPrefix.Length;
+        var end = listing.IndexOf('"', start);
+        return end < 0 ? string.Empty : listing[start..end];
     }
 
     /// <summary>Parses <c>nft -j list table</c> output.</summary>
