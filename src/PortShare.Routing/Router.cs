@@ -376,9 +376,12 @@ public sealed class Router
         catch (RoutingException ex)
         {
             var restored = Restore(before, nftApplied);
+            var hint = ex.Message.Contains("invalid gateway", StringComparison.Ordinal)
+                ? $"{Environment.NewLine}A next hop of the plan is not on a link of this router: each host's next_hop must be an address on a directly connected network."
+                : string.Empty;
             throw new RoutingException(
                 restored is null
-                    ? $"{ex.Message}{Environment.NewLine}Nothing was left half-applied: the previous state was restored."
+                    ? $"{ex.Message}{hint}{Environment.NewLine}Nothing was left half-applied: the previous state was restored."
                     : $"{ex.Message}{Environment.NewLine}Restoring the previous state also failed: {restored}",
                 ex);
         }
