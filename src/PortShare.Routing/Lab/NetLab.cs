@@ -53,7 +53,7 @@ public static class NetLab
             progress?.Invoke($"creating namespaces {prefix}r (router), {prefix}s (server), {prefix}h1..h{options.Hosts}");
             foreach (var ns in state.Namespaces)
             {
-                new NetTools().IpCheck("netns", "add", ns);
+                AddNamespace(ns);
             }
 
             progress?.Invoke("wiring veth links and addresses (documentation prefixes only)");
@@ -250,7 +250,7 @@ public static class NetLab
         if (added is not null)
         {
             progress?.Invoke($"adding host {added}");
-            new NetTools().IpCheck("netns", "add", LabTopology.HostNs(state.Prefix, added));
+            AddNamespace(LabTopology.HostNs(state.Prefix, added));
             WireHost(state.Prefix, added);
         }
 
@@ -409,6 +409,17 @@ public static class NetLab
             NextHops = [(ipv6 ? LabTopology.HostSide6(LabTopology.HostNumber(h)) : LabTopology.HostSide4(LabTopology.HostNumber(h))).ToString()],
         }).ToList(),
     };
+
+    private static void AddNamespace(string name)
+    {
+        new NetTools().IpCheck("netns", "add", name);
+        // No duplicate address detection on the lab's links: a tentative link-local address delays neighbour
+        // discovery by a second or more, and the first packets of a test would wait in the neighbour queue.
+        using var ns = NetworkNamespace.Enter(name);
+        var sysctl = new NamespaceSysctl(ns);
+        sysctl.Write("net/ipv6/conf/all/accept_dad", "0");
+        sysctl.Write("net/ipv6/conf/default/accept_dad", "0");
+    }
 
     private static void WireRouterAndServer(string prefix)
     {

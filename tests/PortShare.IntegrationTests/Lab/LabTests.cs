@@ -160,23 +160,27 @@ public class LabTests
         }
     }
 
-    [Fact]
-    public async Task Fragmentation_needed_reaches_only_the_owner_and_a_large_transfer_completes()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Fragmentation_needed_reaches_only_the_owner_and_a_large_transfer_completes(bool ipv6)
     {
         Root.Require();
-        var state = NetLab.Up(new LabOptions { Hosts = 3 });
+        var state = NetLab.Up(new LabOptions { Hosts = 3, Ipv6 = ipv6 });
+        var egress = NetLab.Egress(state);
+        var serverAddress = NetLab.Server(state);
         try
         {
             // The router's uplink to the server is narrower than the hosts' links: full-size segments get an ICMP
             // fragmentation-needed from the router, which must reach the sending host (path-MTU discovery).
             new NetTools(LabTopology.RouterNs(state.Prefix)).IpCheck("link", "set", "dev", "srv", "mtu", "1280");
             var plan = NetLab.PlanOf(state);
-            await using var server = LabServer.Start(LabTopology.ServerNs(state.Prefix), LabTopology.Server4);
+            await using var server = LabServer.Start(LabTopology.ServerNs(state.Prefix), serverAddress);
             using var ns = NetworkNamespace.Enter(LabTopology.HostNs(state.Prefix, "h2"));
-            var connector = new SliceConnector(plan.GetSlice("h2", LabTopology.Egress4)[0], LabTopology.Egress4, ConnectStrategy.Auto, ns);
+            var connector = new SliceConnector(plan.GetSlice("h2", egress)[0], egress, ConnectStrategy.Auto, ns);
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(Ct);
             timeout.CancelAfter(TimeSpan.FromSeconds(20));
-            using var s = await connector.ConnectAsync(new IPEndPoint(LabTopology.Server4, LabTopology.ServerPort), timeout.Token);
+            using var s = await connector.ConnectAsync(new IPEndPoint(serverAddress, LabTopology.ServerPort), timeout.Token);
             await NetLab.ReadLineAsync(s, timeout.Token);
             var payload = new byte[256 * 1024];
             for (var i = 0; i < payload.Length; i++)
@@ -197,7 +201,7 @@ public class LabTests
             await s.SendAsync(payload, SocketFlags.None, timeout.Token);
             await reader;
             Assert.Equal(payload, echo);
-            Assert.True(NetLab.ReadIcmpErrors(state, "h2") > 0, "h2 never got a fragmentation-needed: the test did not exercise path-MTU discovery");
+            Assert.True(NetLab.ReadIcmpErrors(state, "h2") > 0, "h2 never got a fragmentation-needed / packet-too-big: the test did not exercise path-MTU discovery");
             Assert.Equal(0, NetLab.ReadIcmpErrors(state, "h1"));
             Assert.Equal(0, NetLab.ReadIcmpErrors(state, "h3"));
             Assert.All(state.Hosts, h => Assert.Equal(0, NetLab.ReadMisdelivered(state, h)));
@@ -206,6 +210,82 @@ public class LabTests
         {
             NetLab.Down(state);
         }
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task An_upstream_icmp_error_is_steered_by_its_embedded_source_port(bool ipv6)
+    {
+        Root.Require();
+        var state = NetLab.Up(new LabOptions { Hosts = 3, Ipv6 = ipv6 });
+        try
+        {
+            var egress = NetLab.Egress(state);
+            var server = NetLab.Server(state);
+            var h2Port = NetLab.PlanOf(state).GetSlice("h2", egress)[0].Low + 10;
+            using (var ns = NetworkNamespace.Enter(LabTopology.ServerNs(state.Prefix)))
+            using (var raw = ipv6
+                ? ns.CreateSocket(AddressFamily.InterNetworkV6, SocketType.Raw, ProtocolType.IcmpV6)
+                : ns.CreateSocket(AddressFamily.InterNetwork, SocketType.Raw, ProtocolType.Icmp))
+            {
+                // As if a router beyond the lab's reported a smaller MTU for a packet h2 sent, then one for a port nobody owns.
+                await raw.SendToAsync(IcmpError(ipv6, egress, server, (ushort)h2Port), new IPEndPoint(egress, 0), Ct);
+                await raw.SendToAsync(IcmpError(ipv6, egress, server, 20000), new IPEndPoint(egress, 0), Ct);
+            }
+
+            await Task.Delay(300, Ct);
+            Assert.Equal(1, NetLab.ReadIcmpErrors(state, "h2"));
+            Assert.Equal(0, NetLab.ReadIcmpErrors(state, "h1"));
+            Assert.Equal(0, NetLab.ReadIcmpErrors(state, "h3"));
+        }
+        finally
+        {
+            NetLab.Down(state);
+        }
+    }
+
+    /// <summary>An ICMP fragmentation-needed (IPv4) or packet-too-big (IPv6) about a TCP segment egress:sport → server:7000.</summary>
+    private static byte[] IcmpError(bool ipv6, IPAddress egress, IPAddress server, ushort sport)
+    {
+        var tcp = new byte[8];
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt16BigEndian(tcp, sport);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt16BigEndian(tcp.AsSpan(2), LabTopology.ServerPort);
+        if (ipv6)
+        {
+            var inner = new byte[40];
+            inner[0] = 0x60;
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt16BigEndian(inner.AsSpan(4), 1440);
+            inner[6] = 6; // next header TCP
+            inner[7] = 64;
+            egress.GetAddressBytes().CopyTo(inner, 8);
+            server.GetAddressBytes().CopyTo(inner, 24);
+            byte[] header = [2, 0, 0, 0, 0, 0, 0x05, 0x00]; // packet too big, MTU 1280; the kernel fills the checksum
+            return [.. header, .. inner, .. tcp];
+        }
+
+        var ip = new byte[20];
+        ip[0] = 0x45;
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt16BigEndian(ip.AsSpan(2), 1500);
+        ip[6] = 0x40; // DF
+        ip[8] = 64;
+        ip[9] = 6; // TCP
+        egress.GetAddressBytes().CopyTo(ip, 12);
+        server.GetAddressBytes().CopyTo(ip, 16);
+        byte[] icmp = [3, 4, 0, 0, 0, 0, 0x04, 0xb0, .. ip, .. tcp]; // fragmentation needed, next-hop MTU 1200
+        var sum = 0u;
+        for (var i = 0; i < icmp.Length; i += 2)
+        {
+            sum += (uint)((icmp[i] << 8) | icmp[i + 1]);
+        }
+
+        while (sum > 0xFFFF)
+        {
+            sum = (sum & 0xFFFF) + (sum >> 16);
+        }
+
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt16BigEndian(icmp.AsSpan(2), (ushort)~sum);
+        return icmp;
     }
 
     [Fact]
