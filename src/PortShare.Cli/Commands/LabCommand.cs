@@ -11,6 +11,7 @@ internal static class LabCommand
 {
     private static readonly Option<int> s_hosts = new("--hosts") { Description = "Hosts sharing the egress IP.", DefaultValueFactory = _ => 3 };
     private static readonly Option<int> s_connections = new("--connections") { Description = "Connections per host.", DefaultValueFactory = _ => 100 };
+    private static readonly Option<bool> s_reassemble = new("--reassemble") { Description = "nftables backend: the router reassembles fragments, so large UDP datagrams reach their host." };
     private static readonly Option<bool> s_ipv6 = new("--ipv6") { Description = "Share 2001:db8:1::1 instead of 192.0.2.1." };
     private static readonly Option<RouterBackend> s_backend = RoutingOptions.Backend();
     private static readonly Option<string> s_state = new("--state") { Description = "The lab state file.", DefaultValueFactory = _ => LabState.DefaultPath };
@@ -22,7 +23,7 @@ internal static class LabCommand
     {
         var command = new Command("lab", "A router, N hosts sharing one egress IP, and a server in network namespaces (root): shows that every host egresses only from its slice and every reply returns to its owner, with zero conntrack entries.");
 
-        var up = new Command("up", "Create a lab and apply a plan (equal weights) to its router and hosts.") { s_hosts, s_ipv6, s_backend, s_state };
+        var up = new Command("up", "Create a lab and apply a plan (equal weights) to its router and hosts.") { s_hosts, s_ipv6, s_backend, s_reassemble, s_state };
         up.SetAction((p, ct) => Run(console, () =>
         {
             var path = p.GetValue(s_state)!;
@@ -72,7 +73,7 @@ internal static class LabCommand
             return Task.FromResult(ExitCodes.Success);
         }));
 
-        var demo = new Command("demo", "lab up + test + show + down, with a report and a verdict. Always cleans up.") { s_hosts, s_connections, s_ipv6, s_backend };
+        var demo = new Command("demo", "lab up + test + show + down, with a report and a verdict. Always cleans up.") { s_hosts, s_connections, s_ipv6, s_backend, s_reassemble };
         demo.SetAction((p, ct) => Run(console, () => DemoAsync(console, Options(p), Connections(p), ct)));
 
         var replan = new Command("replan", "Apply an updated plan while connections stay open: ports that do not move keep working, and no reply reaches the wrong host.") { s_addHost, s_removeHost, s_state };
@@ -122,7 +123,7 @@ internal static class LabCommand
             throw new UsageException($"--hosts must be between 1 and {LabTopology.MaxHosts}.");
         }
 
-        return new LabOptions { Hosts = hosts, Ipv6 = p.GetValue(s_ipv6), Backend = p.GetValue(s_backend) };
+        return new LabOptions { Hosts = hosts, Ipv6 = p.GetValue(s_ipv6), Backend = p.GetValue(s_backend), Reassemble = p.GetValue(s_reassemble) };
     }
 
     private static int Connections(ParseResult p)

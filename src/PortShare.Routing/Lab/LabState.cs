@@ -15,6 +15,9 @@ public sealed record LabState
     /// <summary>The router backend.</summary>
     public required RouterBackend Backend { get; init; }
 
+    /// <summary>True when the router reassembles fragments.</summary>
+    public bool Reassemble { get; init; }
+
     /// <summary>The hosts (<c>h1</c>…).</summary>
     public required IReadOnlyList<string> Hosts { get; init; }
 

@@ -23,6 +23,9 @@ public sealed record LabOptions
 
     /// <summary>The namespace prefix; a fresh random one when null.</summary>
     public string? Prefix { get; init; }
+
+    /// <summary>Let the router reassemble fragments (nftables backend, <see cref="RouterOptions.Reassemble"/>).</summary>
+    public bool Reassemble { get; init; }
 }
 
 /// <summary>
@@ -47,7 +50,7 @@ public static class NetLab
         var hosts = Enumerable.Range(1, options.Hosts).Select(LabTopology.HostName).ToList();
         var spec = Spec(hosts, options.Ipv6);
         var plan = Planner.Create(spec);
-        var state = new LabState { Prefix = prefix, Ipv6 = options.Ipv6, Backend = options.Backend, Hosts = hosts, PlanJson = PlanJson.Serialize(plan) };
+        var state = new LabState { Prefix = prefix, Ipv6 = options.Ipv6, Backend = options.Backend, Reassemble = options.Reassemble, Hosts = hosts, PlanJson = PlanJson.Serialize(plan) };
         try
         {
             progress?.Invoke($"creating namespaces {prefix}r (router), {prefix}s (server), {prefix}h1..h{options.Hosts}");
@@ -96,7 +99,7 @@ public static class NetLab
     public static Router RouterOf(LabState state)
     {
         ArgumentNullException.ThrowIfNull(state);
-        return new Router(new NetTools(LabTopology.RouterNs(state.Prefix)), new RouterOptions { Backend = state.Backend });
+        return new Router(new NetTools(LabTopology.RouterNs(state.Prefix)), new RouterOptions { Backend = state.Backend, Reassemble = state.Reassemble });
     }
 
     /// <summary>

@@ -288,6 +288,41 @@ public class LabTests
         return icmp;
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_large_udp_datagram_arrives_only_when_the_router_reassembles(bool reassemble)
+    {
+        Root.Require();
+        var state = NetLab.Up(new LabOptions { Hosts = 2, Reassemble = reassemble });
+        try
+        {
+            var port = NetLab.PlanOf(state).GetSlice("h2", LabTopology.Egress4)[0].Low + 2;
+            using var hostNs = NetworkNamespace.Enter(LabTopology.HostNs(state.Prefix, "h2"));
+            using var receiver = hostNs.CreateSocket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+            receiver.Bind(new IPEndPoint(LabTopology.Egress4, port));
+            using (var serverNs = NetworkNamespace.Enter(LabTopology.ServerNs(state.Prefix)))
+            using (var sender = serverNs.CreateSocket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp))
+            {
+                // 6000 bytes: five fragments on a 1500-byte link; only the first carries the port.
+                await sender.SendToAsync(new byte[6000], new IPEndPoint(LabTopology.Egress4, port), Ct);
+                await sender.SendToAsync(new byte[100], new IPEndPoint(LabTopology.Egress4, port), Ct);
+            }
+
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+            timeout.CancelAfter(TimeSpan.FromSeconds(2));
+            var buffer = new byte[8192];
+            var first = await receiver.ReceiveAsync(buffer, SocketFlags.None, timeout.Token);
+            // The small datagram always arrives; the large one only when reassembled first.
+            Assert.Equal(reassemble ? 6000 : 100, first);
+            Assert.Equal(0, NetLab.RouterConntrack(state));
+        }
+        finally
+        {
+            NetLab.Down(state);
+        }
+    }
+
     [Fact]
     public void Down_all_removes_every_lab_namespace()
     {
