@@ -1,3 +1,5 @@
+using System.Globalization;
+
 namespace PortShare.Planning;
 
 /// <summary>What one host's slice on one egress IP can carry, and how guessable its source ports are.</summary>
@@ -23,7 +25,7 @@ public sealed record SliceCapacity
     /// <summary>log2(ports): the source-port randomness an off-path attacker must guess (RFC 6056, RFC 5452).</summary>
     public required double EntropyBits { get; init; }
 
-    public IReadOnlyList<string> Warnings { get; init; } = [];
+    public IReadOnlyList<string> Warnings { get; set; } = [];
 }
 
 public sealed record EgressCapacity
@@ -88,7 +90,7 @@ public sealed record CapacityReport
         var warnings = new List<string>();
         if (bits < DnsEntropyWarningBits)
         {
-            warnings.Add($"only {bits:0.#} bits of source-port entropy ({ports} ports): DNS answers to this host are guessable (RFC 5452); resolve through a host with a larger slice");
+            warnings.Add(string.Create(CultureInfo.InvariantCulture, $"only {bits:0.#} bits of source-port entropy ({ports} ports): DNS answers to this host are guessable (RFC 5452); resolve through a host with a larger slice"));
         }
 
         if (ports < SmallSlicePorts)
@@ -96,9 +98,10 @@ public sealed record CapacityReport
             warnings.Add($"{ports} ports: at most {ports} concurrent TCP connections per destination and {ports} UDP flows");
         }
 
-        if (s.Ranges.Count > 1)
+        var segments = PortSet.Segments(s.Ranges, e.Reserved).Count;
+        if (segments > 1)
         {
-            warnings.Add($"{s.Ranges.Count} ranges: one IP_LOCAL_PORT_RANGE value holds one range, so sockets must choose a range each (or re-plan with --compact)");
+            warnings.Add($"{segments} separate ranges: one IP_LOCAL_PORT_RANGE value holds one range, so each socket uses one of them (re-plan with --compact for one range)");
         }
 
         return new SliceCapacity

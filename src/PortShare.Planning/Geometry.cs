@@ -71,15 +71,9 @@ internal sealed class Geometry
                 continue;
             }
 
+            // Not trimmed to parity here: only a segment's ends need it, and those depend on the neighbours (Planner).
             pieces.Clear();
-            var from = lo;
-            for (var k = j; k < reserved.Count && reserved[k].Low <= hi; k++)
-            {
-                AddTrimmed(pieces, from, reserved[k].Low - 1);
-                from = Math.Max(from, reserved[k].High + 1);
-            }
-
-            AddTrimmed(pieces, from, hi);
+            pieces.AddRange(PortSet.Subtract([new PortRange((ushort)lo, (ushort)hi)], reserved.GetRange(j, reserved.Count - j)));
             units.Add(new Unit(lo, hi, PortSet.Count(pieces), [.. pieces]));
         }
 

@@ -57,6 +57,13 @@ public sealed record Plan
         return slice.Ranges;
     }
 
+    /// <summary>The slice of <paramref name="host"/> on <paramref name="egress"/> in typed form; throws <see cref="PlanLookupException"/>.</summary>
+    public SliceAssignment GetAssignment(string host, IPAddress egress)
+    {
+        GetSlice(host, egress);
+        return GetSlices(host).First(a => a.Egress.Equals(egress));
+    }
+
     /// <summary>The slices of <paramref name="host"/> on every egress IP it uses.</summary>
     public IEnumerable<SliceAssignment> GetSlices(string host) => Assignments().Where(a => a.Host == host);
 
@@ -68,7 +75,7 @@ public sealed record Plan
             var address = IPAddress.Parse(egress.Address);
             foreach (var slice in egress.Slices)
             {
-                yield return new SliceAssignment(address, slice.Host, IPAddress.Parse(slice.NextHop), slice.Ranges);
+                yield return new SliceAssignment(address, slice.Host, IPAddress.Parse(slice.NextHop), slice.Ranges, PortSet.Segments(slice.Ranges, egress.Reserved));
             }
         }
     }
@@ -85,13 +92,13 @@ public sealed record EgressPlan
 
     public required PortRange UsableRange { get; init; }
 
-    public IReadOnlyList<PortRange> Reserved { get; init; } = [];
+    public IReadOnlyList<PortRange> Reserved { get; set; } = [];
 
     /// <summary>Sorted by first port.</summary>
     public required IReadOnlyList<HostSlice> Slices { get; init; }
 
     /// <summary>Usable, unreserved ports no host owns: room for hosts added later, never silently lost.</summary>
-    public IReadOnlyList<PortRange> Spare { get; init; } = [];
+    public IReadOnlyList<PortRange> Spare { get; set; } = [];
 
     public HostSlice? FindSlice(string host) => Slices.FirstOrDefault(s => string.Equals(s.Host, host, StringComparison.Ordinal));
 }
@@ -111,13 +118,15 @@ public sealed record HostSlice
     public int PortCount => Ranges.Sum(r => r.Count);
 }
 
-/// <summary>A slice in typed form: egress IP <see cref="Egress"/>, owned by <see cref="Host"/>, reached via <see cref="NextHop"/>.</summary>
-public sealed record SliceAssignment(IPAddress Egress, string Host, IPAddress NextHop, IReadOnlyList<PortRange> Ranges)
+/// <summary>
+/// A slice in typed form: egress IP <see cref="Egress"/>, owned by <see cref="Host"/>, reached via <see cref="NextHop"/>.
+/// <see cref="Ranges"/> are the exact ports (routing); <see cref="KernelRanges"/> are the values for
+/// <c>IP_LOCAL_PORT_RANGE</c>: ranges joined across reserved ports, which the host must list in
+/// <c>net.ipv4.ip_local_reserved_ports</c> so the kernel skips them. Usually there is exactly one.
+/// </summary>
+public sealed record SliceAssignment(IPAddress Egress, string Host, IPAddress NextHop, IReadOnlyList<PortRange> Ranges, IReadOnlyList<PortRange> KernelRanges)
 {
     public int PortCount => Ranges.Sum(r => r.Count);
-
-    /// <summary>The smallest single range holding every port (what one <c>IP_LOCAL_PORT_RANGE</c> value can express).</summary>
-    public PortRange Span => new(Ranges[0].Low, Ranges[^1].High);
 }
 
 /// <summary>A host or egress IP asked of a plan is not in it.</summary>

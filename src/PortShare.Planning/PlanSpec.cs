@@ -1,8 +1,12 @@
+using System.Text.Json.Serialization;
+
 namespace PortShare.Planning;
 
 /// <summary>
 /// What the operator writes: the egress IPs to share, the hosts that share them, and the rules for cutting slices.
 /// Serialized as snake_case JSON (schemas/plan-spec.schema.json); unknown fields are rejected.
+/// Optional members with a default are <c>set</c>, not <c>init</c>: the source generator assigns every init-only
+/// property, so a member missing from the JSON would lose its default (dotnet/runtime#84484).
 /// </summary>
 public sealed record PlanSpec
 {
@@ -14,16 +18,16 @@ public sealed record PlanSpec
     public required int Version { get; init; }
 
     /// <summary>Ports slices may use on every egress IP unless the egress IP overrides it; must lie inside the hosts' netns range (F1).</summary>
-    public PortRange UsableRange { get; init; } = DefaultUsableRange;
+    public PortRange UsableRange { get; set; } = DefaultUsableRange;
 
     /// <summary>Ports or ranges excluded on every egress IP (e.g. the hosts' <c>ip_local_reserved_ports</c>).</summary>
-    public IReadOnlyList<PortRange> Reserved { get; init; } = [];
+    public IReadOnlyList<PortRange> Reserved { get; set; } = [];
 
     /// <summary>No host gets fewer ports than this on an egress IP; even.</summary>
-    public int MinSliceSize { get; init; } = 2;
+    public int MinSliceSize { get; set; } = 2;
 
     /// <summary>Slice boundaries lie on multiples of this; even, so low ports are even and high ports odd (F2).</summary>
-    public int Alignment { get; init; } = 2;
+    public int Alignment { get; set; } = 2;
 
     /// <summary>Ports per egress IP kept out of every slice (at the top of the range) for hosts added later.</summary>
     public int SparePorts { get; init; }
@@ -45,7 +49,7 @@ public sealed record SpecEgress
     public PortRange? UsableRange { get; init; }
 
     /// <summary>Excluded in addition to <see cref="PlanSpec.Reserved"/>.</summary>
-    public IReadOnlyList<PortRange> Reserved { get; init; } = [];
+    public IReadOnlyList<PortRange> Reserved { get; set; } = [];
 }
 
 /// <summary>One host that egresses from the shared IPs.</summary>
@@ -54,7 +58,7 @@ public sealed record SpecHost
     public required string Name { get; init; }
 
     /// <summary>Relative share of each egress IP's ports (after pinned slices, reserved ports and alignment).</summary>
-    public int Weight { get; init; } = 1;
+    public int Weight { get; set; } = 1;
 
     /// <summary>Where the router sends replies for this host: one address per IP family of the egress IPs it uses.</summary>
     public required IReadOnlyList<string> NextHops { get; init; }
@@ -78,5 +82,7 @@ public sealed record MapShape
     /// <summary><c>k</c>: PSID length; 2^k port sets per egress IP.</summary>
     public required int PsidLength { get; init; }
 
+    /// <summary><c>m</c>: each block holds 2^m consecutive ports.</summary>
+    [JsonIgnore]
     public int ContiguousBits => 16 - OffsetBits - PsidLength;
 }

@@ -132,13 +132,18 @@ public static partial class PlanValidator
                     add(IssueSeverity.Error, IssueCode.ReservedPortInSlice, e, h, $"egress {e}, host '{h}': range {r} contains reserved port(s) {PortSet.Format(hit)}; split the range around them.");
                 }
 
-                if (!r.IsParityAligned)
+            }
+
+            // Parity matters where the kernel sees a range: each segment's span (reserved ports inside it are skipped).
+            foreach (var span in PortSet.Segments(PortSet.Normalize(slice.Ranges), reserved))
+            {
+                if (!span.IsParityAligned)
                 {
-                    add(IssueSeverity.Error, IssueCode.ParityMisaligned, e, h, $"egress {e}, host '{h}': range {r} must start on an even port and end on an odd one, or the kernel's TCP bind(0) loses ports (C4, F2).");
+                    add(IssueSeverity.Error, IssueCode.ParityMisaligned, e, h, $"egress {e}, host '{h}': range {span} must start on an even port and end on an odd one, or the kernel's TCP bind(0) loses ports (C4, F2).");
                 }
-                else if (plan.Map is null && plan.Alignment > 0 && !IsAligned(r, plan.Alignment, usable, reserved))
+                else if (plan.Map is null && !IsAligned(span, plan.Alignment, usable, reserved))
                 {
-                    add(IssueSeverity.Warning, IssueCode.NotAligned, e, h, $"egress {e}, host '{h}': range {r} is not on multiples of the alignment {plan.Alignment}.");
+                    add(IssueSeverity.Warning, IssueCode.NotAligned, e, h, $"egress {e}, host '{h}': range {span} is not on multiples of the alignment {plan.Alignment}.");
                 }
             }
 
@@ -199,6 +204,11 @@ public static partial class PlanValidator
     // A boundary off the alignment grid is fine where the usable range or a reserved port forced it.
     private static bool IsAligned(PortRange r, int alignment, PortRange usable, List<PortRange> reserved)
     {
+        if (alignment < 2)
+        {
+            return true;
+        }
+
         bool Reserved(int p) => reserved.Any(x => x.Contains(p));
         var lowOk = r.Low % alignment == 0 || r.Low - usable.Low < 2 || Reserved(r.Low - 1) || Reserved(r.Low - 2) ||
                     AlignUp(usable.Low, alignment) > r.Low;

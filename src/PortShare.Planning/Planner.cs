@@ -104,7 +104,7 @@ public static class Planner
                 units[u].AddTo(ranges);
             }
 
-            var merged = PortSet.Normalize(ranges);
+            var merged = PortSet.TrimSegments(PortSet.Normalize(ranges), g.Reserved);
             var size = PortSet.Count(merged);
             if (size < spec.MinSliceSize)
             {
@@ -335,15 +335,39 @@ public static class Planner
                 }
             }
 
-            result[h].Sort();
+        }
+
+        // Ports nobody needed go back to their previous owner rather than to the spare pool: moving them gains nothing.
+        var assigned = new bool[allocatable];
+        foreach (var list in result)
+        {
+            foreach (var u in list)
+            {
+                assigned[u] = true;
+            }
+        }
+
+        for (var u = 0; u < allocatable; u++)
+        {
+            if (!assigned[u] && previousOwner[u] >= 0)
+            {
+                result[previousOwner[u]].Add(u);
+            }
+        }
+
+        foreach (var list in result)
+        {
+            list.Sort();
         }
 
         return result;
     }
 
-    // Take another unit while it brings the host nearer its target (pinned and raised-to-minimum hosts: until reached).
+    // Take another unit while it fits the target (pinned and raised-to-minimum hosts: until the target is reached).
+    // Rounding down, unlike the fresh cut, because per-host rounding up would over-commit the range; what is left
+    // over goes back to its previous owner.
     private static bool Wants(bool floor, double target, long have, int capacity, int minSize) =>
-        have < minSize || (floor ? have < target : 2 * have + capacity <= 2 * target);
+        have < minSize || (floor ? have < target : have + capacity <= target);
 
     /// <summary>For each allocatable unit, the index of the (remaining) host that owned all of it before, or -1.</summary>
     private static int[] PreviousOwners(List<Unit> units, int allocatable, EgressPlan prior, Dictionary<string, int> index)

@@ -101,5 +101,45 @@ internal static class PortSet
         return low <= high ? new PortRange((ushort)low, (ushort)high) : null;
     }
 
+    /// <summary>
+    /// Groups a slice's sorted ranges into segments: runs whose gaps hold only reserved ports, which the kernel skips
+    /// by itself (<c>ip_local_reserved_ports</c>), so one <c>IP_LOCAL_PORT_RANGE</c> value (the segment's span) serves the run.
+    /// </summary>
+    public static List<PortRange> Segments(IReadOnlyList<PortRange> ranges, IReadOnlyList<PortRange> reserved)
+    {
+        var spans = new List<PortRange>();
+        for (var i = 0; i < ranges.Count; i++)
+        {
+            if (spans.Count > 0 && ranges[i].Low > spans[^1].High && OnlyReserved(spans[^1].High + 1, ranges[i].Low - 1, reserved))
+            {
+                spans[^1] = new PortRange(spans[^1].Low, ranges[i].High);
+            }
+            else
+            {
+                spans.Add(ranges[i]);
+            }
+        }
+
+        return spans;
+    }
+
+    /// <summary>Trims each segment's span to an even low and an odd high port (F2), dropping ports outside the trimmed spans.</summary>
+    public static List<PortRange> TrimSegments(List<PortRange> ranges, IReadOnlyList<PortRange> reserved)
+    {
+        var result = new List<PortRange>(ranges.Count);
+        foreach (var span in Segments(ranges, reserved))
+        {
+            if (TrimToParity(span.Low, span.High) is { } trimmed)
+            {
+                result.AddRange(Intersect(ranges, [trimmed]));
+            }
+        }
+
+        return result;
+    }
+
+    private static bool OnlyReserved(int low, int high, IReadOnlyList<PortRange> reserved) =>
+        low > high || Subtract([new PortRange((ushort)low, (ushort)high)], reserved).Count == 0;
+
     public static string Format(IEnumerable<PortRange> ranges) => string.Join(",", ranges);
 }

@@ -1,0 +1,486 @@
+using System.CommandLine;
+using System.CommandLine.Parsing;
+using System.Globalization;
+using System.Net;
+using System.Text;
+using System.Text.Json;
+using PortShare.Planning;
+using Spectre.Console;
+
+namespace PortShare.Cli.Commands;
+
+/// <summary>
+/// <c>portshare plan new|update|show|validate|slice|who</c>: cut egress IPs into host slices, re-plan with minimal
+/// movement, read plans, and attribute a port at a time to a host. The syntax of each subcommand is its static fields;
+/// the actions follow.
+/// </summary>
+internal static class PlanCommand
+{
+    public static Command Create(CliConsole console) => new("plan", "Plan which host owns which ports of each shared egress IP.")
+    {
+        New.Create(console),
+        Update.Create(console),
+        Show.Create(console),
+        Validate.Create(console),
+        Slice.Create(console),
+        Who.Create(console),
+    };
+
+    private static class New
+    {
+        private static readonly Argument<string> s_spec = new("SPEC") { Description = "The plan spec (JSON, see examples/spec.json)." };
+        private static readonly Option<string?> s_output = OutputOption();
+        private static readonly Option<string?> s_history = HistoryOption("Append the new plan to this history file (created if missing).");
+        private static readonly Option<DateTimeOffset?> s_effective = TimeOption("--effective", "When the plan takes effect, for the history (ISO 8601; default now).");
+        private static readonly Option<bool> s_json = JsonOption();
+
+        public static Command Create(CliConsole console)
+        {
+            var command = new Command("new", "Plan from a spec: write the plan (to -o or stdout) and print its capacity report.")
+            {
+                s_spec, s_output, s_history, s_effective, s_json,
+            };
+            command.SetAction((parse, ct) => CommandRunner.RunAsync(console, () => Task.FromResult(Run(console, parse))));
+            return command;
+        }
+
+        private static int Run(CliConsole console, ParseResult parse)
+        {
+            var spec = PlanFile.LoadSpec(parse.GetValue(s_spec)!);
+            var plan = Planner.Create(spec);
+            Emit(console, plan, parse.GetValue(s_output), parse.GetValue(s_history), parse.GetValue(s_effective), parse.GetValue(s_json));
+            return ExitCodes.Success;
+        }
+    }
+
+    private static class Update
+    {
+        private static readonly Argument<string> s_spec = new("SPEC") { Description = "The changed plan spec." };
+        private static readonly Option<string> s_previous = new("--previous", "-p") { Description = "The plan in effect now.", Required = true };
+        private static readonly Option<string?> s_output = OutputOption();
+        private static readonly Option<bool> s_compact = new("--compact") { Description = "Re-plan from scratch (one range per host) instead of keeping ports in place; moves more ports." };
+        private static readonly Option<string?> s_history = HistoryOption("Append the new plan to this history file.");
+        private static readonly Option<DateTimeOffset?> s_effective = TimeOption("--effective", "When the new plan takes effect, for the history (ISO 8601; default now).");
+        private static readonly Option<bool> s_json = JsonOption();
+
+        public static Command Create(CliConsole console)
+        {
+            var command = new Command("update", "Re-plan for a changed spec, keeping each remaining host's ports where possible; print the ports moved per host.")
+            {
+                s_spec, s_previous, s_output, s_compact, s_history, s_effective, s_json,
+            };
+            command.SetAction((parse, ct) => CommandRunner.RunAsync(console, () => Task.FromResult(Run(console, parse))));
+            return command;
+        }
+
+        private static int Run(CliConsole console, ParseResult parse)
+        {
+            var previous = PlanFile.Load(parse.GetValue(s_previous)!);
+            var spec = PlanFile.LoadSpec(parse.GetValue(s_spec)!);
+            var strategy = parse.GetValue(s_compact) ? ReplanStrategy.Compact : ReplanStrategy.KeepPorts;
+            var (plan, movement) = Planner.Replan(previous, spec, strategy);
+            var output = parse.GetValue(s_output);
+            var json = parse.GetValue(s_json);
+            Save(console, plan, output, parse.GetValue(s_history), parse.GetValue(s_effective));
+            if (json && output is not null)
+            {
+                console.RawOut.WriteLine(JsonSerializer.Serialize(movement, PlanningJsonContext.Default.MovementReport));
+            }
+            else if (!json)
+            {
+                WriteMovement(output is null ? console.Error : console.Out, movement);
+            }
+
+            return ExitCodes.Success;
+        }
+    }
+
+    private static class Show
+    {
+        private static readonly Argument<string> s_plan = new("PLAN") { Description = "The plan file." };
+        private static readonly Option<bool> s_all = new("--all") { Description = $"List every slice and risk (default: the first {MaxRows} per egress IP)." };
+        private static readonly Option<bool> s_json = JsonOption();
+
+        public static Command Create(CliConsole console)
+        {
+            var command = new Command("show", "Print a plan: per egress IP a table of hosts, ranges, ports, share and where they lie; then capacity and risk.")
+            {
+                s_plan, s_all, s_json,
+            };
+            command.SetAction((parse, ct) => CommandRunner.RunAsync(console, () => Task.FromResult(Run(console, parse))));
+            return command;
+        }
+
+        private static int Run(CliConsole console, ParseResult parse)
+        {
+            var plan = PlanFile.Load(parse.GetValue(s_plan)!);
+            var report = CapacityReport.Create(plan);
+            if (parse.GetValue(s_json))
+            {
+                console.RawOut.WriteLine(JsonSerializer.Serialize(report, PlanningJsonContext.Default.CapacityReport));
+            }
+            else
+            {
+                WriteReport(console.Out, report, parse.GetValue(s_all));
+            }
+
+            return ExitCodes.Success;
+        }
+    }
+
+    private static class Validate
+    {
+        private static readonly Argument<string> s_plan = new("PLAN") { Description = "The plan file (e.g. hand-edited)." };
+        private static readonly Option<bool> s_json = JsonOption();
+
+        public static Command Create(CliConsole console)
+        {
+            var command = new Command("validate", "Check a plan and report every problem: overlaps, ports outside the usable range or reserved, parity, sizes, hosts, addresses.")
+            {
+                s_plan, s_json,
+            };
+            command.SetAction((parse, ct) => CommandRunner.RunAsync(console, () => Task.FromResult(Run(console, parse))));
+            return command;
+        }
+
+        private static int Run(CliConsole console, ParseResult parse)
+        {
+            var path = parse.GetValue(s_plan)!;
+            var plan = PlanFile.LoadUnvalidated(path);
+            var issues = PlanValidator.Validate(plan);
+            var errors = issues.Count(i => i.Severity == IssueSeverity.Error);
+            if (parse.GetValue(s_json))
+            {
+                console.RawOut.WriteLine(JsonSerializer.Serialize(issues, PlanningJsonContext.Default.IReadOnlyListPlanIssue));
+            }
+            else
+            {
+                foreach (var issue in issues)
+                {
+                    if (issue.Severity == IssueSeverity.Error)
+                    {
+                        console.WriteError($"{path}: {issue.Message}");
+                    }
+                    else
+                    {
+                        console.WriteWarning($"{path}: {issue.Message}");
+                    }
+                }
+
+                if (errors == 0)
+                {
+                    var slices = plan.Egress.Sum(e => e.Slices.Count);
+                    console.Out.MarkupLine($"[green]valid[/]: {path.EscapeMarkup()}, generation {plan.Generation}, {plan.Egress.Count} egress IP(s), {slices} slice(s).");
+                }
+            }
+
+            return errors == 0 ? ExitCodes.Success : ExitCodes.Failure;
+        }
+    }
+
+    private static class Slice
+    {
+        private static readonly Argument<string> s_plan = new("PLAN") { Description = "The plan file." };
+        private static readonly Option<string> s_host = new("--host") { Description = "The host's name in the plan.", Required = true };
+        private static readonly Option<IPAddress?> s_egress = new("--egress")
+        {
+            Description = "The egress IP (needed when the host uses several).",
+            CustomParser = ParseAddress,
+        };
+
+        private static readonly Option<bool> s_json = JsonOption();
+
+        public static Command Create(CliConsole console)
+        {
+            var command = new Command("slice", "Print a host's ports on an egress IP as LO-HI, one range per line (for scripts and 'connect').")
+            {
+                s_plan, s_host, s_egress, s_json,
+            };
+            command.SetAction((parse, ct) => CommandRunner.RunAsync(console, () => Task.FromResult(Run(console, parse))));
+            return command;
+        }
+
+        private static int Run(CliConsole console, ParseResult parse)
+        {
+            var plan = PlanFile.Load(parse.GetValue(s_plan)!);
+            var host = parse.GetValue(s_host)!;
+            SliceAssignment slice;
+            if (parse.GetValue(s_egress) is { } egress)
+            {
+                slice = plan.GetAssignment(host, egress);
+            }
+            else
+            {
+                var slices = plan.GetSlices(host).ToList();
+                slice = slices.Count switch
+                {
+                    0 => throw new PlanLookupException($"Host '{host}' has no slice in the plan (generation {plan.Generation})."),
+                    1 => slices[0],
+                    _ => throw new UsageException($"Host '{host}' has slices on {slices.Count} egress IPs ({string.Join(", ", slices.Select(s => s.Egress))}); choose one with --egress."),
+                };
+            }
+
+            if (parse.GetValue(s_json))
+            {
+                var record = new HostSlice { Host = slice.Host, NextHop = slice.NextHop.ToString(), Ranges = slice.Ranges };
+                console.RawOut.WriteLine(JsonSerializer.Serialize(record, PlanningJsonContext.Default.HostSlice).ReplaceLineEndings(string.Empty));
+            }
+            else
+            {
+                foreach (var r in slice.Ranges)
+                {
+                    console.RawOut.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{r.Low}-{r.High}"));
+                }
+            }
+
+            return ExitCodes.Success;
+        }
+    }
+
+    private static class Who
+    {
+        private static readonly Argument<IPEndPoint?> s_endpoint = new("IP:PORT")
+        {
+            Description = "The egress IP and port from the report, e.g. 192.0.2.1:40123 or [2001:db8:1::1]:40123.",
+            CustomParser = ParseEndpoint,
+        };
+
+        private static readonly Option<string?> s_history = HistoryOption("The plan history file (answers for any time).");
+        private static readonly Option<string?> s_plan = new("--plan") { Description = "A single plan (answers for the time it was in effect)." };
+        private static readonly Option<DateTimeOffset?> s_at = TimeOption("--at", "The time of the report (ISO 8601; without an offset, UTC; default now).");
+        private static readonly Option<bool> s_json = JsonOption();
+
+        public static Command Create(CliConsole console)
+        {
+            var command = new Command("who", "Name the host that owned an egress IP's port at a time (for abuse reports).")
+            {
+                s_endpoint, s_history, s_plan, s_at, s_json,
+            };
+            command.Validators.Add(r =>
+            {
+                if ((r.GetResult(s_history) is null) == (r.GetResult(s_plan) is null))
+                {
+                    r.AddError("give exactly one of --history FILE or --plan FILE.");
+                }
+            });
+            command.SetAction((parse, ct) => CommandRunner.RunAsync(console, () => Task.FromResult(Run(console, parse))));
+            return command;
+        }
+
+        private static int Run(CliConsole console, ParseResult parse)
+        {
+            var endpoint = parse.GetValue(s_endpoint)!;
+            var port = (ushort)endpoint.Port;
+            var at = parse.GetValue(s_at) ?? DateTimeOffset.UtcNow;
+            var answer = parse.GetValue(s_history) is { } history
+                ? PlanHistory.Load(history).Who(endpoint.Address, port, at)
+                : WhoAnswer.From(PlanFile.Load(parse.GetValue(s_plan)!), endpoint.Address, port);
+            if (parse.GetValue(s_json))
+            {
+                console.RawOut.WriteLine(JsonSerializer.Serialize(answer, PlanningJsonContext.Default.WhoAnswer).ReplaceLineEndings(string.Empty));
+            }
+            else
+            {
+                var when = answer.Generation is { } g
+                    ? string.Create(CultureInfo.InvariantCulture, $"plan generation {g}{(answer.EffectiveFrom is { } f ? $", in effect from {f:O}" : string.Empty)}")
+                    : "no plan";
+                var what = answer.Status switch
+                {
+                    OwnerStatus.Owned => $"host {answer.Host} (next hop {answer.NextHop})",
+                    OwnerStatus.Spare => "nobody: the port was in the spare pool",
+                    OwnerStatus.Reserved => "nobody: the port was reserved",
+                    OwnerStatus.Outside => "nobody: the port was outside the usable range",
+                    OwnerStatus.UnknownEgress => "nobody: the plan did not share that egress IP",
+                    _ => "nobody: no plan was in effect at that time",
+                };
+                console.Out.MarkupLine($"{endpoint.ToString().EscapeMarkup()}: [bold]{what.EscapeMarkup()}[/] ({when.EscapeMarkup()}).");
+            }
+
+            return answer.Status == OwnerStatus.Owned ? ExitCodes.Success : ExitCodes.Failure;
+        }
+    }
+
+    private static Option<string?> OutputOption() => new("--output", "-o") { Description = "Write the plan here (default: stdout)." };
+
+    private static Option<string?> HistoryOption(string description) => new("--history") { Description = description };
+
+    private static Option<bool> JsonOption() => new("--json") { Description = "Print JSON on stdout instead of tables." };
+
+    private static Option<DateTimeOffset?> TimeOption(string name, string description) => new(name)
+    {
+        Description = description,
+        CustomParser = r =>
+        {
+            var text = r.Tokens.Count > 0 ? r.Tokens[0].Value : string.Empty;
+            if (DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var time))
+            {
+                return time;
+            }
+
+            r.AddError($"{name} '{text}' is not a time: use ISO 8601, e.g. 2026-11-25T13:00:00Z.");
+            return null;
+        },
+    };
+
+    private static IPAddress? ParseAddress(ArgumentResult r)
+    {
+        var text = r.Tokens.Count > 0 ? r.Tokens[0].Value : string.Empty;
+        if (IPAddress.TryParse(text, out var address))
+        {
+            return address;
+        }
+
+        r.AddError($"'{text}' is not an IP address.");
+        return null;
+    }
+
+    private static IPEndPoint? ParseEndpoint(ArgumentResult r)
+    {
+        var text = r.Tokens.Count > 0 ? r.Tokens[0].Value : string.Empty;
+        if (IPEndPoint.TryParse(text, out var endpoint) && endpoint.Port > 0 && (text.Contains(']', StringComparison.Ordinal) || !text.Contains("::", StringComparison.Ordinal)) && text.Contains(':', StringComparison.Ordinal))
+        {
+            return endpoint;
+        }
+
+        r.AddError($"'{text}' is not IP:PORT (e.g. 192.0.2.1:40123 or [2001:db8:1::1]:40123).");
+        return null;
+    }
+
+    private static void Emit(CliConsole console, Plan plan, string? output, string? history, DateTimeOffset? effective, bool json)
+    {
+        Save(console, plan, output, history, effective);
+        if (output is null)
+        {
+            return;
+        }
+
+        var report = CapacityReport.Create(plan);
+        if (json)
+        {
+            console.RawOut.WriteLine(JsonSerializer.Serialize(report, PlanningJsonContext.Default.CapacityReport));
+        }
+        else
+        {
+            WriteReport(console.Out, report);
+            console.Out.MarkupLine($"[green]wrote[/] {output.EscapeMarkup()} (generation {plan.Generation}).");
+        }
+    }
+
+    // Without -o the plan itself is stdout, so tables go nowhere and a script can pipe the JSON.
+    private static void Save(CliConsole console, Plan plan, string? output, string? history, DateTimeOffset? effective)
+    {
+        if (history is not null)
+        {
+            PlanHistory.LoadOrEmpty(history).Append(plan, effective ?? DateTimeOffset.UtcNow).Save(history);
+        }
+
+        if (output is null)
+        {
+            console.RawOut.Write(PlanJson.Serialize(plan));
+        }
+        else
+        {
+            PlanFile.Save(plan, output);
+        }
+    }
+
+    private const int BarWidth = 24;
+
+    // A table a person reads at a glance; thousands of rows are for --all or --json.
+    private const int MaxRows = 64;
+
+    internal static void WriteReport(IAnsiConsole console, CapacityReport report, bool all = false)
+    {
+        foreach (var e in report.Egress)
+        {
+            var table = new Table().Border(TableBorder.Rounded)
+                .AddColumn("host").AddColumn("ranges").AddColumn(new TableColumn("ports").RightAligned())
+                .AddColumn(new TableColumn("share").RightAligned()).AddColumn(new TableColumn("bits").RightAligned())
+                .AddColumn($"{e.UsableRange.Low} … {e.UsableRange.High}");
+            table.Title = new TableTitle(string.Create(CultureInfo.InvariantCulture,
+                $"egress {e.Egress} (generation {report.Generation}): {e.UsablePorts} usable, {e.ReservedPorts} reserved, {e.AllocatedPorts} allocated, {e.SparePorts} spare").EscapeMarkup());
+            foreach (var s in e.Slices.Take(all ? int.MaxValue : MaxRows))
+            {
+                table.AddRow(
+                    s.Host.EscapeMarkup(),
+                    RangesText(s.Ranges),
+                    s.Ports.ToString(CultureInfo.InvariantCulture),
+                    s.Share.ToString("P1", CultureInfo.InvariantCulture),
+                    s.EntropyBits.ToString("0.0", CultureInfo.InvariantCulture),
+                    Bar(e.UsableRange, s.Ranges));
+            }
+
+            console.Write(table);
+            if (!all && e.Slices.Count > MaxRows)
+            {
+                console.MarkupLine($"  [grey]… {e.Slices.Count - MaxRows} more slices: 'plan show --all' lists them, '--json' gives them to scripts.[/]");
+            }
+
+            var risks = e.Slices.SelectMany(s => s.Warnings.Select(w => (s.Host, Warning: w))).ToList();
+            foreach (var (host, warning) in risks.Take(all ? int.MaxValue : MaxRows))
+            {
+                console.MarkupLine($"  [yellow]risk[/] {host.EscapeMarkup()} on {e.Egress.EscapeMarkup()}: {warning.EscapeMarkup()}");
+            }
+
+            if (!all && risks.Count > MaxRows)
+            {
+                console.MarkupLine($"  [grey]… {risks.Count - MaxRows} more risks on {e.Egress.EscapeMarkup()}.[/]");
+            }
+        }
+    }
+
+    private static string RangesText(IReadOnlyList<PortRange> ranges) =>
+        ranges.Count <= 3 ? string.Join("\n", ranges) : string.Create(CultureInfo.InvariantCulture, $"{ranges[0]}\n{ranges[1]}\n… (+{ranges.Count - 2} more)");
+
+    // One cell per 1/BarWidth of the usable range: full where the host owns ports there.
+    private static string Bar(PortRange usable, IReadOnlyList<PortRange> ranges)
+    {
+        var cells = new bool[BarWidth];
+        var width = (double)usable.Count / BarWidth;
+        foreach (var r in ranges)
+        {
+            var from = (int)((r.Low - usable.Low) / width);
+            var to = (int)((r.High - usable.Low) / width);
+            for (var c = Math.Max(0, from); c <= Math.Min(BarWidth - 1, to); c++)
+            {
+                cells[c] = true;
+            }
+        }
+
+        var text = new StringBuilder(BarWidth + 16);
+        text.Append("[green]");
+        foreach (var c in cells)
+        {
+            text.Append(c ? '█' : '·');
+        }
+
+        return text.Append("[/]").ToString();
+    }
+
+    private static void WriteMovement(IAnsiConsole console, MovementReport movement)
+    {
+        var table = new Table().Border(TableBorder.Rounded)
+            .AddColumn("egress").AddColumn("host")
+            .AddColumn(new TableColumn("before").RightAligned()).AddColumn(new TableColumn("after").RightAligned())
+            .AddColumn(new TableColumn("kept").RightAligned()).AddColumn(new TableColumn("moved away").RightAligned())
+            .AddColumn(new TableColumn("acquired").RightAligned());
+        table.Title = new TableTitle(string.Create(CultureInfo.InvariantCulture, $"generation {movement.PreviousGeneration} → {movement.Generation}"));
+        var changed = movement.Hosts.Where(h => h.Released > 0 || h.Acquired > 0).ToList();
+        foreach (var h in changed.Take(MaxRows))
+        {
+            table.AddRow(h.Egress.EscapeMarkup(), h.Host.EscapeMarkup(), N(h.Before), N(h.After), N(h.Kept), N(h.Released), N(h.Acquired));
+        }
+
+        console.Write(table);
+        if (changed.Count > MaxRows)
+        {
+            console.MarkupLine($"  [grey]… {changed.Count - MaxRows} more changed slices ('--json' lists them).[/]");
+        }
+
+        var share = movement.PreviouslyOwnedPorts > 0 ? (double)movement.MovedPorts / movement.PreviouslyOwnedPorts : 0;
+        console.MarkupLine(string.Create(CultureInfo.InvariantCulture,
+            $"moved {movement.MovedPorts} of {movement.PreviouslyOwnedPorts} owned ports ({share:P1}); connections on moved ports break when the new plan is applied."));
+
+        static string N(int n) => n.ToString(CultureInfo.InvariantCulture);
+    }
+}

@@ -1,0 +1,147 @@
+using FsCheck;
+using FsCheck.Fluent;
+using FsCheck.Xunit;
+using PortShare.Planning;
+
+namespace PortShare.Tests.Planning;
+
+/// <summary>Every kind of corruption, made by mutating a good plan, is reported with its host, IP and ports.</summary>
+public class PlanValidatorTests
+{
+    private static readonly Plan s_good = Planner.Create(PlanTestData.Example());
+
+    private static Plan MutateSlice(Plan plan, int egress, int slice, Func<HostSlice, HostSlice> change)
+    {
+        var e = plan.Egress[egress];
+        var slices = e.Slices.ToList();
+        slices[slice] = change(slices[slice]);
+        var all = plan.Egress.ToList();
+        all[egress] = e with { Slices = slices };
+        return plan with { Egress = all };
+    }
+
+    private static Plan MutateEgress(Plan plan, int egress, Func<EgressPlan, EgressPlan> change)
+    {
+        var all = plan.Egress.ToList();
+        all[egress] = change(all[egress]);
+        return plan with { Egress = all };
+    }
+
+    public static TheoryData<string, IssueCode, string> Corruptions => new()
+    {
+        { "overlap", IssueCode.Overlap, "overlap on ports" },
+        { "outside", IssueCode.OutsideUsableRange, "outside the usable range 32768-60999" },
+        { "reserved", IssueCode.ReservedPortInSlice, "reserved port(s) 50000" },
+        { "parity", IssueCode.ParityMisaligned, "even port" },
+        { "small", IssueCode.BelowMinimumSize, "below the minimum slice size 1024" },
+        { "duplicate-host", IssueCode.DuplicateHost, "more than one slice" },
+        { "bad-egress", IssueCode.InvalidAddress, "'192.0.2.300'" },
+        { "bad-next-hop", IssueCode.InvalidNextHop, "'not-an-ip'" },
+        { "wrong-family", IssueCode.InvalidNextHop, "is IPv6 but the egress IP is IPv4" },
+        { "bad-name", IssueCode.InvalidHostName, "'bad name'" },
+        { "duplicate-egress", IssueCode.DuplicateEgress, "listed twice" },
+        { "empty", IssueCode.EmptySlice, "no ranges" },
+        { "spare", IssueCode.SpareConflict, "also in a slice" },
+        { "alignment", IssueCode.InvalidSettings, "alignment 3" },
+        { "generation", IssueCode.InvalidSettings, "generation is 0" },
+    };
+
+    private static Plan Corrupt(string kind) => kind switch
+    {
+        "overlap" => MutateSlice(s_good, 0, 0, s => s with { Ranges = [new PortRange(s.Ranges[0].Low, (ushort)(s.Ranges[^1].High + 256))] }),
+        "outside" => MutateSlice(s_good, 0, 0, s => s with { Ranges = [new PortRange(30000, 30511), .. s.Ranges] }),
+        "reserved" => MutateSlice(s_good, 0, 1, s => s with { Ranges = [new PortRange(42496, 49999), new PortRange(50000, 51967)] }),
+        "parity" => MutateSlice(s_good, 0, 2, s => s with { Ranges = [new PortRange((ushort)(s.Ranges[0].Low + 1), s.Ranges[0].High)] }),
+        "small" => MutateSlice(s_good, 0, 2, s => s with { Ranges = [new PortRange(s.Ranges[0].Low, (ushort)(s.Ranges[0].Low + 1))] }),
+        "duplicate-host" => MutateSlice(s_good, 0, 1, s => s with { Host = "web-1" }),
+        "bad-egress" => MutateEgress(s_good, 0, e => e with { Address = "192.0.2.300" }),
+        "bad-next-hop" => MutateSlice(s_good, 0, 0, s => s with { NextHop = "not-an-ip" }),
+        "wrong-family" => MutateSlice(s_good, 0, 0, s => s with { NextHop = "2001:db8::9" }),
+        "bad-name" => MutateSlice(s_good, 0, 0, s => s with { Host = "bad name" }),
+        "duplicate-egress" => s_good with { Egress = [.. s_good.Egress, s_good.Egress[0]] },
+        "empty" => MutateSlice(s_good, 0, 0, s => s with { Ranges = [] }),
+        "spare" => MutateEgress(s_good, 0, e => e with { Spare = [.. e.Spare, e.Slices[0].Ranges[0]] }),
+        "alignment" => s_good with { Alignment = 3 },
+        "generation" => s_good with { Generation = 0 },
+        _ => throw new ArgumentOutOfRangeException(nameof(kind)),
+    };
+
+    [Fact]
+    public void A_planned_plan_has_no_issues() => Assert.Empty(PlanValidator.Validate(s_good));
+
+    [Theory]
+    [MemberData(nameof(Corruptions))]
+    public void Each_corruption_is_reported(string kind, IssueCode code, string text)
+    {
+        var issues = PlanValidator.Validate(Corrupt(kind));
+        var issue = Assert.Single(issues, i => i.Code == code && i.Severity == IssueSeverity.Error);
+        Assert.Contains(text, issue.Message, StringComparison.Ordinal);
+        if (issue.Egress is not null)
+        {
+            Assert.Contains(issue.Egress, issue.Message, StringComparison.Ordinal);
+        }
+        if (issue.Host is not null)
+        {
+            Assert.Contains($"'{issue.Host}'", issue.Message, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public void All_violations_are_reported_at_once()
+    {
+        var plan = MutateSlice(MutateSlice(s_good, 0, 0, s => s with { NextHop = "not-an-ip" }), 1, 2, s => s with { Ranges = [new PortRange(1023, 1200)] });
+        var codes = PlanValidator.Validate(plan with { Alignment = 3 }).Select(i => i.Code).ToHashSet();
+        Assert.Superset(new HashSet<IssueCode> { IssueCode.InvalidNextHop, IssueCode.OutsideUsableRange, IssueCode.ParityMisaligned, IssueCode.BelowMinimumSize, IssueCode.InvalidSettings }, codes);
+    }
+
+    [Fact]
+    public void Loading_a_corrupt_plan_lists_every_error()
+    {
+        var path = Path.GetTempFileName();
+        try
+        {
+            File.WriteAllText(path, PlanJson.Serialize(Corrupt("overlap") with { Alignment = 3 }));
+            var ex = Assert.Throws<PlanFileException>(() => PlanFile.Load(path));
+            // The widened slice overlaps web-2 and swallows the reserved 40000-40099; the alignment is invalid.
+            Assert.Equal(3, ex.Problems.Count);
+            Assert.Contains(ex.Problems, p => p.Contains("overlap on ports 42496-42751", StringComparison.Ordinal));
+            Assert.Contains(ex.Problems, p => p.Contains("reserved port(s) 40000-40099", StringComparison.Ordinal));
+            Assert.Contains(ex.Problems, p => p.Contains("alignment 3", StringComparison.Ordinal));
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    // Random plans, random victim: moving one host's first port into another host's slice is always caught.
+    [Property(MaxTest = 150)]
+    public Property Any_stolen_port_is_reported_as_an_overlap(int seed, PositiveInt pick)
+    {
+        var plan = Planner.Create(PlanTestData.Random(seed));
+        var e = plan.Egress[pick.Get % plan.Egress.Count];
+        if (e.Slices.Count < 2)
+        {
+            return true.ToProperty();
+        }
+
+        var thief = pick.Get % e.Slices.Count;
+        var victim = e.Slices[(thief + 1) % e.Slices.Count];
+        var stolen = new PortRange(victim.Ranges[0].Low, (ushort)(victim.Ranges[0].Low + 1));
+        var index = plan.Egress.ToList().IndexOf(e);
+        var bad = MutateSlice(plan, index, thief, s => s with { Ranges = [.. s.Ranges, stolen] });
+        return PlanValidator.Validate(bad).Any(i => i.Code == IssueCode.Overlap && i.Message.Contains(victim.Host, StringComparison.Ordinal)).ToProperty();
+    }
+
+    [Property(MaxTest = 150)]
+    public Property Any_newly_reserved_port_inside_a_slice_is_reported(int seed, PositiveInt pick)
+    {
+        var plan = Planner.Create(PlanTestData.Random(seed));
+        var e = plan.Egress[pick.Get % plan.Egress.Count];
+        var slice = e.Slices[pick.Get % e.Slices.Count];
+        var range = slice.Ranges[pick.Get % slice.Ranges.Count];
+        var port = (ushort)(range.Low + (pick.Get % range.Count));
+        var bad = MutateEgress(plan, plan.Egress.ToList().IndexOf(e), x => x with { Reserved = [.. x.Reserved, new PortRange(port, port)] });
+        return PlanValidator.Validate(bad).Any(i => i.Code == IssueCode.ReservedPortInSlice && i.Host == slice.Host).ToProperty();
+    }
+}

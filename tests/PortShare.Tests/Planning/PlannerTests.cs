@@ -1,0 +1,179 @@
+using System.Diagnostics;
+using System.Net;
+using PortShare.Planning;
+
+namespace PortShare.Tests.Planning;
+
+public class PlannerTests
+{
+    private static readonly IPAddress s_v4 = IPAddress.Parse("192.0.2.1");
+    private static readonly IPAddress s_v6 = IPAddress.Parse("2001:db8:1::1");
+
+    internal static List<PlanIssue> Errors(Plan plan) => [.. PlanValidator.Validate(plan).Where(i => i.Severity == IssueSeverity.Error)];
+
+    [Fact]
+    public void Example_plan_is_valid_and_gives_every_host_its_share()
+    {
+        var plan = Planner.Create(PlanTestData.Example());
+        Assert.Empty(PlanValidator.Validate(plan));
+        Assert.Equal(1, plan.Generation);
+
+        // dns-1 is pinned to 4096 ports and only on the IPv4 egress IP.
+        Assert.Equal(4096, plan.FindSlice("dns-1", s_v4)!.PortCount);
+        Assert.Null(plan.FindSlice("dns-1", s_v6));
+
+        // web-1 and web-2 (weight 2) get twice batch-1 (weight 1), within one alignment unit (256).
+        var web1 = plan.FindSlice("web-1", s_v6)!.PortCount;
+        var batch = plan.FindSlice("batch-1", s_v6)!.PortCount;
+        Assert.InRange(web1, (2 * batch) - 512, (2 * batch) + 512);
+        Assert.Equal("2001:db8:100::2", plan.FindSlice("web-1", s_v6)!.NextHop);
+    }
+
+    [Fact]
+    public void Reserved_ports_split_ranges_but_not_the_kernel_range()
+    {
+        var plan = Planner.Create(PlanTestData.Example());
+        var web1 = plan.GetAssignment("web-1", s_v4);
+        Assert.All(web1.Ranges, r => Assert.False(r.Overlaps(new PortRange(40000, 40099))));
+        Assert.True(web1.Ranges.Count >= 2);
+        var kernel = Assert.Single(web1.KernelRanges);
+        Assert.True(kernel.IsParityAligned);
+        Assert.Equal(web1.Ranges[0].Low, kernel.Low);
+        Assert.Equal(web1.Ranges[^1].High, kernel.High);
+    }
+
+    [Fact]
+    public void Library_lookup_returns_the_ranges_or_names_what_is_missing()
+    {
+        var plan = Planner.Create(PlanTestData.Example());
+        var ranges = plan.GetSlice("batch-1", s_v4);
+        Assert.Equal(plan.FindSlice("batch-1", s_v4)!.Ranges, ranges);
+        var noHost = Assert.Throws<PlanLookupException>(() => plan.GetSlice("nobody", s_v4));
+        Assert.Contains("'nobody'", noHost.Message, StringComparison.Ordinal);
+        var noIp = Assert.Throws<PlanLookupException>(() => plan.GetSlice("web-1", IPAddress.Parse("192.0.2.99")));
+        Assert.Contains("192.0.2.99", noIp.Message, StringComparison.Ordinal);
+        Assert.Equal("batch-1", plan.Owner(s_v4, ranges[0].Low)?.Host);
+        Assert.Null(plan.Owner(s_v4, 40000)); // reserved
+    }
+
+    [Fact]
+    public void Same_spec_gives_byte_identical_plans()
+    {
+        var a = PlanJson.Serialize(Planner.Create(PlanTestData.Example()));
+        var b = PlanJson.Serialize(Planner.Create(PlanJson.DeserializeSpec(PlanJson.Serialize(PlanTestData.Example()))));
+        Assert.Equal(a, b);
+    }
+
+    [Fact]
+    public void Hosts_below_the_minimum_are_raised_to_it_and_the_rest_share_what_is_left()
+    {
+        var spec = PlanTestData.Equal(2, new PortRange(32768, 33791), minSize: 256) with
+        {
+            Hosts = [PlanTestData.Host("big", 100), PlanTestData.Host("small", 1)],
+        };
+        var plan = Planner.Create(spec);
+        Assert.Equal(256, plan.FindSlice("small", s_v4)!.PortCount);
+        Assert.Equal(1024 - 256, plan.FindSlice("big", s_v4)!.PortCount);
+    }
+
+    [Fact]
+    public void Infeasible_spec_names_the_egress_ip_and_hosts()
+    {
+        var spec = PlanTestData.Equal(5, new PortRange(32768, 33791), minSize: 512);
+        var ex = Assert.Throws<PlanningException>(() => Planner.Create(spec));
+        Assert.Contains("egress 192.0.2.1", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("below min_slice_size 512", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Spare_ports_are_kept_at_the_top_of_the_range()
+    {
+        var spec = PlanTestData.Equal(4, new PortRange(32768, 60999), alignment: 64) with { SparePorts = 4000 };
+        var plan = Planner.Create(spec);
+        var egress = plan.Egress[0];
+        var spare = egress.Spare.Sum(r => r.Count);
+        Assert.InRange(spare, 4000, 4000 + 64 + 63);
+        Assert.Equal(60999, egress.Spare[^1].High);
+        Assert.Equal(28232, spare + egress.Slices.Sum(s => s.PortCount));
+    }
+
+    [Fact]
+    public void Map_shape_follows_rfc7597_port_sets()
+    {
+        var plan = Planner.Create(PlanTestData.Example("spec-map.json"));
+        Assert.Empty(Errors(plan));
+        const int a = 6, k = 4, m = 16 - a - k;
+        foreach (var slice in plan.Egress[0].Slices)
+        {
+            foreach (var r in slice.Ranges)
+            {
+                // Every port of a range carries the same PSID bits, excluded low ports (i = 0) never appear.
+                Assert.True(r.Low >= 1 << (16 - a));
+                Assert.Equal(0, r.Low % (1 << m));
+                Assert.Equal(0, (r.High + 1) % (1 << m));
+            }
+        }
+
+        // cpe-3 has weight 2 of 4: half the 16 PSIDs, the others a quarter each; all 63 blocks of 64 ports each.
+        Assert.Equal(8 * 63 * 64, plan.Egress[0].FindSlice("cpe-3")!.PortCount);
+        Assert.Equal(4 * 63 * 64, plan.Egress[0].FindSlice("cpe-1")!.PortCount);
+    }
+
+    [Theory]
+    [InlineData(1, 2)]
+    [InlineData(3, 2)]
+    [InlineData(4, 64)]
+    [InlineData(9, 16)]
+    [InlineData(31, 2)]
+    public void Adding_a_host_to_n_equal_hosts_moves_about_one_in_n_plus_one_ports(int n, int alignment)
+    {
+        var before = Planner.Create(PlanTestData.Equal(n, new PortRange(32768, 60999), alignment));
+        var spec = PlanTestData.Equal(n + 1, new PortRange(32768, 60999), alignment);
+        var (after, movement) = Planner.Replan(before, spec);
+
+        Assert.Empty(Errors(after));
+        var owned = before.Egress[0].Slices.Sum(s => s.PortCount);
+        var bound = (owned / (n + 1.0)) + (n * alignment);
+        Assert.Equal(owned, movement.PreviouslyOwnedPorts);
+        Assert.InRange(movement.MovedPorts, 0, (long)bound);
+        Assert.Equal(movement.MovedPorts, movement.Hosts.Single(h => h.Host == PlanTestData.Name(n)).Acquired);
+        Assert.Equal(2, after.Generation);
+
+        // The compact strategy restores one range per host, and moves more.
+        var compact = Planner.Replan(before, spec, ReplanStrategy.Compact);
+        Assert.All(compact.Plan.Egress[0].Slices, s => Assert.Single(s.Ranges));
+        Assert.True(compact.Movement.MovedPorts >= movement.MovedPorts);
+    }
+
+    [Fact]
+    public void Removing_a_host_leaves_the_others_ports_in_place()
+    {
+        var spec = PlanTestData.Example();
+        var before = Planner.Create(spec);
+        var (after, movement) = Planner.Replan(before, spec with { Hosts = [.. spec.Hosts.Where(h => h.Name != "web-2")] });
+        Assert.All(movement.Hosts.Where(h => h.Host != "web-2"), h => Assert.Equal(0, h.Released));
+        Assert.All(movement.Hosts.Where(h => h.Host == "web-2"), h => Assert.Equal(h.Before, h.Released));
+        Assert.Null(after.FindSlice("web-2", s_v4));
+        Assert.Empty(Errors(after));
+    }
+
+    [Fact]
+    public void Ten_thousand_hosts_on_sixteen_egress_ips_plan_and_replan()
+    {
+        var spec = new PlanSpec
+        {
+            Version = 1,
+            UsableRange = new PortRange(1024, 65535),
+            Egress = [.. Enumerable.Range(1, 16).Select(i => new SpecEgress { Address = $"192.0.2.{i}" })],
+            Hosts = [.. Enumerable.Range(0, 10_000).Select(i => PlanTestData.Host(PlanTestData.Name(i), 1 + (i % 3)))],
+        };
+        var clock = Stopwatch.StartNew();
+        var plan = Planner.Create(spec);
+        var elapsed = clock.Elapsed;
+        Assert.Equal(16 * 10_000, plan.Egress.Sum(e => e.Slices.Count));
+        Assert.Empty(Errors(plan));
+        var (next, _) = Planner.Replan(plan, spec with { Hosts = [.. spec.Hosts.Skip(1), PlanTestData.Host("new-host")] });
+        Assert.Equal(16 * 10_000, next.Egress.Sum(e => e.Slices.Count));
+        TestContext.Current.TestOutputHelper?.WriteLine($"planned 10,000 hosts x 16 egress IPs in {elapsed.TotalMilliseconds:0} ms (timing is reported, not asserted)");
+    }
+}
