@@ -53,6 +53,9 @@ public sealed class RouterChange
     /// <summary>Things the operator should know (e.g. a large iprule plan).</summary>
     public IReadOnlyList<string> Warnings { get; }
 
+    internal RouterChange WithWarnings(IReadOnlyList<string> more) =>
+        more.Count == 0 ? this : new RouterChange(Hosts, (Dictionary<int, List<string>>)Add, Nft, (Dictionary<int, List<string>>)Delete, [.. Warnings, .. more]);
+
     /// <summary>True when nothing needs to change.</summary>
     public bool IsEmpty => Nft is null && Add.Values.All(l => l.Count == 0) && Delete.Values.All(l => l.Count == 0);
 
@@ -143,12 +146,51 @@ public sealed class Router
         RequireTools();
         var before = ReadState();
         var change = Plan(slices, before);
+        change = change.WithWarnings(SysctlWarnings(slices));
         if (!dryRun && !change.IsEmpty)
         {
             Execute(change, before);
         }
 
         return change;
+    }
+
+    /// <summary>Router settings the return path depends on but PortShare does not own: said, not changed.</summary>
+    private List<string> SysctlWarnings(IReadOnlyList<RouteSlice> slices)
+    {
+        var warnings = new List<string>();
+        string? Read(string key)
+        {
+            var r = _tools.Netns is null
+                ? _tools.Runner.Run("sysctl", ["-n", key])
+                : _tools.Runner.Run("ip", ["netns", "exec", _tools.Netns, "sysctl", "-n", key]);
+            return r.ExitCode == 0 ? r.StdOut.Trim() : null;
+        }
+
+        try
+        {
+            var families = slices.Select(s => FamilyOf(s.Egress)).Distinct().ToList();
+            if (families.Contains(4) && Read("net.ipv4.ip_forward") == "0")
+            {
+                warnings.Add("net.ipv4.ip_forward is 0: this router does not forward IPv4, so no reply will reach a host.");
+            }
+
+            if (families.Contains(6) && Read("net.ipv6.conf.all.forwarding") == "0")
+            {
+                warnings.Add("net.ipv6.conf.all.forwarding is 0: this router does not forward IPv6, so no reply will reach a host.");
+            }
+
+            if (_options.Backend == RouterBackend.Nftables && families.Any(f => Read(f == 6 ? "net.ipv6.fwmark_reflect" : "net.ipv4.fwmark_reflect") == "0"))
+            {
+                warnings.Add("fwmark_reflect is 0: ICMP errors this router itself sends (e.g. fragmentation-needed when its uplink MTU is smaller) cannot find the host. Set net.ipv4.fwmark_reflect=1 and net.ipv6.fwmark_reflect=1.");
+            }
+        }
+        catch (RoutingException)
+        {
+            // No sysctl tool: the warnings are advice only.
+        }
+
+        return warnings;
     }
 
     /// <summary>Removes every rule, route and table PortShare made (and nothing else).</summary>

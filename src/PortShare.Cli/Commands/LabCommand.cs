@@ -169,12 +169,18 @@ internal static class LabCommand
         var table = RouterCommand.SliceTable(installed);
         table.Title = new TableTitle("router: installed slices");
         console.Out.Write(table);
+        foreach (var h in state.Hosts)
+        {
+            var r = NetLab.ShowHost(state, h);
+            var ok = r.ConntrackExempt && r.AddressesPresent.Values.All(v => v);
+            console.Out.MarkupLine($"  {h.EscapeMarkup()}: slice {string.Join(", ", r.Slices.Slices.Select(s => s.Range)).EscapeMarkup()}, ip_local_port_range {r.PortRange.EscapeMarkup()}, {(ok ? "[green]egress IP on lo, untracked[/]" : "[red]setup incomplete[/]")}");
+        }
     }
 
     private static void WriteReport(CliConsole console, LabState state, LabTestReport report)
     {
         var table = new Table { Title = new TableTitle($"{report.Connections} connections in {report.Elapsed.TotalSeconds.ToString("0.0", CultureInfo.InvariantCulture)} s") };
-        table.AddColumns("host", "slice", "conns", "ports", "replies ok", "outside", "misdelivered", "");
+        table.AddColumns("host", "slice", "conns", "ports", "replies", "outside", "misdelivered", "");
         foreach (var h in report.Hosts)
         {
             table.AddRow(

@@ -66,7 +66,7 @@ public static class NetLab
                 WireHost(prefix, h);
             }
 
-            progress?.Invoke($"applying the plan: router ({options.Backend}) and hosts");
+            progress?.Invoke($"applying the plan: router ({(options.Backend == RouterBackend.IpRule ? "iprule" : "nftables")}) and hosts");
             ApplyRouter(state, plan);
             foreach (var h in hosts)
             {
