@@ -150,7 +150,7 @@ public static class NetLab
             {
                 using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
                 timeout.CancelAfter(TimeSpan.FromSeconds(5));
-                using var socket = await connectors[i % connectors.Count].ConnectAsync(server, timeout.Token).ConfigureAwait(false);
+                using var socket = await connectors[Pick(ranges, i, count)].ConnectAsync(server, timeout.Token).ConfigureAwait(false);
                 var local = (IPEndPoint)socket.LocalEndPoint!;
                 var line = await ReadLineAsync(socket, timeout.Token).ConfigureAwait(false);
                 await socket.SendAsync("q"u8.ToArray(), SocketFlags.None, timeout.Token).ConfigureAwait(false);
@@ -183,6 +183,25 @@ public static class NetLab
             }
         }).ConfigureAwait(false);
         return new LabHostResult(host, ranges, count, ok, ports.Count, outside, 0, errors);
+    }
+
+    /// <summary>The range connection <paramref name="i"/> of <paramref name="count"/> uses: spread by range size, so a
+    /// two-port sliver left by a re-plan gets its share, not half of the connections.</summary>
+    internal static int Pick(IReadOnlyList<PortRange> ranges, int i, int count)
+    {
+        var total = ranges.Sum(r => (long)r.Count);
+        var at = (long)i * total / Math.Max(count, 1);
+        for (var k = 0; k < ranges.Count; k++)
+        {
+            if (at < ranges[k].Count)
+            {
+                return k;
+            }
+
+            at -= ranges[k].Count;
+        }
+
+        return ranges.Count - 1;
     }
 
     /// <summary>Reads one <c>\n</c>-terminated line (the server's first answer).</summary>
