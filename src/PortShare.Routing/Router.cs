@@ -144,6 +144,7 @@ public sealed class Router
     public RouterChange Apply(IReadOnlyList<RouteSlice> slices, bool dryRun = false)
     {
         RequireTools();
+        using var held = dryRun ? null : Lock();
         var before = ReadState();
         var change = Plan(slices, before);
         change = change.WithWarnings(SysctlWarnings(slices));
@@ -196,6 +197,7 @@ public sealed class Router
     /// <summary>Removes every rule, route and table PortShare made (and nothing else).</summary>
     public RouterChange Remove(bool dryRun = false)
     {
+        using var held = dryRun ? null : Lock();
         var before = ReadState();
         var change = Diff([], [], [], before.Nft is null ? null : NftScript.Delete(_options), before, []);
         if (!dryRun && !change.IsEmpty)
@@ -232,6 +234,33 @@ public sealed class Router
         }
 
         return result.OrderBy(s => s.Egress.AddressFamily).ThenBy(s => s.Egress.ToString(), StringComparer.Ordinal).ThenBy(s => s.Range.Low).ToList();
+    }
+
+    /// <summary>
+    /// Serializes applies to one namespace: two at once would each diff against a state the other is changing.
+    /// An exclusive open is an flock on Linux, released when the process ends, so a crash leaves no stale lock.
+    /// </summary>
+    private FileStream Lock()
+    {
+        var dir = "/run/portshare/lock";
+        Directory.CreateDirectory(dir);
+        var path = Path.Combine(dir, $"router-{_tools.Netns ?? "self"}-{_options.NftTable}-{_options.PriorityBase}");
+        var until = Environment.TickCount64 + 30_000;
+        while (true)
+        {
+            try
+            {
+                return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+            }
+            catch (IOException) when (Environment.TickCount64 < until)
+            {
+                Thread.Sleep(50);
+            }
+            catch (IOException ex)
+            {
+                throw new RoutingException($"Another 'router apply' or 'router remove' has held {path} for 30 s; try again when it has finished.", ex);
+            }
+        }
     }
 
     private void RequireTools()

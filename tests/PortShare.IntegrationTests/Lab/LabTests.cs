@@ -332,6 +332,52 @@ public class LabTests
         }
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Echo_replies_are_steered_by_icmp_id(bool ipv6)
+    {
+        Root.Require();
+        var state = NetLab.Up(new LabOptions { Hosts = 3, Ipv6 = ipv6 });
+        try
+        {
+            var egress = NetLab.Egress(state);
+            var server = NetLab.Server(state);
+            var plan = NetLab.PlanOf(state);
+            using var ns = NetworkNamespace.Enter(LabTopology.HostNs(state.Prefix, "h2"));
+            ns.Run(() => File.WriteAllText("/proc/sys/net/ipv4/ping_group_range", "0 0"));
+
+            // A ping socket's "port" is its ICMP id: bound inside the slice, the echo reply comes back; outside, it is dropped.
+            async Task<bool> PingAsync(int id)
+            {
+                using var ping = ipv6
+                    ? ns.CreateSocket(AddressFamily.InterNetworkV6, SocketType.Dgram, ProtocolType.IcmpV6)
+                    : ns.CreateSocket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Icmp);
+                ping.Bind(new IPEndPoint(egress, id));
+                byte[] request = [ipv6 ? (byte)128 : (byte)8, 0, 0, 0, 0, 0, 0, 1, 1, 2, 3, 4];
+                await ping.SendToAsync(request, new IPEndPoint(server, 0), Ct);
+                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+                timeout.CancelAfter(TimeSpan.FromSeconds(1));
+                try
+                {
+                    var n = await ping.ReceiveAsync(new byte[64], SocketFlags.None, timeout.Token);
+                    return n > 0;
+                }
+                catch (OperationCanceledException)
+                {
+                    return false;
+                }
+            }
+
+            Assert.True(await PingAsync(plan.GetSlice("h2", egress)[0].Low + 5), "an echo reply to an id in h2's slice did not come back");
+            Assert.False(await PingAsync(plan.GetSlice("h1", egress)[0].Low + 5), "an echo reply to an id in h1's slice reached h2");
+        }
+        finally
+        {
+            NetLab.Down(state);
+        }
+    }
+
     [Fact]
     public void Down_all_removes_every_lab_namespace()
     {

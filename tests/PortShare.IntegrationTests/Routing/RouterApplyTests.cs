@@ -119,6 +119,17 @@ public class RouterApplyTests
     }
 
     [Fact]
+    public void Concurrent_applies_are_serialized()
+    {
+        Root.Require();
+        using var ns = RouterNs();
+        Parallel.For(0, 6, i => new Router(new NetTools(ns.Name), new RouterOptions()).Apply(i % 2 == 0 ? s_planA : s_planB));
+        var router = new Router(new NetTools(ns.Name), new RouterOptions());
+        var state = router.ReadState();
+        Assert.True(router.Plan(s_planA, state).IsEmpty || router.Plan(s_planB, state).IsEmpty, "the router ended in a mix of both plans");
+    }
+
+    [Fact]
     public void An_unreachable_next_hop_fails_cleanly_with_nothing_applied()
     {
         Root.Require();
