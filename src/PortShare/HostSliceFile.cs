@@ -40,6 +40,16 @@ public sealed record HostSliceFile(string Host, IReadOnlyList<EgressSlice> Slice
         Slices.FirstOrDefault(s => egress is null || s.Egress.Equals(egress))
         ?? throw new PortShareException(egress is null ? $"Host {Host} owns no slice." : $"Host {Host} owns no slice on egress address {egress}.");
 
+    /// <summary>
+    /// A connector for this host's slice on <paramref name="egress"/> (the first slice when null), bound to the egress
+    /// address: <c>HostSliceFile.Load().Connector().ConnectAsync(remote)</c>.
+    /// </summary>
+    public Connect.SliceConnector Connector(IPAddress? egress = null, Connect.ConnectStrategy strategy = Connect.ConnectStrategy.Auto)
+    {
+        var slice = For(egress);
+        return new Connect.SliceConnector(slice.Range, slice.Egress, strategy);
+    }
+
     /// <summary>Reads the host file.</summary>
     /// <exception cref="PortShareException">The file is missing or malformed; the message names it.</exception>
     public static HostSliceFile Load(string? path = null)

@@ -16,6 +16,17 @@ public class HostSliceFileTests
     }
 
     [Fact]
+    public void Gives_a_connector_for_the_slice()
+    {
+        var netns = HostFacts.ReadNetnsRange();
+        var range = new PortRange(netns.Low, (ushort)(netns.Low + 63));
+        var file = new HostSliceFile("h1", [new EgressSlice(IPAddress.Loopback, range)]);
+        var connector = file.Connector(strategy: Connect.ConnectStrategy.Fallback);
+        Assert.Equal(range, connector.Slice);
+        Assert.Equal(IPAddress.Loopback, connector.LocalAddress);
+    }
+
+    [Fact]
     public void A_missing_file_says_how_to_create_it()
     {
         var ex = Assert.Throws<PortShareException>(() => HostSliceFile.Load("/nonexistent/portshare/host.json"));
