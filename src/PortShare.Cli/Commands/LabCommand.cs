@@ -90,9 +90,21 @@ internal static class LabCommand
             var state = LabState.Load(path);
             var (next, movement) = NetLab.Replan(state, add, remove, progress: Progress(console));
             next.Save(path);
-            console.Out.MarkupLine($"[green]Re-planned:[/] hosts {string.Join(", ", next.Hosts).EscapeMarkup()}.");
+            console.Out.MarkupLine($"[green]Re-planned[/] to generation {movement.Generation}: {movement.MovedPorts} of {movement.PreviouslyOwnedPorts} owned ports moved.");
+            var moved = new Table().AddColumns("host", "ports before", "after", "kept", "released", "acquired");
+            foreach (var h in movement.Hosts)
+            {
+                moved.AddRow(
+                    h.Host.EscapeMarkup(),
+                    h.Before.ToString(CultureInfo.InvariantCulture),
+                    h.After.ToString(CultureInfo.InvariantCulture),
+                    h.Kept.ToString(CultureInfo.InvariantCulture),
+                    h.Released.ToString(CultureInfo.InvariantCulture),
+                    h.Acquired.ToString(CultureInfo.InvariantCulture));
+            }
+
+            console.Out.Write(moved);
             Show(console, next);
-            _ = movement;
             return Task.FromResult(ExitCodes.Success);
         }));
 
