@@ -14,12 +14,20 @@ public class RouterApplyTests
     private static TestNetns RouterNs()
     {
         var ns = TestNetns.Create();
-        ns.Ip("link", "add", "d0", "type", "veth", "peer", "name", "d1"); // no dummy module on every kernel
-        ns.Ip("link", "set", "dev", "d1", "up");
-        ns.Ip("addr", "add", "198.51.100.1/24", "dev", "d0");
-        ns.Ip("-6", "addr", "add", "2001:db8:100::1/64", "dev", "d0", "nodad");
-        ns.Ip("link", "set", "dev", "d0", "up");
-        return ns;
+        try
+        {
+            ns.Ip("link", "add", "d0", "type", "veth", "peer", "name", "d1"); // no dummy module on every kernel
+            ns.Ip("link", "set", "dev", "d1", "up");
+            ns.Ip("addr", "add", "198.51.100.1/24", "dev", "d0");
+            ns.Ip("-6", "addr", "add", "2001:db8:100::1/64", "dev", "d0", "nodad");
+            ns.Ip("link", "set", "dev", "d0", "up");
+            return ns;
+        }
+        catch
+        {
+            ns.Dispose();
+            throw;
+        }
     }
 
     private static List<RouteSlice> Plan(params (string Host, int N, string Range)[] hosts) =>
