@@ -16,6 +16,9 @@ internal static class CliApp
         root.Subcommands.Add(Commands.BenchCommand.Create(console));
         root.Subcommands.Add(Commands.StatusCommand.Create(console));
         root.Subcommands.Add(Commands.PlanCommand.Create(console));
+        root.Subcommands.Add(Commands.RouterCommand.Create(console));
+        root.Subcommands.Add(Commands.HostCommand.Create(console));
+        root.Subcommands.Add(Commands.LabCommand.Create(console));
         return root;
     }
 

@@ -26,7 +26,7 @@ internal static class CommandRunner
         }
         catch (Exception ex) when (IsExpected(ex))
         {
-            console.WriteError(ex.Message);
+            console.WriteError(Environment.GetEnvironmentVariable("PORTSHARE_DEBUG") == "1" ? ex.ToString() : ex.Message);
             return ExitCodes.Failure;
         }
     }

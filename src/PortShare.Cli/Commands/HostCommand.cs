@@ -1,0 +1,98 @@
+using System.CommandLine;
+using PortShare.Connect;
+using PortShare.Routing;
+using Spectre.Console;
+
+namespace PortShare.Cli.Commands;
+
+/// <summary><c>portshare host apply|show|remove</c>: prepare a host to egress from the shared IP.</summary>
+internal static class HostCommand
+{
+    private static readonly Argument<FileInfo> s_plan = new("PLAN.json") { Description = "The plan (from 'portshare plan')." };
+    private static readonly Option<string> s_host = new("--host") { Description = "This host's name in the plan.", Required = true };
+    private static readonly Option<bool> s_sysctl = new("--sysctl")
+    {
+        Description = "Also narrow the namespace's net.ipv4.ip_local_port_range to the host's slice (one slice only), so unmodified programs stay inside it.",
+    };
+
+    private static readonly Option<string?> s_state = new("--state") { Description = $"Where the host's slices are written (default {HostSliceFile.DefaultPath}, or $PORTSHARE_HOST_FILE)." };
+    private static readonly Option<bool> s_dryRun = RoutingOptions.DryRun();
+    private static readonly Option<string?> s_netns = RoutingOptions.Netns();
+
+    public static Command Create(CliConsole console)
+    {
+        var command = new Command("host", "Set up this host: the shared egress IP on lo, ARP settings, conntrack/NAT exemption and the slice file applications read.");
+        var apply = new Command("apply", "Apply the plan's slices for one host (idempotent).") { s_plan, s_host, s_sysctl, s_state, s_dryRun, s_netns };
+        apply.SetAction((p, ct) => CommandRunner.RunAsync(console, () =>
+        {
+            var routes = PlanRoutes.Load(p.GetRequiredValue(s_plan).FullName);
+            var slices = HostSetup.SlicesOf(routes, p.GetRequiredValue(s_host));
+            var dry = p.GetValue(s_dryRun);
+            if (!dry)
+            {
+                RoutingOptions.RequireRoot();
+            }
+
+            return Task.FromResult(With(p, setup =>
+            {
+                if (dry)
+                {
+                    foreach (var line in setup.Describe(slices))
+                    {
+                        console.RawOut.WriteLine(line);
+                    }
+
+                    return ExitCodes.Success;
+                }
+
+                setup.Apply(slices);
+                console.Out.MarkupLine($"[green]Host {slices.Host.EscapeMarkup()} applied:[/] {string.Join(", ", slices.Slices.Select(s => $"{s.Egress} ports {s.Range}")).EscapeMarkup()}; slice file {HostSliceFile.ResolvePath(p.GetValue(s_state)).EscapeMarkup()}.");
+                return ExitCodes.Success;
+            }));
+        }));
+
+        var show = new Command("show", "Show the host's slices and whether its setup is in place.") { s_state, s_netns };
+        show.SetAction((p, ct) => CommandRunner.RunAsync(console, () => Task.FromResult(With(p, setup =>
+        {
+            var r = setup.Show();
+            var table = new Table().AddColumns("egress", "ports", "on lo");
+            foreach (var s in r.Slices.Slices)
+            {
+                table.AddRow(s.Egress.ToString(), s.Range.ToString(), r.AddressesPresent[s.Egress] ? "[green]yes[/]" : "[red]no[/]");
+            }
+
+            console.Out.MarkupLine($"host [bold]{r.Slices.Host.EscapeMarkup()}[/]; conntrack exemption: {(r.ConntrackExempt ? "[green]installed[/]" : "[red]missing[/]")}; ip_local_port_range: {r.PortRange.EscapeMarkup()}");
+            console.Out.Write(table);
+            return ExitCodes.Success;
+        }))));
+
+        var remove = new Command("remove", "Undo 'host apply': addresses, exemption table, port range and the slice file.") { s_state, s_netns };
+        remove.SetAction((p, ct) => CommandRunner.RunAsync(console, () =>
+        {
+            RoutingOptions.RequireRoot();
+            return Task.FromResult(With(p, setup =>
+            {
+                console.Out.MarkupLine(setup.Remove() ? "[green]Host setup removed.[/]" : "[grey]Nothing to remove (no slice file).[/]");
+                return ExitCodes.Success;
+            }));
+        }));
+
+        command.Subcommands.Add(apply);
+        command.Subcommands.Add(show);
+        command.Subcommands.Add(remove);
+        return command;
+    }
+
+    private static int With(ParseResult p, Func<HostSetup, int> action)
+    {
+        var netns = p.GetValue(s_netns);
+        var options = new HostOptions { StatePath = p.GetValue(s_state), NarrowPortRange = p.GetValue(s_sysctl) };
+        if (netns is null)
+        {
+            return action(new HostSetup(new NetTools(), CurrentSysctl.Instance, options));
+        }
+
+        using var ns = NetworkNamespace.Enter(netns);
+        return action(new HostSetup(new NetTools(netns), new NamespaceSysctl(ns), options));
+    }
+}

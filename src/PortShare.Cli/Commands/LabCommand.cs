@@ -1,0 +1,221 @@
+using System.CommandLine;
+using System.Globalization;
+using PortShare.Routing;
+using PortShare.Routing.Lab;
+using Spectre.Console;
+
+namespace PortShare.Cli.Commands;
+
+/// <summary><c>portshare lab up|test|show|down|demo|replan</c>: prove the design in network namespaces on this machine.</summary>
+internal static class LabCommand
+{
+    private static readonly Option<int> s_hosts = new("--hosts") { Description = "Hosts sharing the egress IP.", DefaultValueFactory = _ => 3 };
+    private static readonly Option<int> s_connections = new("--connections") { Description = "Connections per host.", DefaultValueFactory = _ => 100 };
+    private static readonly Option<bool> s_reassemble = new("--reassemble") { Description = "nftables backend: the router reassembles fragments, so large UDP datagrams reach their host." };
+    private static readonly Option<bool> s_ipv6 = new("--ipv6") { Description = "Share 2001:db8:1::1 instead of 192.0.2.1." };
+    private static readonly Option<RouterBackend> s_backend = RoutingOptions.Backend();
+    private static readonly Option<string> s_state = new("--state") { Description = "The lab state file.", DefaultValueFactory = _ => LabState.DefaultPath };
+    private static readonly Option<bool> s_all = new("--all") { Description = $"Remove every namespace named {LabTopology.NamePrefix}* (also after a crash)." };
+    private static readonly Option<bool> s_addHost = new("--add-host") { Description = "Add a host and re-plan live." };
+    private static readonly Option<string?> s_removeHost = new("--remove-host") { Description = "Remove this host and re-plan live." };
+
+    public static Command Create(CliConsole console)
+    {
+        var command = new Command("lab", "A router, N hosts sharing one egress IP, and a server in network namespaces (root): shows that every host egresses only from its slice and every reply returns to its owner, with zero conntrack entries.");
+
+        var up = new Command("up", "Create a lab and apply a plan (equal weights) to its router and hosts.") { s_hosts, s_ipv6, s_backend, s_reassemble, s_state };
+        up.SetAction((p, ct) => Run(console, () =>
+        {
+            var path = p.GetValue(s_state)!;
+            if (File.Exists(path) && NetLab.Exists(LabState.Load(path)))
+            {
+                throw new PortShareException($"A lab is already running ({path}); run 'portshare lab down' first.");
+            }
+
+            var state = NetLab.Up(Options(p), Progress(console));
+            state.Save(path);
+            console.Out.MarkupLine($"[green]Lab {state.Prefix.EscapeMarkup()} is up.[/] Next: 'portshare lab test', 'lab show', 'lab down'.");
+            return Task.FromResult(ExitCodes.Success);
+        }));
+
+        var test = new Command("test", "Connect from every host through the router and check each reply reached its owner and no other host.") { s_connections, s_state };
+        test.SetAction((p, ct) => Run(console, async () =>
+        {
+            var state = LabState.Load(p.GetValue(s_state)!);
+            var report = await NetLab.TestAsync(state, Connections(p), Progress(console), ct).ConfigureAwait(false);
+            WriteReport(console, state, report);
+            return report.Passed ? ExitCodes.Success : ExitCodes.Failure;
+        }));
+
+        var show = new Command("show", "Show the lab's namespaces, the router's installed slices and each host's setup.") { s_state };
+        show.SetAction((p, ct) => Run(console, () =>
+        {
+            Show(console, LabState.Load(p.GetValue(s_state)!));
+            return Task.FromResult(ExitCodes.Success);
+        }));
+
+        var down = new Command("down", "Remove the lab's namespaces.") { s_all, s_state };
+        down.SetAction((p, ct) => Run(console, () =>
+        {
+            var path = p.GetValue(s_state)!;
+            if (p.GetValue(s_all))
+            {
+                var removed = NetLab.DownAll();
+                DeleteIfPresent(path);
+                console.Out.MarkupLine($"[green]Removed {removed.Count} lab namespace(s).[/]");
+                return Task.FromResult(ExitCodes.Success);
+            }
+
+            var state = LabState.Load(path);
+            NetLab.Down(state);
+            DeleteIfPresent(path);
+            console.Out.MarkupLine($"[green]Lab {state.Prefix.EscapeMarkup()} removed.[/]");
+            return Task.FromResult(ExitCodes.Success);
+        }));
+
+        var demo = new Command("demo", "lab up + test + show + down, with a report and a verdict. Always cleans up.") { s_hosts, s_connections, s_ipv6, s_backend, s_reassemble };
+        demo.SetAction((p, ct) => Run(console, () => DemoAsync(console, Options(p), Connections(p), ct)));
+
+        var replan = new Command("replan", "Apply an updated plan while connections stay open: ports that do not move keep working, and no reply reaches the wrong host.") { s_addHost, s_removeHost, s_state };
+        replan.SetAction((p, ct) => Run(console, () =>
+        {
+            var path = p.GetValue(s_state)!;
+            var add = p.GetValue(s_addHost);
+            var remove = p.GetValue(s_removeHost);
+            if (add == (remove is not null))
+            {
+                throw new UsageException("Give exactly one of --add-host or --remove-host NAME.");
+            }
+
+            var state = LabState.Load(path);
+            var (next, movement) = NetLab.Replan(state, add, remove, progress: Progress(console));
+            next.Save(path);
+            console.Out.MarkupLine($"[green]Re-planned[/] to generation {movement.Generation}: {movement.MovedPorts} of {movement.PreviouslyOwnedPorts} owned ports moved.");
+            var moved = new Table().AddColumns("host", "ports before", "after", "kept", "released", "acquired");
+            foreach (var h in movement.Hosts)
+            {
+                moved.AddRow(
+                    h.Host.EscapeMarkup(),
+                    h.Before.ToString(CultureInfo.InvariantCulture),
+                    h.After.ToString(CultureInfo.InvariantCulture),
+                    h.Kept.ToString(CultureInfo.InvariantCulture),
+                    h.Released.ToString(CultureInfo.InvariantCulture),
+                    h.Acquired.ToString(CultureInfo.InvariantCulture));
+            }
+
+            console.Out.Write(moved);
+            Show(console, next);
+            return Task.FromResult(ExitCodes.Success);
+        }));
+
+        command.Subcommands.Add(up);
+        command.Subcommands.Add(test);
+        command.Subcommands.Add(show);
+        command.Subcommands.Add(down);
+        command.Subcommands.Add(demo);
+        command.Subcommands.Add(replan);
+        return command;
+    }
+
+    private static string Name(RouterBackend backend) => backend == RouterBackend.IpRule ? "iprule" : "nftables";
+
+    private static void DeleteIfPresent(string path)
+    {
+        if (File.Exists(path))
+        {
+            File.Delete(path);
+        }
+    }
+
+    private static LabOptions Options(ParseResult p)
+    {
+        var hosts = p.GetValue(s_hosts);
+        if (hosts is < 1 or > LabTopology.MaxHosts)
+        {
+            throw new UsageException($"--hosts must be between 1 and {LabTopology.MaxHosts}.");
+        }
+
+        return new LabOptions { Hosts = hosts, Ipv6 = p.GetValue(s_ipv6), Backend = p.GetValue(s_backend), Reassemble = p.GetValue(s_reassemble) };
+    }
+
+    private static int Connections(ParseResult p)
+    {
+        var n = p.GetValue(s_connections);
+        return n is >= 1 and <= 100_000 ? n : throw new UsageException("--connections must be between 1 and 100000.");
+    }
+
+    private static Task<int> Run(CliConsole console, Func<Task<int>> action) => CommandRunner.RunAsync(console, () =>
+    {
+        RoutingOptions.RequireRoot();
+        return action();
+    });
+
+    private static Action<string> Progress(CliConsole console) => line => console.Error.MarkupLine($"[grey]› {line.EscapeMarkup()}[/]");
+
+    private static async Task<int> DemoAsync(CliConsole console, LabOptions options, int connections, CancellationToken ct)
+    {
+        var family = options.Ipv6 ? "IPv6" : "IPv4";
+        console.Out.Write(new Rule($"[bold]PortShare lab[/]: {options.Hosts} hosts share one {family} egress address, {Name(options.Backend)} backend").LeftJustified());
+        var progress = Progress(console);
+        var state = NetLab.Up(options, progress);
+        try
+        {
+            var report = await NetLab.TestAsync(state, connections, progress, ct).ConfigureAwait(false);
+            Show(console, state);
+            WriteReport(console, state, report);
+            return report.Passed ? ExitCodes.Success : ExitCodes.Failure;
+        }
+        finally
+        {
+            progress($"removing the lab's namespaces ({state.Prefix}*)");
+            NetLab.Down(state);
+        }
+    }
+
+    private static void Show(CliConsole console, LabState state)
+    {
+        var plan = NetLab.PlanOf(state);
+        var egress = NetLab.Egress(state);
+        console.Out.MarkupLine($"lab [bold]{state.Prefix.EscapeMarkup()}[/]: router {LabTopology.RouterNs(state.Prefix).EscapeMarkup()}, server {LabTopology.ServerNs(state.Prefix).EscapeMarkup()} ({NetLab.Server(state)}:{LabTopology.ServerPort}), egress {egress}, backend {Name(state.Backend)}, plan generation {plan.Generation}");
+        var installed = NetLab.RouterOf(state).Show();
+        var table = RouterCommand.SliceTable(installed);
+        table.Title = new TableTitle("router: installed slices");
+        console.Out.Write(table);
+        foreach (var h in state.Hosts)
+        {
+            var r = NetLab.ShowHost(state, h);
+            var ok = r.ConntrackExempt && r.AddressesPresent.Values.All(v => v);
+            console.Out.MarkupLine($"  {h.EscapeMarkup()}: slice {string.Join(", ", r.Slices.Slices.Select(s => s.Range)).EscapeMarkup()}, ip_local_port_range {r.PortRange.EscapeMarkup()}, {(ok ? "[green]egress IP on lo, untracked[/]" : "[red]setup incomplete[/]")}");
+        }
+    }
+
+    private static void WriteReport(CliConsole console, LabState state, LabTestReport report)
+    {
+        var table = new Table { Title = new TableTitle($"{report.Connections} connections in {report.Elapsed.TotalSeconds.ToString("0.0", CultureInfo.InvariantCulture)} s") };
+        table.AddColumns("host", "slice", "conns", "ports", "replies", "outside", "misdelivered", "");
+        foreach (var h in report.Hosts)
+        {
+            table.AddRow(
+                h.Host.EscapeMarkup(),
+                string.Join(", ", h.Slice),
+                h.Attempted.ToString(CultureInfo.InvariantCulture),
+                h.DistinctPorts.ToString(CultureInfo.InvariantCulture),
+                $"{h.Ok}/{h.Attempted}",
+                h.OutsideSlice.ToString(CultureInfo.InvariantCulture),
+                h.Misdelivered.ToString(CultureInfo.InvariantCulture),
+                h.Passed ? "[green]ok[/]" : "[red]FAIL[/]");
+        }
+
+        console.Out.Write(table);
+        foreach (var h in report.Hosts.Where(h => h.Errors.Count > 0))
+        {
+            foreach (var e in h.Errors)
+            {
+                console.Error.MarkupLine($"[red]{h.Host.EscapeMarkup()}:[/] {e.EscapeMarkup()}");
+            }
+        }
+
+        console.Out.MarkupLine($"router {LabTopology.RouterNs(state.Prefix).EscapeMarkup()}: conntrack entries [bold]{report.RouterConntrackEntries}[/], NAT rules [bold]{(report.RouterNatRules.Count == 0 ? "none" : string.Join("; ", report.RouterNatRules).EscapeMarkup())}[/]; server saw foreign ports: {report.ServerSawForeign}");
+        console.Out.MarkupLine(report.Passed ? $"[bold green]{report.Verdict.EscapeMarkup()}[/]" : $"[bold red]{report.Verdict.EscapeMarkup()}[/]");
+    }
+}

@@ -1,0 +1,72 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace PortShare.Routing.Lab;
+
+/// <summary>What a running lab is made of, persisted so that <c>lab test/show/down</c> work across invocations.</summary>
+public sealed record LabState
+{
+    /// <summary>The namespace name prefix (<c>psl-xxxxxx-</c>).</summary>
+    public required string Prefix { get; init; }
+
+    /// <summary>True when the lab shares the IPv6 egress address, else IPv4.</summary>
+    public required bool Ipv6 { get; init; }
+
+    /// <summary>The router backend.</summary>
+    public required RouterBackend Backend { get; init; }
+
+    /// <summary>True when the router reassembles fragments.</summary>
+    public bool Reassemble { get; init; }
+
+    /// <summary>The hosts (<c>h1</c>…).</summary>
+    public required IReadOnlyList<string> Hosts { get; init; }
+
+    /// <summary>The current plan, as the planner's JSON.</summary>
+    public required string PlanJson { get; init; }
+
+    /// <summary>Where the hosts' slice files live.</summary>
+    public string StateDir => Path.Combine("/run/portshare", Prefix.TrimEnd('-'));
+
+    /// <summary>Every namespace of the lab.</summary>
+    public IEnumerable<string> Namespaces => [LabTopology.RouterNs(Prefix), LabTopology.ServerNs(Prefix), .. Hosts.Select(h => LabTopology.HostNs(Prefix, h))];
+
+    /// <summary>The default state file of the CLI.</summary>
+    public const string DefaultPath = "/run/portshare/lab.json";
+
+    /// <summary>Writes the state file.</summary>
+    public void Save(string path)
+    {
+        var dir = Path.GetDirectoryName(path);
+        if (!string.IsNullOrEmpty(dir))
+        {
+            Directory.CreateDirectory(dir);
+        }
+
+        File.WriteAllText(path, JsonSerializer.Serialize(this, LabJsonContext.Default.LabState));
+    }
+
+    /// <summary>Reads the state file; a missing file says how to start a lab.</summary>
+    public static LabState Load(string path)
+    {
+        if (!File.Exists(path))
+        {
+            throw new PortShareException($"No lab is running (no state file {path}). Start one with 'portshare lab up'.");
+        }
+
+        try
+        {
+            return JsonSerializer.Deserialize(File.ReadAllText(path), LabJsonContext.Default.LabState)
+                ?? throw new PortShareException($"{path} is empty.");
+        }
+        catch (JsonException ex)
+        {
+            throw new PortShareException($"{path} is not a lab state file: {ex.Message}. Remove it with 'portshare lab down --all'.", ex);
+        }
+    }
+}
+
+[JsonSourceGenerationOptions(WriteIndented = true, UseStringEnumConverter = true, PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower)]
+[JsonSerializable(typeof(LabState))]
+internal sealed partial class LabJsonContext : JsonSerializerContext
+{
+}

@@ -1,0 +1,537 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json;
+using PortShare.Connect;
+using PortShare.Planning;
+
+namespace PortShare.Routing.Lab;
+
+/// <summary>How to build a lab.</summary>
+public sealed record LabOptions
+{
+    /// <summary>How many hosts share the egress address.</summary>
+    public int Hosts { get; init; } = 3;
+
+    /// <summary>Share the IPv6 egress address instead of the IPv4 one.</summary>
+    public bool Ipv6 { get; init; }
+
+    /// <summary>The router backend.</summary>
+    public RouterBackend Backend { get; init; } = RouterBackend.Nftables;
+
+    /// <summary>The namespace prefix; a fresh random one when null.</summary>
+    public string? Prefix { get; init; }
+
+    /// <summary>Let the router reassemble fragments (nftables backend, <see cref="RouterOptions.Reassemble"/>).</summary>
+    public bool Reassemble { get; init; }
+}
+
+/// <summary>
+/// The network-namespace lab: a router, N hosts sharing one egress address, and a server, wired with veth
+/// point-to-point links; plans from the planner, routes from <see cref="Router"/>, each host from <see cref="HostSetup"/>.
+/// Every step is a library call, so tests drive it directly; the CLI only adds output.
+/// </summary>
+public static class NetLab
+{
+    private const string CounterTable = "portshare_lab";
+
+    /// <summary>Creates the lab. On failure everything created so far is removed.</summary>
+    public static LabState Up(LabOptions options, Action<string>? progress = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.Hosts is < 1 or > LabTopology.MaxHosts)
+        {
+            throw new ArgumentException($"--hosts must be between 1 and {LabTopology.MaxHosts}, not {options.Hosts}.", nameof(options));
+        }
+
+        var prefix = options.Prefix ?? LabTopology.NewPrefix();
+        var hosts = Enumerable.Range(1, options.Hosts).Select(LabTopology.HostName).ToList();
+        var spec = Spec(hosts, options.Ipv6);
+        var plan = Planner.Create(spec);
+        var state = new LabState { Prefix = prefix, Ipv6 = options.Ipv6, Backend = options.Backend, Reassemble = options.Reassemble, Hosts = hosts, PlanJson = PlanJson.Serialize(plan) };
+        try
+        {
+            progress?.Invoke($"creating namespaces {prefix}r (router), {prefix}s (server), {prefix}h1..h{options.Hosts}");
+            foreach (var ns in state.Namespaces)
+            {
+                AddNamespace(ns);
+            }
+
+            progress?.Invoke("wiring veth links and addresses (documentation prefixes only)");
+            WireRouterAndServer(prefix);
+            foreach (var h in hosts)
+            {
+                WireHost(prefix, h);
+            }
+
+            progress?.Invoke($"applying the plan: router ({(options.Backend == RouterBackend.IpRule ? "iprule" : "nftables")}) and hosts");
+            ApplyRouter(state, plan);
+            foreach (var h in hosts)
+            {
+                ApplyHost(state, plan, h);
+            }
+
+            return state;
+        }
+        catch
+        {
+            Down(state);
+            throw;
+        }
+    }
+
+    /// <summary>The lab's plan.</summary>
+    public static Plan PlanOf(LabState state)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        return PlanJson.DeserializePlan(state.PlanJson, "lab state");
+    }
+
+    /// <summary>The egress address of the lab.</summary>
+    public static IPAddress Egress(LabState state) => state?.Ipv6 == true ? LabTopology.Egress6 : LabTopology.Egress4;
+
+    /// <summary>The server address of the lab.</summary>
+    public static IPAddress Server(LabState state) => state?.Ipv6 == true ? LabTopology.Server6 : LabTopology.Server4;
+
+    /// <summary>The router driver of the lab.</summary>
+    public static Router RouterOf(LabState state)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        return new Router(new NetTools(LabTopology.RouterNs(state.Prefix)), new RouterOptions { Backend = state.Backend, Reassemble = state.Reassemble });
+    }
+
+    /// <summary>
+    /// Makes <paramref name="connections"/> connections from every host through the router with <see cref="SliceConnector"/>
+    /// (in the host's namespace) and checks each: source port in the host's slice, reply naming the host's own endpoint,
+    /// no packet for another host's port reaching any host; then the router's conntrack count and NAT rules.
+    /// </summary>
+    public static async Task<LabTestReport> TestAsync(LabState state, int connections = 100, Action<string>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        var plan = PlanOf(state);
+        var egress = Egress(state);
+        var server = new IPEndPoint(Server(state), LabTopology.ServerPort);
+        var before = state.Hosts.ToDictionary(h => h, h => ReadMisdelivered(state, h));
+        await using var srv = LabServer.Start(LabTopology.ServerNs(state.Prefix), server.Address);
+        progress?.Invoke($"{connections} connections from each of {state.Hosts.Count} hosts to {server}");
+        var sw = Stopwatch.StartNew();
+        var tasks = state.Hosts.Select(h => Task.Run(() => RunHostAsync(state, plan, h, egress, server, connections, cancellationToken), cancellationToken)).ToList();
+        var partial = await Task.WhenAll(tasks).ConfigureAwait(false);
+        sw.Stop();
+
+        var foreign = 0;
+        foreach (var seen in srv.Seen)
+        {
+            var owner = plan.Owner(egress, (ushort)seen.Port)?.Host;
+            if (owner is null || !seen.Address.Equals(egress))
+            {
+                foreign++;
+            }
+        }
+
+        var results = partial.Select(p => p with { Misdelivered = ReadMisdelivered(state, p.Host) - before[p.Host] }).ToList();
+        return new LabTestReport(results, RouterConntrack(state), RouterNat(state), foreign, sw.Elapsed);
+    }
+
+    private static async Task<LabHostResult> RunHostAsync(LabState state, Plan plan, string host, IPAddress egress, IPEndPoint server, int count, CancellationToken cancellationToken)
+    {
+        var ranges = plan.GetSlice(host, egress);
+        using var ns = NetworkNamespace.Enter(LabTopology.HostNs(state.Prefix, host));
+        var connectors = ranges.Select(r => new SliceConnector(r, egress, ConnectStrategy.Auto, ns)).ToList();
+        var ok = 0;
+        var outside = 0;
+        var ports = new HashSet<int>();
+        var errors = new List<string>();
+        await Parallel.ForEachAsync(Enumerable.Range(0, count), new ParallelOptions { MaxDegreeOfParallelism = 16, CancellationToken = cancellationToken }, async (i, ct) =>
+        {
+            try
+            {
+                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+                timeout.CancelAfter(TimeSpan.FromSeconds(5));
+                using var socket = await connectors[Pick(ranges, i, count)].ConnectAsync(server, timeout.Token).ConfigureAwait(false);
+                var local = (IPEndPoint)socket.LocalEndPoint!;
+                var line = await ReadLineAsync(socket, timeout.Token).ConfigureAwait(false);
+                await socket.SendAsync("q"u8.ToArray(), SocketFlags.None, timeout.Token).ConfigureAwait(false);
+                lock (ports)
+                {
+                    ports.Add(local.Port);
+                    if (!ranges.Any(r => r.Contains(local.Port)))
+                    {
+                        outside++;
+                    }
+                    else if (line == local.ToString())
+                    {
+                        ok++;
+                    }
+                    else if (errors.Count < 5)
+                    {
+                        errors.Add($"reply '{line}' does not name this host's endpoint {local}");
+                    }
+                }
+            }
+            catch (Exception ex) when (ex is SocketException or OperationCanceledException or PortShareException or IOException)
+            {
+                lock (ports)
+                {
+                    if (errors.Count < 5)
+                    {
+                        errors.Add(ex.Message);
+                    }
+                }
+            }
+        }).ConfigureAwait(false);
+        return new LabHostResult(host, ranges, count, ok, ports.Count, outside, 0, errors);
+    }
+
+    /// <summary>The range connection <paramref name="i"/> of <paramref name="count"/> uses: spread by range size, so a
+    /// two-port sliver left by a re-plan gets its share, not half of the connections.</summary>
+    internal static int Pick(IReadOnlyList<PortRange> ranges, int i, int count)
+    {
+        var total = ranges.Sum(r => (long)r.Count);
+        var at = (long)i * total / Math.Max(count, 1);
+        for (var k = 0; k < ranges.Count; k++)
+        {
+            if (at < ranges[k].Count)
+            {
+                return k;
+            }
+
+            at -= ranges[k].Count;
+        }
+
+        return ranges.Count - 1;
+    }
+
+    /// <summary>Reads one <c>\n</c>-terminated line (the server's first answer).</summary>
+    public static async Task<string> ReadLineAsync(Socket socket, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(socket);
+        var sb = new StringBuilder();
+        var buffer = new byte[128];
+        while (true)
+        {
+            var n = await socket.ReceiveAsync(buffer, SocketFlags.None, cancellationToken).ConfigureAwait(false);
+            if (n == 0)
+            {
+                throw new IOException($"the connection closed before a full line (got '{sb}').");
+            }
+
+            sb.Append(Encoding.ASCII.GetString(buffer, 0, n));
+            var text = sb.ToString();
+            var nl = text.IndexOf('\n', StringComparison.Ordinal);
+            if (nl >= 0)
+            {
+                return text[..nl];
+            }
+        }
+    }
+
+    /// <summary>
+    /// Re-plans the lab live (<c>lab replan</c>): adds a host (<paramref name="addHost"/>) or removes one, with the planner's
+    /// port-keeping re-plan. Hosts whose slice shrinks are narrowed before the router switches, hosts that grow or are new
+    /// after it, so no host uses a port the router does not yet send back to it. <paramref name="beforeSwitch"/> sees the
+    /// new plan before anything changes (to drain connections on ports that move).
+    /// </summary>
+    public static (LabState State, MovementReport Movement) Replan(LabState state, bool addHost, string? removeHost = null, Action<Plan>? beforeSwitch = null, Action<string>? progress = null)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        var old = PlanOf(state);
+        var hosts = state.Hosts.ToList();
+        string? added = null;
+        if (addHost)
+        {
+            var next = hosts.Select(LabTopology.HostNumber).DefaultIfEmpty(0).Max() + 1;
+            if (next > LabTopology.MaxHosts)
+            {
+                throw new PortShareException($"The lab holds at most {LabTopology.MaxHosts} hosts.");
+            }
+
+            added = LabTopology.HostName(next);
+            hosts.Add(added);
+        }
+
+        if (removeHost is not null)
+        {
+            if (!hosts.Remove(removeHost))
+            {
+                throw new PortShareException($"Host '{removeHost}' is not in the lab; its hosts are {string.Join(", ", state.Hosts)}.");
+            }
+
+            if (hosts.Count == 0)
+            {
+                throw new PortShareException("Cannot remove the lab's last host; use 'lab down'.");
+            }
+        }
+
+        var (plan, movement) = Planner.Replan(old, Spec(hosts, state.Ipv6));
+        beforeSwitch?.Invoke(plan);
+        var egress = Egress(state);
+        var next_ = state with { Hosts = hosts, PlanJson = PlanJson.Serialize(plan) };
+        if (added is not null)
+        {
+            progress?.Invoke($"adding host {added}");
+            AddNamespace(LabTopology.HostNs(state.Prefix, added));
+            WireHost(state.Prefix, added);
+        }
+
+        var growing = new List<string>();
+        foreach (var h in hosts.Where(h => h != added))
+        {
+            var before = old.GetSlice(h, egress);
+            var after = plan.GetSlice(h, egress);
+            if (after.All(r => before.Any(b => b.Contains(r))))
+            {
+                progress?.Invoke($"narrowing {h} before the switch");
+                ApplyHost(next_, plan, h);
+            }
+            else
+            {
+                growing.Add(h);
+            }
+        }
+
+        progress?.Invoke("switching the router to the new plan");
+        ApplyRouter(next_, plan);
+        foreach (var h in growing.Concat(added is null ? [] : [added]))
+        {
+            progress?.Invoke($"widening {h} after the switch");
+            ApplyHost(next_, plan, h);
+        }
+
+        if (removeHost is not null)
+        {
+            progress?.Invoke($"removing host {removeHost}");
+            new NetTools().Ip(["netns", "del", LabTopology.HostNs(state.Prefix, removeHost)]);
+        }
+
+        return (next_, movement);
+    }
+
+    /// <summary>Removes the lab's namespaces and files; never fails on what is already gone.</summary>
+    public static void Down(LabState state)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        var tools = new NetTools();
+        foreach (var ns in state.Namespaces)
+        {
+            tools.Ip(["netns", "del", ns]);
+        }
+
+        if (Directory.Exists(state.StateDir))
+        {
+            Directory.Delete(state.StateDir, recursive: true);
+        }
+    }
+
+    /// <summary>Removes every namespace whose name starts with <paramref name="prefix"/> (default: every lab's, after a crash); returns their names.</summary>
+    public static IReadOnlyList<string> DownAll(string prefix = LabTopology.NamePrefix)
+    {
+        ArgumentNullException.ThrowIfNull(prefix);
+        if (!prefix.StartsWith(LabTopology.NamePrefix, StringComparison.Ordinal))
+        {
+            throw new ArgumentException($"Only lab namespaces ({LabTopology.NamePrefix}*) are removed this way, not '{prefix}*'.", nameof(prefix));
+        }
+
+        var tools = new NetTools();
+        var list = tools.IpCheck("netns", "list");
+        var removed = new List<string>();
+        foreach (var line in list.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var name = line.Split(' ')[0];
+            if (name.StartsWith(prefix, StringComparison.Ordinal) && NetTools.IsValidNetnsName(name))
+            {
+                tools.Ip(["netns", "del", name]);
+                removed.Add(name);
+            }
+        }
+
+        if (Directory.Exists("/run/portshare"))
+        {
+            foreach (var dir in Directory.GetDirectories("/run/portshare", prefix.TrimEnd('-') + "*"))
+            {
+                Directory.Delete(dir, recursive: true);
+            }
+        }
+
+        return removed;
+    }
+
+    /// <summary>True when every namespace of the lab exists.</summary>
+    public static bool Exists(LabState state) => state?.Namespaces.All(ns => File.Exists(Path.Combine("/run/netns", ns))) == true;
+
+    /// <summary>The host's slice file as host apply wrote it.</summary>
+    public static HostReport ShowHost(LabState state, string host)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        using var ns = NetworkNamespace.Enter(LabTopology.HostNs(state.Prefix, host));
+        return HostSetupOf(state, host, ns).Show();
+    }
+
+    /// <summary>Packets to the egress address on a port this host does not own that reached it (the lab's counter).</summary>
+    public static long ReadMisdelivered(LabState state, string host) => ReadCounter(state, host, "misdelivered");
+
+    /// <summary>ICMP destination-unreachable (IPv4) or packet-too-big (IPv6) messages for the egress address that reached this host.</summary>
+    public static long ReadIcmpErrors(LabState state, string host) => ReadCounter(state, host, "icmp_errors");
+
+    private static long ReadCounter(LabState state, string host, string counter)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        var tools = new NetTools(LabTopology.HostNs(state.Prefix, host));
+        var r = tools.Nft(["-j", "list", "counter", "inet", CounterTable, counter]);
+        if (r.ExitCode != 0)
+        {
+            throw tools.Failed("nft", ["-j", "list", "counter", "inet", CounterTable, counter], r);
+        }
+
+        using var doc = JsonDocument.Parse(r.StdOut);
+        foreach (var item in doc.RootElement.GetProperty("nftables").EnumerateArray())
+        {
+            if (item.TryGetProperty("counter", out var c))
+            {
+                return c.GetProperty("packets").GetInt64();
+            }
+        }
+
+        return 0;
+    }
+
+    /// <summary>Conntrack entries in the router's namespace (0 when conntrack was never loaded there).</summary>
+    public static long RouterConntrack(LabState state)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        using var ns = NetworkNamespace.Enter(LabTopology.RouterNs(state.Prefix));
+        return ns.Run(() =>
+        {
+            const string path = "/proc/sys/net/netfilter/nf_conntrack_count";
+            return File.Exists(path) ? long.Parse(File.ReadAllText(path).Trim(), CultureInfo.InvariantCulture) : 0L;
+        });
+    }
+
+    /// <summary>NAT statements in the router's nftables ruleset (there must be none).</summary>
+    public static IReadOnlyList<string> RouterNat(LabState state)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        var r = new NetTools(LabTopology.RouterNs(state.Prefix)).Nft(["list", "ruleset"]);
+        return r.StdOut.Split('\n')
+            .Where(l => l.Contains("type nat", StringComparison.Ordinal) || l.Contains("masquerade", StringComparison.Ordinal)
+                || l.Contains("snat ", StringComparison.Ordinal) || l.Contains("dnat ", StringComparison.Ordinal))
+            .Select(l => l.Trim())
+            .ToList();
+    }
+
+    private static PlanSpec Spec(IReadOnlyList<string> hosts, bool ipv6) => new()
+    {
+        Version = PlanSpec.CurrentVersion,
+        Egress = [new SpecEgress { Address = (ipv6 ? LabTopology.Egress6 : LabTopology.Egress4).ToString() }],
+        Hosts = hosts.Select(h => new SpecHost
+        {
+            Name = h,
+            NextHops = [(ipv6 ? LabTopology.HostSide6(LabTopology.HostNumber(h)) : LabTopology.HostSide4(LabTopology.HostNumber(h))).ToString()],
+        }).ToList(),
+    };
+
+    private static void AddNamespace(string name)
+    {
+        new NetTools().IpCheck("netns", "add", name);
+        // No duplicate address detection on the lab's links: a tentative link-local address delays neighbour
+        // discovery by a second or more, and the first packets of a test would wait in the neighbour queue.
+        using var ns = NetworkNamespace.Enter(name);
+        var sysctl = new NamespaceSysctl(ns);
+        sysctl.Write("net/ipv6/conf/all/accept_dad", "0");
+        sysctl.Write("net/ipv6/conf/default/accept_dad", "0");
+    }
+
+    private static void WireRouterAndServer(string prefix)
+    {
+        var router = new NetTools(LabTopology.RouterNs(prefix));
+        var server = new NetTools(LabTopology.ServerNs(prefix));
+        router.IpBatch(4, [
+            "link set lo up",
+            $"link add srv type veth peer name uplink netns {LabTopology.ServerNs(prefix)}",
+            $"addr add {LabTopology.RouterServerSide4}/24 dev srv",
+            "link set dev srv up",
+        ]);
+        router.IpBatch(6, [$"addr add {LabTopology.RouterServerSide6}/64 dev srv nodad"]);
+        server.IpBatch(4, [
+            "link set lo up",
+            $"addr add {LabTopology.Server4}/24 dev uplink",
+            "link set dev uplink up",
+            $"route add default via {LabTopology.RouterServerSide4}",
+        ]);
+        server.IpBatch(6, [
+            $"addr add {LabTopology.Server6}/64 dev uplink nodad",
+            $"route add default via {LabTopology.RouterServerSide6}",
+        ]);
+        using var ns = NetworkNamespace.Enter(LabTopology.RouterNs(prefix));
+        var sysctl = new NamespaceSysctl(ns);
+        sysctl.Write("net/ipv4/ip_forward", "1");
+        sysctl.Write("net/ipv6/conf/all/forwarding", "1");
+        sysctl.Write("net/ipv4/conf/all/rp_filter", "0");
+        sysctl.Write("net/ipv4/conf/default/rp_filter", "0");
+        // The router's own ICMP errors (fragmentation-needed when its uplink MTU is smaller) take the mark of the packet
+        // they answer, which the nftables backend set from its source port: they route back to the owning host.
+        sysctl.Write("net/ipv4/fwmark_reflect", "1");
+        sysctl.Write("net/ipv6/fwmark_reflect", "1");
+    }
+
+    private static void WireHost(string prefix, string host)
+    {
+        var n = LabTopology.HostNumber(host);
+        var hostNs = LabTopology.HostNs(prefix, host);
+        var router = new NetTools(LabTopology.RouterNs(prefix));
+        router.IpBatch(4, [
+            $"link add {host} type veth peer name uplink netns {hostNs}",
+            $"addr add {LabTopology.RouterSide4(n)}/30 dev {host}",
+            $"link set dev {host} up",
+        ]);
+        router.IpBatch(6, [$"addr add {LabTopology.RouterSide6(n)}/64 dev {host} nodad"]);
+        var tools = new NetTools(hostNs);
+        tools.IpBatch(4, [
+            "link set lo up",
+            $"addr add {LabTopology.HostSide4(n)}/30 dev uplink",
+            "link set dev uplink up",
+            $"route add default via {LabTopology.RouterSide4(n)}",
+        ]);
+        tools.IpBatch(6, [
+            $"addr add {LabTopology.HostSide6(n)}/64 dev uplink nodad",
+            $"route add default via {LabTopology.RouterSide6(n)}",
+        ]);
+        // A counter of packets for the egress address on ports this host does not own: the "no other host saw it" check.
+        var counter = $"table inet {CounterTable} {{\n\tcounter misdelivered {{ }}\n\tcounter icmp_errors {{ }}\n\tset mine {{ type inet_service; flags interval; }}\n\tchain in {{\n\t\ttype filter hook prerouting priority -350; policy accept;\n\t\tip daddr {LabTopology.Egress4} meta l4proto {{ tcp, udp }} th dport != @mine counter name \"misdelivered\"\n\t\tip6 daddr {LabTopology.Egress6} meta l4proto {{ tcp, udp }} th dport != @mine counter name \"misdelivered\"\n\t\tip daddr {LabTopology.Egress4} icmp type destination-unreachable counter name \"icmp_errors\"\n\t\tip6 daddr {LabTopology.Egress6} icmpv6 type packet-too-big counter name \"icmp_errors\"\n\t}}\n}}\n";
+        var r = tools.Nft(["-f", "-"], counter);
+        if (r.ExitCode != 0)
+        {
+            throw tools.Failed("nft", ["-f", "-"], r);
+        }
+    }
+
+    private static void ApplyRouter(LabState state, Plan plan) => RouterOf(state).Apply(PlanRoutes.From(plan));
+
+    private static HostSetup HostSetupOf(LabState state, string host, NetworkNamespace ns) =>
+        new(new NetTools(LabTopology.HostNs(state.Prefix, host)), new NamespaceSysctl(ns), new HostOptions
+        {
+            StatePath = Path.Combine(state.StateDir, host + ".json"),
+            NarrowPortRange = PlanOf(state).GetSlice(host, Egress(state)).Count == 1,
+        });
+
+    private static void ApplyHost(LabState state, Plan plan, string host)
+    {
+        var egress = Egress(state);
+        using var ns = NetworkNamespace.Enter(LabTopology.HostNs(state.Prefix, host));
+        var setup = HostSetupOf(state with { PlanJson = PlanJson.Serialize(plan) }, host, ns);
+        setup.Apply(HostSetup.SlicesOf(PlanRoutes.From(plan), host));
+        var ranges = plan.GetSlice(host, egress);
+        var elements = string.Join(", ", ranges.Select(r => r.Low == r.High
+            ? r.Low.ToString(CultureInfo.InvariantCulture)
+            : string.Create(CultureInfo.InvariantCulture, $"{r.Low}-{r.High}")));
+        var tools = new NetTools(LabTopology.HostNs(state.Prefix, host));
+        var script = $"flush set inet {CounterTable} mine\nadd element inet {CounterTable} mine {{ {elements} }}\n";
+        var r = tools.Nft(["-f", "-"], script);
+        if (r.ExitCode != 0)
+        {
+            throw tools.Failed("nft", ["-f", "-"], r);
+        }
+    }
+}

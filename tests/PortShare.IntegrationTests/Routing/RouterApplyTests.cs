@@ -1,0 +1,217 @@
+using System.Net;
+using PortShare.IntegrationTests.Infrastructure;
+using PortShare.Routing;
+
+namespace PortShare.IntegrationTests.Routing;
+
+/// <summary>Router apply/remove against the real kernel, in a fresh namespace with a dummy link to the "hosts".</summary>
+[Trait("Category", "RequiresRoot")]
+public class RouterApplyTests
+{
+    private static readonly IPAddress s_egress4 = IPAddress.Parse("192.0.2.1");
+    private static readonly IPAddress s_egress6 = IPAddress.Parse("2001:db8:1::1");
+
+    private static TestNetns RouterNs()
+    {
+        var ns = TestNetns.Create();
+        try
+        {
+            ns.Ip("link", "add", "d0", "type", "veth", "peer", "name", "d1"); // no dummy module on every kernel
+            ns.Ip("link", "set", "dev", "d1", "up");
+            ns.Ip("addr", "add", "198.51.100.1/24", "dev", "d0");
+            ns.Ip("-6", "addr", "add", "2001:db8:100::1/64", "dev", "d0", "nodad");
+            ns.Ip("link", "set", "dev", "d0", "up");
+            return ns;
+        }
+        catch
+        {
+            ns.Dispose();
+            throw;
+        }
+    }
+
+    private static List<RouteSlice> Plan(params (string Host, int N, string Range)[] hosts) =>
+        [.. hosts.SelectMany(h => new[]
+        {
+            new RouteSlice(s_egress4, h.Host, IPAddress.Parse($"198.51.100.{h.N + 1}"), PortRange.Parse(h.Range)),
+            new RouteSlice(s_egress6, h.Host, IPAddress.Parse($"2001:db8:100::{h.N + 1}"), PortRange.Parse(h.Range)),
+        })];
+
+    private static readonly List<RouteSlice> s_planA = Plan(("h1", 1, "40000-40511"), ("h2", 2, "40512-41023"), ("h3", 3, "41024-41535"));
+    private static readonly List<RouteSlice> s_planB = Plan(("h1", 1, "40000-40255"), ("h2", 2, "40512-41023"), ("h4", 4, "40256-40511"));
+
+    private static (IReadOnlyList<IpRule> Rules, IReadOnlyList<IpRoute> Routes, IReadOnlyList<MarkedSlice> Nft) Snapshot(Router router)
+    {
+        var s = router.ReadState();
+        return ([.. s.Rules.OrderBy(r => r.ToString(), StringComparer.Ordinal)], [.. s.Routes.OrderBy(r => r.ToString(), StringComparer.Ordinal)], [.. s.Nft?.Slices ?? []]);
+    }
+
+    [Theory]
+    [InlineData(RouterBackend.Nftables)]
+    [InlineData(RouterBackend.IpRule)]
+    public void Apply_twice_changes_nothing_the_second_time(RouterBackend backend)
+    {
+        Root.Require();
+        using var ns = RouterNs();
+        var router = new Router(new NetTools(ns.Name), new RouterOptions { Backend = backend });
+        var first = router.Apply(s_planA);
+        Assert.False(first.IsEmpty);
+        var second = router.Apply(s_planA);
+        Assert.True(second.IsEmpty, string.Join("\n", second.Describe()));
+        var shown = router.Show();
+        Assert.Equal(6, shown.Count);
+        Assert.All(shown, s => Assert.NotNull(s.NextHop));
+    }
+
+    [Theory]
+    [InlineData(RouterBackend.Nftables)]
+    [InlineData(RouterBackend.IpRule)]
+    public void Re_apply_with_another_plan_changes_only_the_difference_and_keeps_host_tables(RouterBackend backend)
+    {
+        Root.Require();
+        using var ns = RouterNs();
+        var router = new Router(new NetTools(ns.Name), new RouterOptions { Backend = backend });
+        var a = router.Apply(s_planA);
+        var b = router.Apply(s_planB);
+        Assert.Equal(a.Hosts.Single(h => h.Host == "h1").Table, b.Hosts.Single(h => h.Host == "h1").Table);
+        Assert.Equal(a.Hosts.Single(h => h.Host == "h2").Table, b.Hosts.Single(h => h.Host == "h2").Table);
+        // The new host never gets the removed host's table: live replies for h3's ports must not be re-pointed at h4.
+        Assert.NotEqual(a.Hosts.Single(h => h.Host == "h3").Table, b.Hosts.Single(h => h.Host == "h4").Table);
+        Assert.True(router.Apply(s_planB).IsEmpty);
+        var shown = router.Show();
+        Assert.Contains(shown, s => s.Range == PortRange.Parse("40256-40511") && s.NextHop == "198.51.100.5");
+        Assert.DoesNotContain(shown, s => s.NextHop == "198.51.100.4");
+    }
+
+    [Theory]
+    [InlineData(RouterBackend.Nftables)]
+    [InlineData(RouterBackend.IpRule)]
+    public void A_failing_batch_rolls_back_to_the_previous_state(RouterBackend backend)
+    {
+        Root.Require();
+        using var ns = RouterNs();
+        var router = new Router(new NetTools(ns.Name), new RouterOptions { Backend = backend });
+        router.Apply(s_planA);
+        var before = Snapshot(router);
+        router.InjectIntoLastStep = ["rule add pref 5350 fwmark 0x1 lookup no-such-table-name"];
+        var ex = Assert.Throws<RoutingException>(() => router.Apply(s_planB));
+        Assert.Contains("restored", ex.Message, StringComparison.Ordinal);
+        var after = Snapshot(router);
+        Assert.Equal(before.Rules, after.Rules);
+        Assert.Equal(before.Routes, after.Routes);
+        Assert.Equal(before.Nft, after.Nft);
+    }
+
+    [Theory]
+    [InlineData(RouterBackend.Nftables)]
+    [InlineData(RouterBackend.IpRule)]
+    public void Remove_leaves_nothing_behind_and_keeps_foreign_rules(RouterBackend backend)
+    {
+        Root.Require();
+        using var ns = RouterNs();
+        ns.Ip("rule", "add", "pref", "1000", "fwmark", "0x7", "lookup", "100");
+        ns.Ip("route", "add", "192.0.2.77", "via", "198.51.100.9", "table", "100");
+        var router = new Router(new NetTools(ns.Name), new RouterOptions { Backend = backend });
+        router.Apply(s_planA);
+        router.Remove();
+        Assert.True(router.ReadState().IsEmpty);
+        Assert.DoesNotContain("portshare", Proc.Check("ip", "netns", "exec", ns.Name, "nft", "list", "tables"), StringComparison.Ordinal);
+        foreach (var family in (string[])["-4", "-6"])
+        {
+            var prefs = ns.Ip(family, "rule", "show").Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => int.Parse(l.Split(':')[0], System.Globalization.CultureInfo.InvariantCulture));
+            Assert.DoesNotContain(prefs, p => p is >= 5300 and < 5400);
+        }
+        Assert.Contains("fwmark 0x7 lookup 100", ns.Ip("rule", "show"), StringComparison.Ordinal);
+        Assert.Contains("192.0.2.77", ns.Ip("route", "show", "table", "100"), StringComparison.Ordinal);
+        Assert.True(router.Remove().IsEmpty);
+    }
+
+    [Fact]
+    public void Concurrent_applies_are_serialized()
+    {
+        Root.Require();
+        using var ns = RouterNs();
+        Parallel.For(0, 6, i => new Router(new NetTools(ns.Name), new RouterOptions()).Apply(i % 2 == 0 ? s_planA : s_planB));
+        var router = new Router(new NetTools(ns.Name), new RouterOptions());
+        var state = router.ReadState();
+        Assert.True(router.Plan(s_planA, state).IsEmpty || router.Plan(s_planB, state).IsEmpty, "the router ended in a mix of both plans");
+    }
+
+    [Fact]
+    public void An_unreachable_next_hop_fails_cleanly_with_nothing_applied()
+    {
+        Root.Require();
+        using var ns = RouterNs();
+        var router = new Router(new NetTools(ns.Name), new RouterOptions());
+        var bad = new List<RouteSlice> { new(s_egress4, "h1", IPAddress.Parse("10.99.0.1"), PortRange.Parse("40000-40511")) };
+        Assert.Throws<RoutingException>(() => router.Apply(bad));
+        Assert.True(router.ReadState().IsEmpty);
+    }
+
+    [Fact]
+    public void An_invalid_plan_is_rejected_before_anything_is_touched()
+    {
+        Root.Require();
+        using var ns = RouterNs();
+        var router = new Router(new NetTools(ns.Name), new RouterOptions());
+        var overlapping = Plan(("h1", 1, "40000-40511"), ("h2", 2, "40500-41023"));
+        var ex = Assert.Throws<InvalidPlanException>(() => router.Apply(overlapping));
+        Assert.Contains("overlaps", ex.Message, StringComparison.Ordinal);
+        Assert.True(router.ReadState().IsEmpty);
+    }
+
+    [Fact]
+    public void Missing_nft_is_a_clear_error_with_nothing_applied()
+    {
+        Root.Require();
+        using var ns = RouterNs();
+        var router = new Router(new NetTools(ns.Name, new NoNftRunner()), new RouterOptions());
+        var ex = Assert.Throws<RoutingException>(() => router.Apply(s_planA));
+        Assert.Contains("nft", ex.Message, StringComparison.Ordinal);
+        Assert.True(new Router(new NetTools(ns.Name), new RouterOptions()).ReadState().IsEmpty);
+    }
+
+    [Fact]
+    public void Host_apply_puts_the_egress_on_lo_exempts_it_and_writes_the_slice_file()
+    {
+        Root.Require();
+        using var ns = TestNetns.Create(32768, 60999);
+        var dir = Directory.CreateTempSubdirectory("portshare-host-");
+        try
+        {
+            var path = Path.Combine(dir.FullName, "host.json");
+            var setup = new HostSetup(new NetTools(ns.Name), new NamespaceSysctl(ns.Ns), new HostOptions { StatePath = path, NarrowPortRange = true });
+            var slices = HostSetup.SlicesOf(s_planA, "h2");
+            setup.Apply(slices);
+            setup.Apply(slices); // idempotent
+            Assert.Contains("192.0.2.1/32", ns.Ip("addr", "show", "dev", "lo"), StringComparison.Ordinal);
+            Assert.Contains("2001:db8:1::1/128", ns.Ip("addr", "show", "dev", "lo"), StringComparison.Ordinal);
+            Assert.Equal(new PortRange(40512, 41023), ns.Ns.ReadNetnsRange());
+            Assert.Equal("1", ns.Ns.Run(() => File.ReadAllText("/proc/sys/net/ipv4/conf/all/arp_ignore").Trim()));
+            var file = HostSliceFile.Load(path);
+            Assert.Equal("h2", file.Host);
+            Assert.Equal(new PortRange(40512, 41023), file.For(s_egress4).Range);
+            var report = setup.Show();
+            Assert.True(report.ConntrackExempt);
+            Assert.All(report.AddressesPresent.Values, Assert.True);
+
+            Assert.True(setup.Remove());
+            Assert.DoesNotContain("192.0.2.1", ns.Ip("addr", "show", "dev", "lo"), StringComparison.Ordinal);
+            Assert.Equal(new PortRange(32768, 60999), ns.Ns.ReadNetnsRange());
+            Assert.False(File.Exists(path));
+            Assert.Throws<InvalidPlanException>(() => HostSetup.SlicesOf(s_planA, "nobody"));
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
+    private sealed class NoNftRunner : IToolRunner
+    {
+        public ToolResult Run(string file, IReadOnlyList<string> args, string? stdin = null) =>
+            file == "nft" || args.Contains("nft")
+                ? throw new RoutingException("'nft' is not installed or not on PATH (simulated).")
+                : ProcessToolRunner.Instance.Run(file, args, stdin);
+    }
+}
