@@ -73,8 +73,10 @@ internal static class LabCommand
             return Task.FromResult(ExitCodes.Success);
         }));
 
-        var demo = new Command("demo", "lab up + test + show + down, with a report and a verdict. Always cleans up.") { s_hosts, s_connections, s_ipv6, s_backend, s_reassemble };
-        demo.SetAction((p, ct) => Run(console, () => DemoAsync(console, Options(p), Connections(p), ct)));
+        var demo = new Command("demo", "lab up + test + show + down, with a report and a verdict; by default for IPv4 and IPv6 with both backends (--ipv6 or --backend picks one). Always cleans up.") { s_hosts, s_connections, s_ipv6, s_backend, s_reassemble };
+        demo.SetAction((p, ct) => Run(console, () => p.GetResult(s_ipv6) is null or { Implicit: true } && p.GetResult(s_backend) is null or { Implicit: true }
+            ? DemoMatrixAsync(console, Options(p), Connections(p), ct)
+            : DemoAsync(console, Options(p), Connections(p), ct)));
 
         var replan = new Command("replan", "Apply an updated plan while connections stay open: ports that do not move keep working, and no reply reaches the wrong host.") { s_addHost, s_removeHost, s_state };
         replan.SetAction((p, ct) => Run(console, () =>
@@ -151,6 +153,34 @@ internal static class LabCommand
     });
 
     private static Action<string> Progress(CliConsole console) => line => console.Error.MarkupLine($"[grey]› {line.EscapeMarkup()}[/]");
+
+    /// <summary>The demo for every combination of address family and backend, then one summary table.</summary>
+    private static async Task<int> DemoMatrixAsync(CliConsole console, LabOptions options, int connections, CancellationToken ct)
+    {
+        var summary = new Table { Title = new TableTitle("PortShare lab: summary") }.AddColumns("egress", "backend", "connections", "verdict");
+        var failed = 0;
+        foreach (var backend in new[] { RouterBackend.Nftables, RouterBackend.IpRule })
+        {
+            foreach (var ipv6 in new[] { false, true })
+            {
+                var one = options with { Ipv6 = ipv6, Backend = backend, Reassemble = options.Reassemble && backend == RouterBackend.Nftables };
+                var code = await DemoAsync(console, one, connections, ct).ConfigureAwait(false);
+                console.Out.WriteLine();
+                failed += code == ExitCodes.Success ? 0 : 1;
+                summary.AddRow(
+                    ipv6 ? "IPv6 2001:db8:1::1" : "IPv4 192.0.2.1",
+                    Name(backend),
+                    (connections * options.Hosts).ToString(CultureInfo.InvariantCulture),
+                    code == ExitCodes.Success ? "[green]PASS[/]" : "[red]FAIL[/]");
+            }
+        }
+
+        console.Out.Write(summary);
+        console.Out.MarkupLine(failed == 0
+            ? "[bold green]PASS: IPv4 and IPv6, nftables and iprule: every host egressed only from its slice, every reply returned to its owner, 0 conntrack entries.[/]"
+            : $"[bold red]FAIL: {failed} of 4 lab runs failed (see above).[/]");
+        return failed == 0 ? ExitCodes.Success : ExitCodes.Failure;
+    }
 
     private static async Task<int> DemoAsync(CliConsole console, LabOptions options, int connections, CancellationToken ct)
     {
