@@ -62,7 +62,7 @@ public sealed record HostSliceFile(string Host, IReadOnlyList<EgressSlice> Slice
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            throw new PortShareException($"Cannot read the host's slices from {path}: {ex.Message}. Run 'portshare host apply PLAN.json --host NAME' on this host first.", ex);
+            throw new PortShareException($"Cannot read the host's slices from {path}: {ex.Message.TrimEnd('.')}. Run 'portshare host apply PLAN.json --host NAME' on this host first.", ex);
         }
 
         try

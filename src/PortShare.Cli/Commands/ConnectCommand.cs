@@ -11,7 +11,7 @@ namespace PortShare.Cli.Commands;
 /// <summary><c>portshare connect</c>: open N connections from a slice, hold them until all are made, print the endpoints.</summary>
 internal static class ConnectCommand
 {
-    private static readonly Option<PortRange?> s_slice = CliOptions.Slice(required: true);
+    private static readonly Option<PortRange?> s_slice = CliOptions.Slice();
     private static readonly Option<IPAddress?> s_local = CliOptions.LocalAddress();
     private static readonly Option<ConnectStrategy> s_strategy = CliOptions.Strategy();
     private static readonly Option<bool> s_json = CliOptions.Json();
@@ -72,10 +72,15 @@ internal static class ConnectCommand
 
     public static Command Create(CliConsole console)
     {
-        var command = new Command("connect", "Open TCP connections from a port slice and print their local and remote endpoints.")
+        var command = new Command("connect", "Open TCP connections (or UDP flows with --udp) from a port slice and print their local and remote endpoints. The slice comes from --slice, from --plan with --host, or else from this host's slice file (portshare host apply).")
         {
             s_slice, s_local, s_strategy, s_count, s_timeout, s_json, s_udp, s_mode, s_payload, s_destination,
         };
+        foreach (var option in SliceSource.All)
+        {
+            command.Options.Add(option);
+        }
+
         command.SetAction((parseResult, ct) => parseResult.GetValue(s_udp)
             ? RunUdpAsync(console, parseResult, ct)
             : CommandRunner.RunAsync(console, () => RunAsync(console, parseResult, ct)));
@@ -98,10 +103,27 @@ internal static class ConnectCommand
             }
         }
 
+        PortRange slice;
+        IPAddress? local;
+        try
+        {
+            (slice, local, _) = SliceSource.Resolve(parse, s_slice, parse.GetValue(s_local));
+        }
+        catch (UsageException ex)
+        {
+            console.WriteError(ex.Message);
+            return ExitCodes.Usage;
+        }
+        catch (PortShareException ex)
+        {
+            console.WriteError(ex.Message);
+            return ExitCodes.Failure;
+        }
+
         return await UdpConnect.RunAsync(
             console,
-            parse.GetValue(s_slice)!.Value,
-            parse.GetValue(s_local),
+            slice,
+            local,
             parse.GetValue(s_mode)!,
             parse.GetValue(s_count),
             parse.GetValue(s_json),
@@ -112,8 +134,7 @@ internal static class ConnectCommand
 
     private static async Task<int> RunAsync(CliConsole console, ParseResult parse, CancellationToken ct)
     {
-        var slice = parse.GetValue(s_slice)!.Value;
-        var local = parse.GetValue(s_local);
+        var (slice, local, _) = SliceSource.Resolve(parse, s_slice, parse.GetValue(s_local));
         var json = parse.GetValue(s_json);
         var count = parse.GetValue(s_count);
         CliOptions.TryParseHostPort(parse.GetValue(s_destination)!, out var host, out var port, out _);

@@ -13,6 +13,18 @@ public sealed class HostStateFileTests
     }
 
     [Fact]
+    public void Reads_what_host_apply_writes()
+    {
+        // The format is owned by the core library's HostSliceFile (written by 'portshare host apply').
+        var written = new HostSliceFile("h2", [new EgressSlice(IPAddress.Parse("192.0.2.1"), new PortRange(42178, 51589)), new EgressSlice(IPAddress.Parse("2001:db8:1::1"), new PortRange(42178, 51589))])
+            .ToJson(new Dictionary<string, string> { ["restore_port_range"] = "32768 60999" });
+        var entry = HostStateFile.Parse(written, "host.json", IPAddress.Parse("2001:db8:1::1"));
+        Assert.Equal(new PortRange(42178, 51589), entry.Slice);
+        Assert.Equal(IPAddress.Parse("2001:db8:1::1"), entry.Egress);
+        Assert.Equal(HostSliceFile.Parse(written).For(IPAddress.Parse("192.0.2.1")).Range, HostStateFile.Parse(written, "host.json", IPAddress.Parse("192.0.2.1")).Slice);
+    }
+
+    [Fact]
     public void Is_tolerant_of_case_extra_properties_comments_and_a_single_range_string()
     {
         var entry = HostStateFile.Parse(

@@ -113,3 +113,56 @@ public class ConnectCommandTests
         Assert.Contains("\"strategy\":\"fallback\"", r.StdOut, StringComparison.Ordinal);
     }
 }
+
+public class ConnectFromPlanTests
+{
+    [Fact]
+    public async Task Connect_takes_the_slice_of_a_host_from_a_plan()
+    {
+        var dir = Directory.CreateTempSubdirectory("portshare-plan-");
+        try
+        {
+            var spec = Path.Combine(FindRepoRoot(), "examples", "spec.json");
+            var plan = Path.Combine(dir.FullName, "plan.json");
+            var made = await CliRunner.RunInProcessAsync("plan", "new", spec, "-o", plan);
+            Assert.True(made.ExitCode == 0, made.StdErr);
+            var expected = Planning.PlanFile.Load(plan).GetAssignment("web-1", IPAddress.Parse("192.0.2.1")).KernelRanges.MaxBy(r => r.Count);
+
+            using var listener = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+            listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+            listener.Listen();
+            var port = ((IPEndPoint)listener.LocalEndPoint!).Port;
+            Assert.SkipUnless(HostFacts.ReadNetnsRange().Contains(expected), $"this namespace's ip_local_port_range does not hold the example plan's slice {expected}");
+
+            var r = await CliRunner.RunInProcessAsync("connect", "--plan", plan, "--host", "web-1", "--egress", "192.0.2.1", "--json", $"127.0.0.1:{port}");
+            Assert.True(r.ExitCode == 0, r.StdErr);
+            using var doc = JsonDocument.Parse(r.StdOut);
+            Assert.True(expected.Contains(doc.RootElement.GetProperty("local_port").GetInt32()));
+
+            // A host with slices on two egress IPs needs --egress; an unknown host is named.
+            r = await CliRunner.RunInProcessAsync("connect", "--plan", plan, "--host", "web-1", $"127.0.0.1:{port}");
+            Assert.Equal(2, r.ExitCode);
+            Assert.Contains("choose one with --egress", r.StdErr, StringComparison.Ordinal);
+            r = await CliRunner.RunInProcessAsync("connect", "--plan", plan, "--host", "nobody", "--egress", "192.0.2.1", $"127.0.0.1:{port}");
+            Assert.Equal(1, r.ExitCode);
+            Assert.Contains("nobody", r.StdErr, StringComparison.Ordinal);
+            r = await CliRunner.RunInProcessAsync("connect", "--slice", "40000-40001", "--plan", plan, "--host", "web-1", $"127.0.0.1:{port}");
+            Assert.Equal(2, r.ExitCode);
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
+    private static string FindRepoRoot()
+    {
+        var d = new DirectoryInfo(AppContext.BaseDirectory);
+        while (d is not null && !File.Exists(Path.Combine(d.FullName, "PortShare.slnx")))
+        {
+            d = d.Parent;
+        }
+
+        return d?.FullName ?? throw new InvalidOperationException("Cannot find the repository root (PortShare.slnx).");
+    }
+}
