@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Installs what PortShare's lab, router and integration tests need on a Debian machine (idempotent).
+# Installs what PortShare's lab, router, integration tests and package smoke test need on a Debian machine (idempotent).
 # Needs root. The .NET SDK itself is a prerequisite (see README).
 set -euo pipefail
 need=()
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v nft >/dev/null 2>&1 || need+=(nftables)
 command -v conntrack >/dev/null 2>&1 || need+=(conntrack)
-command -v ss >/dev/null 2>&1 || need+=(iproute2)
+command -v unzip >/dev/null 2>&1 || need+=(unzip)
 if ((${#need[@]})); then
   if [[ $EUID -ne 0 ]]; then
     echo "setup: missing ${need[*]}; run as root (sudo ./setup.sh) to install them." >&2
