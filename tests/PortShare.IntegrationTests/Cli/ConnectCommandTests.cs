@@ -35,11 +35,24 @@ public class ConnectCommandTests
     }
 
     [Fact]
-    public async Task Missing_slice_and_unknown_option_are_usage_errors()
+    public async Task Missing_slice_source_and_unknown_option_are_clear_errors()
     {
-        var r = await CliRunner.RunInProcessAsync("connect", "127.0.0.1:9");
-        Assert.Equal(2, r.ExitCode);
-        Assert.Contains("--slice", r.StdErr, StringComparison.Ordinal);
+        // No --slice and no --plan: the host's slice file is the source; when there is none, say how to make one.
+        var missing = Path.Combine(Path.GetTempPath(), $"portshare-no-such-{Guid.NewGuid():N}.json");
+        Environment.SetEnvironmentVariable("PORTSHARE_HOST_FILE", missing);
+        CliRunner.Result r;
+        try
+        {
+            r = await CliRunner.RunInProcessAsync("connect", "127.0.0.1:9");
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable("PORTSHARE_HOST_FILE", null);
+        }
+
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains(missing, r.StdErr, StringComparison.Ordinal);
+        Assert.Contains("portshare host apply", r.StdErr, StringComparison.Ordinal);
         r = await CliRunner.RunInProcessAsync("connect", "--slice", "40000-40001", "--frobnicate", "127.0.0.1:9");
         Assert.Equal(2, r.ExitCode);
         Assert.Contains("--frobnicate", r.StdErr, StringComparison.Ordinal);

@@ -12,6 +12,7 @@ namespace PortShare.IntegrationTests.Infrastructure;
 internal sealed class TestNetns : IDisposable
 {
     private static int s_counter;
+    private static int s_listenPort;
 
     private TestNetns(string name)
     {
@@ -61,11 +62,15 @@ internal sealed class TestNetns : IDisposable
     /// <summary>Runs <c>ip -n NAME args…</c>.</summary>
     public string Ip(params string[] args) => Proc.Check("ip", ["-n", Name, .. args]);
 
-    /// <summary>A listening TCP socket inside the namespace, on <paramref name="address"/> (port 0 = any free).</summary>
+    /// <summary>
+    /// A listening TCP socket inside the namespace, on <paramref name="address"/>. Port 0 picks a port below 32768, outside
+    /// every test's ip_local_port_range: a listener inside a slice would hold one of its ports (connect() skips ports
+    /// held by an explicit bind, CONFORMANCE D11) and make exact-capacity tests flaky.
+    /// </summary>
     public Socket Listen(IPAddress address, int port = 0, int backlog = 512) => Ns.Run(() =>
     {
         var s = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
-        s.Bind(new IPEndPoint(address, port));
+        s.Bind(new IPEndPoint(address, port != 0 ? port : 20000 + (Interlocked.Increment(ref s_listenPort) % 10000)));
         s.Listen(backlog);
         return s;
     });
