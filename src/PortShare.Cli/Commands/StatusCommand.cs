@@ -18,8 +18,7 @@ internal static class StatusCommand
 {
     private static readonly Option<PortRange[]> s_slice = new("--slice")
     {
-        Description = "A port slice LO-HI to report on (repeat for several).",
-        Required = true,
+        Description = "A port slice LO-HI to report on (repeat for several). Without --slice or --plan: every slice in this host's slice file (portshare host apply).",
         HelpName = "LO-HI",
         CustomParser = CliParsers.Slices,
     };
@@ -58,16 +57,55 @@ internal static class StatusCommand
             s_localAddress,
             s_json,
             s_watch,
+            SliceSource.Plan,
+            SliceSource.Host,
         };
-        command.SetAction((parseResult, ct) => CommandRunner.RunAsync(console, () => RunAsync(
-            console,
-            parseResult.GetValue(s_slice) ?? [],
-            parseResult.GetValue(s_localAddress),
-            parseResult.GetValue(s_json),
-            parseResult.GetValue(s_watch),
-            CurrentNamespace.Instance,
-            ct)));
+        command.SetAction((parseResult, ct) => CommandRunner.RunAsync(console, () =>
+        {
+            var (slices, local) = ResolveSlices(parseResult);
+            return RunAsync(console, slices, local, parseResult.GetValue(s_json), parseResult.GetValue(s_watch), CurrentNamespace.Instance, ct);
+        }));
         return command;
+    }
+
+    /// <summary>--slice (repeatable), or every slice of --plan/--host, or every slice of this host's slice file.</summary>
+    private static (IReadOnlyList<PortRange> Slices, IPAddress? Local) ResolveSlices(ParseResult parse)
+    {
+        var given = parse.GetValue(s_slice) ?? [];
+        var local = parse.GetValue(s_localAddress);
+        var plan = parse.GetValue(SliceSource.Plan);
+        var host = parse.GetValue(SliceSource.Host);
+        if (given.Length > 0)
+        {
+            return plan is null && host is null ? (given, local) : throw new UsageException("Give either --slice or --plan with --host, not both.");
+        }
+
+        if (plan is not null || host is not null)
+        {
+            if (plan is null || host is null)
+            {
+                throw new UsageException("--plan and --host go together: --plan PLAN.json --host NAME.");
+            }
+
+            var assignments = Planning.PlanFile.Load(plan).GetSlices(host).Where(a => local is null || a.Egress.Equals(local)).ToList();
+            if (assignments.Count == 0)
+            {
+                throw new PortShareException(local is null ? $"Host '{host}' owns no slice in {plan}." : $"Host '{host}' owns no slice on {local} in {plan}.");
+            }
+
+            var egresses = assignments.Select(a => a.Egress).Distinct().ToList();
+            return (assignments.SelectMany(a => a.KernelRanges).Distinct().ToList(), local ?? (egresses.Count == 1 ? egresses[0] : null));
+        }
+
+        var file = HostSliceFile.Load();
+        var mine = file.Slices.Where(s => local is null || s.Egress.Equals(local)).ToList();
+        if (mine.Count == 0)
+        {
+            throw new PortShareException($"{HostSliceFile.ResolvePath()} lists no slice on {local}.");
+        }
+
+        var ips = mine.Select(s => s.Egress).Distinct().ToList();
+        return (mine.Select(s => s.Range).Distinct().ToList(), local ?? (ips.Count == 1 ? ips[0] : null));
     }
 
     internal static async Task<int> RunAsync(CliConsole console, IReadOnlyList<PortRange> slices, IPAddress? local, bool json, int? watch, ISocketEnvironment env, CancellationToken ct)

@@ -4,6 +4,8 @@ using PortShare.IntegrationTests.Infrastructure;
 
 namespace PortShare.IntegrationTests.Cli;
 
+// Exclusive: one test points PORTSHARE_HOST_FILE (process-wide) at a missing file.
+[Collection(ExclusiveCollection.Name)]
 public class ConnectCommandTests
 {
     [Theory]

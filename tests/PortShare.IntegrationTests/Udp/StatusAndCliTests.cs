@@ -12,6 +12,8 @@ namespace PortShare.IntegrationTests.Udp;
 
 /// <summary><c>portshare status</c> and <c>connect --udp</c> against sockets the test opened in its own namespace.</summary>
 [Trait("Category", "RequiresRoot")]
+// Exclusive: one test points PORTSHARE_HOST_FILE (process-wide) at its own file.
+[Collection(ExclusiveCollection.Name)]
 public class StatusAndCliTests
 {
     private static readonly PortRange s_udpSlice = new(40000, 40063);
@@ -107,17 +109,59 @@ public class StatusAndCliTests
     }
 
     [Theory]
-    [InlineData(new[] { "status" }, "--slice")]
+    [InlineData(new[] { "status", "--plan", "p.json" }, "--plan and --host go together")]
+    [InlineData(new[] { "status", "--slice", "40000-40063", "--plan", "p.json", "--host", "h1" }, "either --slice or --plan")]
     [InlineData(new[] { "status", "--slice", "5-3" }, "greater than")]
     [InlineData(new[] { "status", "--slice", "40000-40063", "--slice", "40060-40100" }, "overlap")]
     [InlineData(new[] { "status", "--slice", "40000-40063", "--watch", "0" }, "between 1 and 3600")]
     [InlineData(new[] { "status", "--slice", "40000-40063", "--local-address", "nope" }, "'nope' is not an IPv4 or IPv6 address")]
     public async Task Status_rejects_bad_input_with_one_clear_error_and_exit_2(string[] args, string message)
     {
+        // (Without --slice or --plan, status reads the host's slice file: see Status_reads_the_slices_of_a_plan_host.)
         var (console, _, stderr) = TestConsole();
         var code = await CliApp.RunAsync(args, console);
         Assert.Equal(ExitCodes.Usage, code);
         Assert.Contains(message, stderr.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Status_reads_the_slices_of_a_plan_host_or_of_the_host_file()
+    {
+        var dir = Directory.CreateTempSubdirectory("portshare-status-");
+        try
+        {
+            var plan = Path.Combine(dir.FullName, "plan.json");
+            var spec = Path.Combine(dir.FullName, "spec.json");
+            File.WriteAllText(spec, """
+                {"version": 1, "usable_range": "40000-40511", "min_slice_size": 64, "alignment": 2, "egress": [{"address": "192.0.2.1"}],
+                 "hosts": [{"name": "h1", "next_hops": ["198.51.100.2"]}, {"name": "h2", "next_hops": ["198.51.100.6"]}]}
+                """);
+            var (console, stdout, stderr) = TestConsole();
+            Assert.True(await CliApp.RunAsync(["plan", "new", spec, "-o", plan], console) == ExitCodes.Success, stderr.ToString());
+            var h2 = Planning.PlanFile.Load(plan).GetAssignment("h2", IPAddress.Parse("192.0.2.1")).KernelRanges[0];
+
+            (console, stdout, stderr) = TestConsole();
+            Assert.True(await CliApp.RunAsync(["status", "--plan", plan, "--host", "h2", "--json"], console) == ExitCodes.Success, stderr.ToString());
+            Assert.Contains(h2.ToString(), stdout.ToString(), StringComparison.Ordinal);
+
+            var hostFile = Path.Combine(dir.FullName, "host.json");
+            File.WriteAllText(hostFile, new HostSliceFile("h2", [new EgressSlice(IPAddress.Parse("192.0.2.1"), h2)]).ToJson());
+            Environment.SetEnvironmentVariable("PORTSHARE_HOST_FILE", hostFile);
+            try
+            {
+                (console, stdout, stderr) = TestConsole();
+                Assert.True(await CliApp.RunAsync(["status", "--json"], console) == ExitCodes.Success, stderr.ToString());
+                Assert.Contains(h2.ToString(), stdout.ToString(), StringComparison.Ordinal);
+            }
+            finally
+            {
+                Environment.SetEnvironmentVariable("PORTSHARE_HOST_FILE", null);
+            }
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
     }
 
     [Theory]
