@@ -26,10 +26,21 @@ internal static class CommandRunner
         }
         catch (Exception ex) when (IsExpected(ex))
         {
-            console.WriteError(Environment.GetEnvironmentVariable("PORTSHARE_DEBUG") == "1" ? ex.ToString() : ex.Message);
+            console.WriteError(Debug ? ex.ToString() : ex.Message);
+            return ExitCodes.Failure;
+        }
+#pragma warning disable CA1031 // The CLI's last line of defence: a bug still ends as one line, not a stack trace.
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            console.WriteError(Debug
+                ? ex.ToString()
+                : $"unexpected {ex.GetType().Name}: {ex.Message} (this is a bug in portshare; run with PORTSHARE_DEBUG=1 for details and report it)");
             return ExitCodes.Failure;
         }
     }
+
+    private static bool Debug => Environment.GetEnvironmentVariable("PORTSHARE_DEBUG") == "1";
 
     private static bool IsExpected(Exception ex) => ex is PortShareException
         or SocketException
