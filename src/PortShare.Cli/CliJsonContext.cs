@@ -23,4 +23,5 @@ internal sealed record DoctorReport(
 [JsonSerializable(typeof(ConnectionRecord))]
 [JsonSerializable(typeof(DoctorReport))]
 [JsonSerializable(typeof(List<PortShare.Cli.Bench.BenchResult>))]
+[JsonSerializable(typeof(List<PortShare.Cli.Bench.RouteResult>))]
 internal sealed partial class CliJsonContext : JsonSerializerContext;

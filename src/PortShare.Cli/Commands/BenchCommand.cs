@@ -28,9 +28,10 @@ internal static class BenchCommand
 
     public static Command Create(CliConsole console)
     {
-        var bench = new Command("bench", "Benchmarks: connect rate and slice capacity against a loopback listener, as ratios to a baseline of the same run.");
+        var bench = new Command("bench", "Benchmarks: connect rate and slice capacity against a loopback listener, and the return path through a lab router, as ratios to a baseline of the same run.");
         bench.Subcommands.Add(Sub(console, "connect", "Connections per second: plain connect (baseline), kernel path, fallback and a naive bind loop at 0/50/90 % slice fill.", ConnectAsync));
         bench.Subcommands.Add(Sub(console, "capacity", "Connections achieved ÷ theoretical for a slice: one destination (N) and several destinations sharing ports (N × D).", CapacityAsync));
+        bench.Subcommands.Add(RouteBenchmark.Command(console));
         return bench;
     }
 
