@@ -34,4 +34,30 @@ public class BenchCommandTests
         Assert.Equal(9, scenarios.Count);
         Assert.All(scenarios, s => Assert.True(s.GetProperty("Ratio").GetDouble() > 0));
     }
+
+    [Fact]
+    public void Route_smoke_prints_a_ratio_for_every_scenario_and_removes_its_lab()
+    {
+        Root.Require();
+        var dll = Path.Combine(AppContext.BaseDirectory, "PortShare.Cli.dll");
+        var r = Proc.Run("dotnet", [dll, "bench", "route", "--seconds", "0.2", "--json"]);
+        Assert.True(r.ExitCode == 0, r.StdErr);
+        using var doc = JsonDocument.Parse(r.StdOut);
+        var rows = doc.RootElement.EnumerateArray().ToList();
+
+        // (a) SNAT once, then (b) iprule and (c) nftables at 3, 100 and 1,000 slices.
+        Assert.Equal(7, rows.Count);
+        Assert.All(rows, row => Assert.True(row.GetProperty("Ratio").GetDouble() > 0, row.ToString()));
+        Assert.Equal(1.0, rows[0].GetProperty("Ratio").GetDouble());
+        Assert.Equal([3, 100, 1000], rows.Where(row => row.GetProperty("Scenario").GetString()!.Contains("nftables", StringComparison.Ordinal)).Select(row => row.GetProperty("Slices").GetInt32()));
+
+        // The stateless backends leave no conntrack entry on the router; SNAT does.
+        Assert.True(rows[0].GetProperty("Conntrack").GetInt64() > 0);
+        Assert.All(rows.Skip(1), row => Assert.Equal(0, row.GetProperty("Conntrack").GetInt64()));
+
+        // Every namespace of the run is gone.
+        var prefix = System.Text.RegularExpressions.Regex.Match(r.StdErr, @"building the lab (psl-[0-9a-f]+-)").Groups[1].Value;
+        Assert.NotEmpty(prefix);
+        Assert.DoesNotContain(prefix, Proc.Run("ip", ["netns", "list"]).StdOut, StringComparison.Ordinal);
+    }
 }
