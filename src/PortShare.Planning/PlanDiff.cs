@@ -56,10 +56,14 @@ public static class PlanDiff
             var before = previous.FindEgress(address);
             var after = next.FindEgress(address);
             var hosts = (after?.Slices ?? []).Concat(before?.Slices ?? []).Select(s => s.Host).Distinct(StringComparer.Ordinal);
+
+            // One lookup table per side: FindSlice scans the list, which made a 10,000-host comparison quadratic (seconds).
+            var beforeByHost = BySlice(before);
+            var afterByHost = BySlice(after);
             foreach (var host in hosts)
             {
-                var old = PortSet.Normalize(before?.FindSlice(host)?.Ranges ?? []);
-                var now = PortSet.Normalize(after?.FindSlice(host)?.Ranges ?? []);
+                var old = PortSet.Normalize(beforeByHost.GetValueOrDefault(host)?.Ranges ?? []);
+                var now = PortSet.Normalize(afterByHost.GetValueOrDefault(host)?.Ranges ?? []);
                 var kept = PortSet.Count(PortSet.Intersect(old, now));
                 int b = PortSet.Count(old), a = PortSet.Count(now);
                 rows.Add(new HostMovement { Egress = egress.Address, Host = host, Before = b, After = a, Kept = kept, Released = b - kept, Acquired = a - kept });
@@ -74,5 +78,17 @@ public static class PlanDiff
             MovedPorts = rows.Sum(r => (long)r.Released),
             Hosts = rows,
         };
+    }
+
+    /// <summary>Each host's slice on <paramref name="egress"/> (the first, as <see cref="EgressPlan.FindSlice"/> returns).</summary>
+    private static Dictionary<string, HostSlice> BySlice(EgressPlan? egress)
+    {
+        var map = new Dictionary<string, HostSlice>(egress?.Slices.Count ?? 0, StringComparer.Ordinal);
+        foreach (var s in egress?.Slices ?? [])
+        {
+            map.TryAdd(s.Host, s);
+        }
+
+        return map;
     }
 }
