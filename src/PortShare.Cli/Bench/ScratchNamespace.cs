@@ -21,6 +21,7 @@ internal sealed class ScratchNamespace : IDisposable
         {
             Run("ip", "-n", name, "link", "set", "lo", "up");
             Run("ip", "netns", "exec", name, "sysctl", "-q", "-w", $"net.ipv4.ip_local_port_range={portRange.Low} {portRange.High}");
+            Run("ip", "netns", "exec", name, "sysctl", "-q", "-w", "net.core.somaxconn=65535");
             return new ScratchNamespace(name);
         }
         catch

@@ -79,6 +79,7 @@ internal static class BenchCommand
         {
             Progress(console, $"{scenario} ({mode}, fill {fill:P0}) against the baseline");
             var held = await bench.FillAsync(fill, ct);
+            var stallsBefore = ConnectBenchmark.Stalls();
             try
             {
                 var rounds = Math.Max(4, (int)(seconds * 4));
@@ -98,8 +99,10 @@ internal static class BenchCommand
 
                 var rate = n / t;
                 var baseRate = baseN / baseT;
+                var stalls = ConnectBenchmark.Stalls();
+                var syn = stalls.SynRetrans - stallsBefore.SynRetrans;
                 results.Add(new BenchResult("plain connect (baseline)", mode, fill, baseN, baseT, baseRate, 1, $"interleaved with the row below"));
-                return new BenchResult(scenario, mode, fill, n, t, rate, rate / baseRate, null);
+                return new BenchResult(scenario, mode, fill, n, t, rate, rate / baseRate, syn > 0 ? string.Create(CultureInfo.InvariantCulture, $"{syn} SYN retransmitted (1 s stall each; {stalls.ListenOverflows - stallsBefore.ListenOverflows} accept-queue overflows)") : null);
             }
             finally
             {
@@ -129,7 +132,8 @@ internal static class BenchCommand
             var r = results[i];
             if (r.Scenario.StartsWith("fallback", StringComparison.Ordinal) && r.Fill == 0.9 && naive90 > 0)
             {
-                results[i] = r with { Note = string.Create(CultureInfo.InvariantCulture, $"{r.PerSecond / naive90:F1}× the naive loop") };
+                var versus = string.Create(CultureInfo.InvariantCulture, $"{r.PerSecond / naive90:F1}× the naive loop");
+                results[i] = r with { Note = r.Note is null ? versus : versus + "; " + r.Note };
             }
         }
 
