@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Net;
+using System.Net.Sockets;
 
 namespace PortShare.Planning;
 
@@ -122,8 +123,21 @@ public static class Planner
         return new EgressPlan { Address = g.Text, UsableRange = g.Usable, Reserved = g.Reserved, Slices = slices, Spare = spareRanges };
     }
 
-    private static string NextHop(SpecHost host, IPAddress egress) =>
-        host.NextHops.First(n => IPAddress.Parse(n).AddressFamily == egress.AddressFamily);
+    private static string NextHop(SpecHost host, IPAddress egress)
+    {
+        // Called per host and egress IP: the spec is validated, so an address literal is IPv6 exactly when it has a ':'
+        // (no parse, no allocation).
+        var v6 = egress.AddressFamily == AddressFamily.InterNetworkV6;
+        foreach (var n in host.NextHops)
+        {
+            if (n.Contains(':', StringComparison.Ordinal) == v6)
+            {
+                return n;
+            }
+        }
+
+        throw new InvalidOperationException($"Host '{host.Name}' has no next hop of the family of {egress}.");
+    }
 
     /// <summary>
     /// Each host's ideal port count: pinned hosts their <c>slice_size</c>, the rest a weighted share of what is left;
