@@ -147,8 +147,7 @@ internal static class BenchCommand
         var slice = new PortRange(40000, 40063);
         var listeners = Enumerable.Range(0, 4).Select(_ =>
         {
-            var l = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-            l.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+            var l = ConnectBenchmark.BindOutside(slice);
             l.Listen(1024);
             return l;
         }).ToList();

@@ -182,7 +182,14 @@ public class LabTests
         {
             // The router's uplink to the server is narrower than the hosts' links: full-size segments get an ICMP
             // fragmentation-needed from the router, which must reach the sending host (path-MTU discovery).
+            // The server's replies must fit the narrow link too, yet it must still advertise a full-size MSS (or h2 would
+            // never send a segment too big): a route MTU of 1280 with advmss 1460 toward the egress address. With only
+            // the router's end narrowed, a full-size segment the server sends without GSO was dropped by the router's
+            // veth on receive (no ICMP), a blackhole that stalled about one transfer in six.
             new NetTools(LabTopology.RouterNs(state.Prefix)).IpCheck("link", "set", "dev", "srv", "mtu", "1280");
+            var via = ipv6 ? LabTopology.RouterServerSide6 : LabTopology.RouterServerSide4;
+            new NetTools(LabTopology.ServerNs(state.Prefix)).IpCheck(
+                ipv6 ? "-6" : "-4", "route", "replace", $"{egress}/{(ipv6 ? 128 : 32)}", "via", via.ToString(), "dev", "uplink", "mtu", "lock", "1280", "advmss", "1460");
             var plan = NetLab.PlanOf(state);
             await using var server = LabServer.Start(LabTopology.ServerNs(state.Prefix), serverAddress);
             using var ns = NetworkNamespace.Enter(LabTopology.HostNs(state.Prefix, "h2"));
