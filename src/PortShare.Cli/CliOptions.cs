@@ -8,27 +8,16 @@ namespace PortShare.Cli;
 /// <summary>Options and arguments shared by several commands, with parsers that name the bad input.</summary>
 internal static class CliOptions
 {
-    public static Option<PortRange?> Slice(bool required = false) => new("--slice")
+    public static Option<PortRange?> Slice() => new("--slice")
     {
         Description = "The port slice, LO-HI (e.g. 40000-40511) or a single port.",
-        Required = required,
-        CustomParser = result =>
-        {
-            var text = result.Tokens.Count > 0 ? result.Tokens[0].Value : string.Empty;
-            if (PortRange.TryParse(text, out var range, out var error))
-            {
-                return range;
-            }
-
-            result.AddError($"--slice: {error}");
-            return null;
-        },
+        CustomParser = result => Commands.CliParsers.Slices(result) is [var slice] ? slice : null,
     };
 
     public static Option<IPAddress?> LocalAddress() => new("--local-address")
     {
         Description = "The egress (local) IP address to connect from; default: chosen by the routing table.",
-        CustomParser = result => Commands.CliParsers.Address(result) is { } ip ? ip : null,
+        CustomParser = Commands.CliParsers.Address,
     };
 
     public static Option<ConnectStrategy> Strategy() => new("--strategy")

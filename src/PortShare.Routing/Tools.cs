@@ -23,6 +23,11 @@ public sealed class ProcessToolRunner : IToolRunner
     /// <summary>The shared instance.</summary>
     public static readonly ProcessToolRunner Instance = new();
 
+    private readonly TimeSpan _timeout;
+
+    /// <summary>A runner that kills a tool still running after <paramref name="timeout"/> (default one minute).</summary>
+    public ProcessToolRunner(TimeSpan? timeout = null) => _timeout = timeout ?? TimeSpan.FromMinutes(1);
+
     /// <inheritdoc/>
     public ToolResult Run(string file, IReadOnlyList<string> args, string? stdin = null)
     {
@@ -59,10 +64,10 @@ public sealed class ProcessToolRunner : IToolRunner
             }
 
             p.StandardInput.Close();
-            if (!p.WaitForExit(TimeSpan.FromMinutes(1)))
+            if (!p.WaitForExit(_timeout))
             {
                 p.Kill(entireProcessTree: true);
-                throw new RoutingException($"'{file} {string.Join(' ', args)}' did not finish within a minute.");
+                throw new RoutingException($"'{file} {string.Join(' ', args)}' did not finish within {_timeout.TotalSeconds:0} s.");
             }
 
             return new ToolResult(p.ExitCode, stdout.GetAwaiter().GetResult(), stderr.GetAwaiter().GetResult());

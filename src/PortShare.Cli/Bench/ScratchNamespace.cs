@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using PortShare.Routing;
 
 namespace PortShare.Cli.Bench;
 
@@ -61,30 +62,10 @@ internal sealed class ScratchNamespace : IDisposable
 
     private static void Run(string file, params string[] args)
     {
-        var psi = new ProcessStartInfo(file) { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
-        foreach (var a in args)
+        var r = ProcessToolRunner.Instance.Run(file, args);
+        if (r.ExitCode != 0)
         {
-            psi.ArgumentList.Add(a);
-        }
-
-        Process p;
-        try
-        {
-            p = Process.Start(psi) ?? throw new PortShareException($"Cannot run '{file}'.");
-        }
-        catch (System.ComponentModel.Win32Exception ex)
-        {
-            throw new PortShareException($"Cannot run '{file}': {ex.Message}. Install iproute2 (sudo ./setup.sh).", ex);
-        }
-
-        using (p)
-        {
-            var err = p.StandardError.ReadToEnd();
-            p.WaitForExit();
-            if (p.ExitCode != 0)
-            {
-                throw new PortShareException($"'{file} {string.Join(' ', args)}' failed: {err.Trim()}");
-            }
+            throw new PortShareException($"'{file} {string.Join(' ', args)}' failed: {r.StdErr.Trim()}");
         }
     }
 }
