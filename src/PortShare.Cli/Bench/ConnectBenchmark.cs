@@ -151,14 +151,14 @@ internal sealed class ConnectBenchmark : IDisposable
     /// A loopback TCP socket bound to a free port outside <paramref name="slice"/>. A listener on a slice port would hold
     /// that port (connect() skips ports held by an explicit bind), and capacity would read 63/64.
     /// </summary>
-    public static Socket BindOutside(PortRange slice)
+    public static Socket BindOutside(PortRange slice, SocketType type = SocketType.Stream, ProtocolType protocol = ProtocolType.Tcp)
     {
         var rejected = new List<Socket>();
         try
         {
             while (true)
             {
-                var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+                var s = new Socket(AddressFamily.InterNetwork, type, protocol);
                 s.Bind(new IPEndPoint(IPAddress.Loopback, 0));
                 if (!slice.Contains(((IPEndPoint)s.LocalEndPoint!).Port))
                 {

@@ -30,6 +30,7 @@ internal static class BenchCommand
     {
         var bench = new Command("bench", "Benchmarks: connect rate and slice capacity against a loopback listener, and the return path through a lab router, as ratios to a baseline of the same run.");
         bench.Subcommands.Add(Sub(console, "connect", "Connections per second: plain connect (baseline), kernel path, fallback and a naive bind loop at 0/50/90 % slice fill.", ConnectAsync));
+        bench.Subcommands.Add(Sub(console, "udp", "UDP flows per second: plain UDP connect (baseline), unique-port mode, and shared-port mode (connectx) at 0/50/90 % slice fill.", (c, s, ct) => Task.FromResult(UdpBenchmark.Run(what => Progress(c, what), s, ct))));
         bench.Subcommands.Add(Sub(console, "capacity", "Connections achieved ÷ theoretical for a slice: one destination (N) and several destinations sharing ports (N × D).", CapacityAsync));
         bench.Subcommands.Add(RouteBenchmark.Command(console));
         return bench;
@@ -196,6 +197,61 @@ internal static class BenchCommand
             listeners.ForEach(l => l.Dispose());
         }
 
+        results.AddRange(UdpCapacity(console, slice, ct));
+        return results;
+    }
+
+    /// <summary>
+    /// UDP flows achieved ÷ theoretical: unique-port mode holds one flow per port (N, whatever the destinations); shared-port
+    /// mode (connectx) shares each port across destinations (N × D).
+    /// </summary>
+    private static List<BenchResult> UdpCapacity(CliConsole console, PortRange slice, CancellationToken ct)
+    {
+        var results = new List<BenchResult>();
+        var receivers = Enumerable.Range(0, 4).Select(_ => ConnectBenchmark.BindOutside(slice, SocketType.Dgram, ProtocolType.Udp)).ToList();
+        try
+        {
+            foreach (var mode in new[] { UdpPortMode.Unique, UdpPortMode.Shared })
+            {
+                foreach (var destinations in new[] { 1, 4 })
+                {
+                    Progress(console, $"UDP capacity, {mode}, {destinations} destination(s)");
+                    using var connector = new UdpSliceConnector(slice, null, mode);
+                    var flows = new List<Socket>();
+                    try
+                    {
+                        foreach (var r in receivers.Take(destinations))
+                        {
+                            while (true)
+                            {
+                                ct.ThrowIfCancellationRequested();
+                                try
+                                {
+                                    flows.Add(connector.ConnectAsync((IPEndPoint)r.LocalEndPoint!, ct).AsTask().GetAwaiter().GetResult());
+                                }
+                                catch (SliceExhaustedException)
+                                {
+                                    break;
+                                }
+                            }
+                        }
+
+                        var theoretical = mode == UdpPortMode.Unique ? slice.Count : slice.Count * destinations;
+                        var name = mode == UdpPortMode.Unique ? "unique" : "shared";
+                        results.Add(new BenchResult($"UDP {slice.Count} ports × {destinations} destination(s)", name, 0, flows.Count, 0, theoretical, (double)flows.Count / theoretical, $"{flows.Count}/{theoretical}"));
+                    }
+                    finally
+                    {
+                        flows.ForEach(f => f.Dispose());
+                    }
+                }
+            }
+        }
+        finally
+        {
+            receivers.ForEach(r => r.Dispose());
+        }
+
         return results;
     }
 
@@ -211,7 +267,7 @@ internal static class BenchCommand
 
         var capacity = name == "capacity";
         var table = new Table().Border(TableBorder.Rounded).Title($"portshare bench {name} (kernel {HostFacts.KernelRelease().EscapeMarkup()}, {Environment.ProcessorCount} cores)");
-        table.AddColumns(capacity ? ["scenario", "strategy", "achieved", "ratio"] : ["scenario", "mode", "fill", "conn/s", "ratio to baseline", "note"]);
+        table.AddColumns(capacity ? ["scenario", "strategy / mode", "achieved", "ratio"] : ["scenario", "mode", "fill", "conn/s", "ratio to baseline", "note"]);
         foreach (var r in results)
         {
             var ratio = r.Ratio.ToString("F2", CultureInfo.InvariantCulture);

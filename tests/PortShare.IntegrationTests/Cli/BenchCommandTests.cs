@@ -15,11 +15,13 @@ public class BenchCommandTests
         Assert.True(r.ExitCode == 0, r.StdErr);
         using var doc = JsonDocument.Parse(r.StdOut);
         var rows = doc.RootElement.EnumerateArray().ToList();
-        Assert.Equal(4, rows.Count);
+        Assert.Equal(8, rows.Count);
 
-        // One destination: N connections from an N-port slice; four destinations: N × 4 (ports shared).
+        // TCP (kernel and fallback) and UDP shared: N from one destination, N × 4 from four (ports shared);
+        // UDP unique: N in all. Every row reaches its theoretical capacity.
         Assert.All(rows, row => Assert.Equal(1.0, row.GetProperty("Ratio").GetDouble()));
-        Assert.Contains(rows, row => row.GetProperty("Connections").GetInt64() == 64 * 4);
+        Assert.Equal(3, rows.Count(row => row.GetProperty("Connections").GetInt64() == 64 * 4));
+        Assert.Contains(rows, row => row.GetProperty("Mode").GetString() == "unique" && row.GetProperty("Scenario").GetString()!.Contains("4 destination", StringComparison.Ordinal) && row.GetProperty("Connections").GetInt64() == 64);
     }
 
     [Fact]
@@ -59,5 +61,18 @@ public class BenchCommandTests
         var prefix = System.Text.RegularExpressions.Regex.Match(r.StdErr, @"building the lab (psl-[0-9a-f]+-)").Groups[1].Value;
         Assert.NotEmpty(prefix);
         Assert.DoesNotContain(prefix, Proc.Run("ip", ["netns", "list"]).StdOut, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Udp_smoke_prints_a_ratio_for_every_mode_and_fill()
+    {
+        Root.Require();
+        using var ns = TestNetns.Create();
+        var r = CliRunner.RunInNamespace(ns.Name, null, "bench", "udp", "--here", "--seconds", "0.2", "--json");
+        Assert.True(r.ExitCode == 0, r.StdErr);
+        using var doc = JsonDocument.Parse(r.StdOut);
+        var scenarios = doc.RootElement.EnumerateArray().Where(e => !e.GetProperty("Scenario").GetString()!.Contains("baseline", StringComparison.Ordinal)).ToList();
+        Assert.Equal(4, scenarios.Count);
+        Assert.All(scenarios, s => Assert.True(s.GetProperty("Ratio").GetDouble() > 0));
     }
 }
