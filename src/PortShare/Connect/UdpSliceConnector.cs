@@ -36,6 +36,7 @@ public sealed class UdpSliceConnector : IDisposable
     private readonly ISocketEnvironment _env;
     private readonly uint _packed;
     private readonly ConcurrentBag<SockDiagClient> _clients = [];
+    private readonly BusyPortTable _hints;
     private readonly ConcurrentDictionary<IPAddress, (IPAddress Source, long Until)> _sources = new();
     private readonly bool _kernelRange;
     private readonly string _modeTag;
@@ -69,6 +70,7 @@ public sealed class UdpSliceConnector : IDisposable
         LocalAddress = localAddress is { IsIPv4MappedToIPv6: true } ? localAddress.MapToIPv4() : localAddress;
         Mode = mode;
         _packed = slice.Pack();
+        _hints = new BusyPortTable(slice.Count);
         _kernelRange = kernelRange;
         _modeTag = mode == UdpPortMode.Shared ? "shared" : "unique";
         Validate();
@@ -264,6 +266,11 @@ public sealed class UdpSliceConnector : IDisposable
             var reserved = Volatile.Read(ref _reserved);
             var count = Slice.Count;
 
+            // What earlier connects learned toward this destination (as the TCP fallback does): ports of our own live
+            // flows are skipped outright, ports another socket was seen connected on are skipped in the first pass, so a
+            // crowded slice costs no lookup or dump per busy port on every connect.
+            var hints = _hints.For(remote);
+
             // A port can look busy only for a moment: another flow holds it unconnected inside its critical section, or
             // a claim lost a race. Exhaustion is declared only after a pass that saw nothing transient; while passes keep
             // meeting transient conflicts they are retried with a growing pause, for up to TransientPatienceMilliseconds,
@@ -272,6 +279,8 @@ public sealed class UdpSliceConnector : IDisposable
             for (var pass = 0; ; pass++)
             {
                 var transient = false;
+                var useHints = pass == 0;
+                var skippedHinted = false;
 
                 // RFC 6056: a random start spreads concurrent callers over the slice.
                 var start = Random.Shared.Next(count);
@@ -290,6 +299,19 @@ public sealed class UdpSliceConnector : IDisposable
                         continue;
                     }
 
+                    var entry = hints.Read(offset);
+                    if (entry == BusyPortTable.Held)
+                    {
+                        continue;
+                    }
+
+                    var now = Environment.TickCount64;
+                    if (useHints && entry > now)
+                    {
+                        skippedHinted = true;
+                        continue;
+                    }
+
                     cancellationToken.ThrowIfCancellationRequested();
                     var local = new IPEndPoint(localAddress, Slice.Low + offset);
                     if (busy is null)
@@ -297,7 +319,7 @@ public sealed class UdpSliceConnector : IDisposable
                         if (lookups == LookupsBeforeDump)
                         {
                             // Crowded: one dump tells every port in use toward this destination, instead of a lookup per port.
-                            busy = BusyToward(client, localAddress, remote, ref transient);
+                            busy = BusyToward(client, localAddress, remote, hints, now, ref transient);
                             if (busy[offset])
                             {
                                 continue;
@@ -309,6 +331,11 @@ public sealed class UdpSliceConnector : IDisposable
                             if (client.LookupUdp(local, remote) is { } holder)
                             {
                                 transient |= !holder.HasRemote;
+                                if (holder.HasRemote)
+                                {
+                                    hints.MarkRefused(offset, now);
+                                }
+
                                 continue;
                             }
                         }
@@ -317,6 +344,7 @@ public sealed class UdpSliceConnector : IDisposable
                     tries++;
                     if (TryClaim(client, local, remote, out var socket))
                     {
+                        socket.Track(hints, offset);
                         PortShareMetrics.RecordRetries(PortShareMetrics.Udp, _modeTag, tries - 1);
                         return socket;
                     }
@@ -325,7 +353,8 @@ public sealed class UdpSliceConnector : IDisposable
                     PortShareMetrics.RecordConflict(PortShareMetrics.Udp, _modeTag);
                 }
 
-                if (!transient || Environment.TickCount64 - began > TransientPatienceMilliseconds)
+                // A first pass that skipped hinted ports proves nothing yet: hints can be stale, so look at them too.
+                if ((!transient && !(useHints && skippedHinted)) || Environment.TickCount64 - began > TransientPatienceMilliseconds)
                 {
                     break;
                 }
@@ -352,9 +381,10 @@ public sealed class UdpSliceConnector : IDisposable
     }
 
     /// <summary>One pass of the lock protocol on one port; false when another socket holds the 2-tuple lock or the 4-tuple.</summary>
-    private bool TryClaim(SockDiagClient client, IPEndPoint local, IPEndPoint remote, out Socket socket)
+    private bool TryClaim(SockDiagClient client, IPEndPoint local, IPEndPoint remote, out SliceSocket socket)
     {
-        socket = _env.CreateSocket(remote.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+        var family = remote.AddressFamily;
+        socket = _env.CreateSocket(() => new SliceSocket(family, SocketType.Dgram, ProtocolType.Udp));
         try
         {
             var cookie = Interop.SocketOptions.GetCookie(socket);
@@ -400,7 +430,7 @@ public sealed class UdpSliceConnector : IDisposable
     }
 
     /// <summary>Slice offsets where a UDP socket would take datagrams from <paramref name="remote"/>: connected to it, or bound and unconnected.</summary>
-    private bool[] BusyToward(SockDiagClient client, IPAddress local, IPEndPoint remote, ref bool transient)
+    private bool[] BusyToward(SockDiagClient client, IPAddress local, IPEndPoint remote, PortHints hints, long now, ref bool transient)
     {
         var busy = new bool[Slice.Count];
         foreach (var s in client.Dump(remote.AddressFamily, ProtocolType.Udp, SocketStates.Established | SocketStates.Close, Slice))
@@ -414,6 +444,10 @@ public sealed class UdpSliceConnector : IDisposable
             {
                 busy[s.Local.Port - Slice.Low] = true;
                 transient |= !s.HasRemote;
+                if (s.HasRemote)
+                {
+                    hints.MarkRefused(s.Local.Port - Slice.Low, now);
+                }
             }
         }
 

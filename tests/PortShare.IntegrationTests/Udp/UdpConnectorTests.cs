@@ -339,4 +339,48 @@ public class UdpConnectorTests
         var ex = await Assert.ThrowsAsync<SliceMisconfiguredException>(async () => await connector.ConnectAsync(server.Endpoint(), TestContext.Current.CancellationToken));
         Assert.Contains("192.0.2.77", ex.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task A_half_full_slice_costs_no_more_round_trips_once_the_busy_ports_are_known()
+    {
+        Root.Require();
+        using var ns = TestNetns.Create();
+        using var server = ns.UdpListen(IPAddress.Loopback, 7100);
+        var slice = new PortRange(40500, 40755);
+        var foreign = new List<Socket>();
+        var flows = new List<Socket>();
+        try
+        {
+            // Another program holds the lower half of the slice toward the destination.
+            for (var p = slice.Low; p < slice.Low + 128; p++)
+            {
+                var s = ns.Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+                foreign.Add(s);
+                s.Bind(new IPEndPoint(IPAddress.Loopback, p));
+                s.Connect(server.Endpoint());
+            }
+
+            using var connector = new UdpSliceConnector(slice, IPAddress.Loopback, UdpPortMode.Shared, ns.Ns);
+            for (var i = 0; i < 8; i++)
+            {
+                flows.Add(await connector.ConnectAsync(server.Endpoint(), TestContext.Current.CancellationToken));
+            }
+
+            // Learned: the held half is skipped without lookups, our own flows too: an exact lookup and the lock check.
+            var before = connector.NetlinkRoundTrips;
+            for (var i = 0; i < 32; i++)
+            {
+                flows.Add(await connector.ConnectAsync(server.Endpoint(), TestContext.Current.CancellationToken));
+            }
+
+            Assert.InRange(connector.NetlinkRoundTrips - before, 64, 64 + 8);
+            Assert.All(flows, f => Assert.InRange(f.Endpoint().Port, slice.Low + 128, slice.High));
+            Assert.Equal(flows.Count, flows.Select(f => f.Endpoint().Port).Distinct().Count());
+        }
+        finally
+        {
+            flows.ForEach(f => f.Dispose());
+            foreign.ForEach(f => f.Dispose());
+        }
+    }
 }
