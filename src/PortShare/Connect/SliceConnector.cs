@@ -135,7 +135,7 @@ public sealed class SliceConnector
     public Socket Bind(AddressFamily family, SocketType socketType, ProtocolType protocolType)
     {
         RevalidateIfStale();
-        var local = LocalAddress ?? Any(family);
+        var local = LocalAddress ?? SliceGuard.Any(family);
         if (local.AddressFamily != family)
         {
             throw new ArgumentException($"The egress address {local} is not of family {family}.", nameof(family));
@@ -228,7 +228,7 @@ public sealed class SliceConnector
 
     private async ValueTask<Socket> ConnectFallbackAsync(IPEndPoint remote, CancellationToken cancellationToken)
     {
-        var local = LocalAddress ?? Any(remote.AddressFamily);
+        var local = LocalAddress ?? SliceGuard.Any(remote.AddressFamily);
         var family = remote.AddressFamily;
         var table = _busy.For(remote);
         var reserved = _reserved;
@@ -352,7 +352,7 @@ public sealed class SliceConnector
 
     private void RevalidateIfStale()
     {
-        if (Environment.TickCount64 - Volatile.Read(ref _validatedAt) >= (long)RevalidateInterval.TotalMilliseconds)
+        if (SliceGuard.IsStale(Volatile.Read(ref _validatedAt), RevalidateInterval))
         {
             Validate();
         }
@@ -368,5 +368,4 @@ public sealed class SliceConnector
 
     private void EnsureInSlice(Socket socket, IPEndPoint? remote) => SliceGuard.EnsureInSlice(socket, Slice, LocalAddress, remote);
 
-    private static IPAddress Any(AddressFamily family) => family == AddressFamily.InterNetworkV6 ? IPAddress.IPv6Any : IPAddress.Any;
 }

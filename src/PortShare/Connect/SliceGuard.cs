@@ -63,6 +63,12 @@ internal static class SliceGuard
         }
     }
 
+    /// <summary>The wildcard address of <paramref name="family"/> (0.0.0.0 or ::).</summary>
+    public static IPAddress Any(AddressFamily family) => family == AddressFamily.InterNetworkV6 ? IPAddress.IPv6Any : IPAddress.Any;
+
+    /// <summary>True when a validation made at <paramref name="validatedAt"/> (Environment.TickCount64) is older than <paramref name="interval"/>.</summary>
+    public static bool IsStale(long validatedAt, TimeSpan interval) => Environment.TickCount64 - validatedAt >= (long)interval.TotalMilliseconds;
+
     public static SliceMisconfiguredException NotLocal(IPAddress? egress, SocketException ex) => new(
         $"The egress address {egress} is not assigned to any interface in this network namespace (bind failed: {ex.Message}). Add it (e.g. on lo) or omit --local-address.",
         ex);

@@ -127,7 +127,7 @@ public sealed class UdpSliceConnector : IDisposable
             throw new ArgumentException($"The egress address {LocalAddress} and the destination {remote} are of different address families.", nameof(remote));
         }
 
-        if (Environment.TickCount64 - Volatile.Read(ref _validatedAt) >= (long)RevalidateInterval.TotalMilliseconds)
+        if (SliceGuard.IsStale(Volatile.Read(ref _validatedAt), RevalidateInterval))
         {
             Validate();
         }
@@ -191,7 +191,7 @@ public sealed class UdpSliceConnector : IDisposable
 
     private Socket ConnectUniqueFallback(IPEndPoint remote, CancellationToken cancellationToken)
     {
-        var local = LocalAddress ?? Any(remote.AddressFamily);
+        var local = LocalAddress ?? SliceGuard.Any(remote.AddressFamily);
         var reserved = Volatile.Read(ref _reserved);
         var count = Slice.Count;
         var start = Random.Shared.Next(count);
@@ -515,5 +515,4 @@ public sealed class UdpSliceConnector : IDisposable
 
     private static bool IsAny(IPAddress address) => address.Equals(IPAddress.Any) || address.Equals(IPAddress.IPv6Any);
 
-    private static IPAddress Any(AddressFamily family) => family == AddressFamily.InterNetworkV6 ? IPAddress.IPv6Any : IPAddress.Any;
 }

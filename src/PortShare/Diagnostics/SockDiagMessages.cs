@@ -60,7 +60,7 @@ internal readonly record struct InetDiagSockId(IPAddress Source, ushort SourcePo
 {
     public static InetDiagSockId Empty(AddressFamily family)
     {
-        var any = family == AddressFamily.InterNetworkV6 ? IPAddress.IPv6Any : IPAddress.Any;
+        var any = Connect.SliceGuard.Any(family);
         return new InetDiagSockId(any, 0, any, 0, 0, SockDiag.INET_DIAG_NOCOOKIE);
     }
 }
