@@ -8,9 +8,10 @@ namespace PortShare.Cli;
 /// <summary>Options and arguments shared by several commands, with parsers that name the bad input.</summary>
 internal static class CliOptions
 {
-    public static Option<PortRange?> Slice() => new("--slice")
+    public static Option<PortSlice?> Slice() => new("--slice")
     {
-        Description = "The port slice, LO-HI (e.g. 40000-40511) or a single port.",
+        Description = "The port slice: LO-HI (e.g. 40000-40511), or several ranges separated by commas (40000-40099,40200-40511).",
+        HelpName = "LO-HI[,LO-HI…]",
         CustomParser = result => Commands.CliParsers.Slices(result) is [var slice] ? slice : null,
     };
 
@@ -20,10 +21,24 @@ internal static class CliOptions
         CustomParser = Commands.CliParsers.Address,
     };
 
-    public static Option<ConnectStrategy> Strategy() => new("--strategy")
+    public static Option<ConnectStrategy?> Strategy() => new("--strategy")
     {
-        Description = "auto (kernel path where supported), kernel (IP_LOCAL_PORT_RANGE, Linux >= 6.3) or fallback (bind-before-connect).",
-        DefaultValueFactory = _ => ConnectStrategy.Auto,
+        Description = "auto (kernel path where supported, the default), kernel (IP_LOCAL_PORT_RANGE, Linux >= 6.3) or fallback (bind-before-connect).",
+        HelpName = "auto|kernel|fallback",
+        CustomParser = r =>
+        {
+            var text = r.Tokens.Count > 0 ? r.Tokens[0].Value : string.Empty;
+            foreach (var s in Enum.GetValues<ConnectStrategy>())
+            {
+                if (string.Equals(text, s.ToString(), StringComparison.OrdinalIgnoreCase))
+                {
+                    return s;
+                }
+            }
+
+            r.AddError($"--strategy '{text}' is not a strategy: use auto, kernel or fallback.");
+            return null;
+        },
     };
 
     public static Option<bool> Json() => new("--json")

@@ -1,41 +1,59 @@
 using System.CommandLine;
 using System.Net;
+using System.Net.Sockets;
 using PortShare.Planning;
 
 namespace PortShare.Cli;
 
 /// <summary>
-/// Where a command's slice comes from: <c>--slice LO-HI</c>, or <c>--plan PLAN --host NAME [--egress IP]</c>, or, with
-/// neither, this host's slice file written by <c>portshare host apply</c> (whose egress address becomes the local address).
+/// Where a command's slice comes from: <c>--slice LO-HI[,LO-HI…]</c>, or <c>--plan PLAN --host NAME [--egress IP]</c>, or,
+/// with neither, this host's slice file written by <c>portshare host apply</c>. The plan and the host file give the
+/// host's exact ranges (from <see cref="Plan.HostFile"/>, the one function that says which ports a host owns) and its
+/// egress address, which becomes the local address every socket binds.
 /// </summary>
 internal static class SliceSource
 {
-    public static readonly Option<string?> Plan = new("--plan") { Description = "Take the slice from this plan file (with --host)." };
-    public static readonly Option<string?> Host = new("--host") { Description = "The host whose slice to use (with --plan)." };
+    public static readonly Option<string?> Plan = new("--plan") { Description = "Take the slice from this plan file (with --host).", HelpName = "PLAN.json" };
+    public static readonly Option<string?> Host = new("--host") { Description = "The host whose slice to use (with --plan).", HelpName = "NAME" };
     public static readonly Option<IPAddress?> Egress = new("--egress")
     {
-        Description = "With --plan: the egress IP whose slice to use (needed when the host has several).",
+        Description = "With --plan or the host file: the egress IP whose slice to use (needed when the host has several of the destination's family).",
+        HelpName = "IP",
         CustomParser = r => Commands.CliParsers.Address(r),
     };
 
     public static IEnumerable<Option> All => [Plan, Host, Egress];
 
-    /// <summary>The slice and the local address to bind (null: let routing choose), and a note on where they came from.</summary>
-    public static (PortRange Slice, IPAddress? Local, string From) Resolve(ParseResult parse, Option<PortRange?> sliceOption, IPAddress? local)
+    /// <summary>A resolved slice: its ports, the address to bind (null: let routing choose), and where it came from.</summary>
+    public sealed record Resolved(PortSlice Slice, IPAddress? Local, string From);
+
+    /// <summary>
+    /// The slice and the local address. <paramref name="family"/> (the destination's) picks the host's slice when it
+    /// owns slices on several egress IPs and none was named.
+    /// </summary>
+    public static Resolved Resolve(ParseResult parse, Option<PortSlice?> sliceOption, IPAddress? local, AddressFamily? family = null)
     {
         var slice = parse.GetValue(sliceOption);
         var plan = parse.GetValue(Plan);
         var host = parse.GetValue(Host);
-        if (slice is { } s)
+        var egress = parse.GetValue(Egress);
+        if (slice is not null)
         {
             if (plan is not null || host is not null)
             {
                 throw new UsageException("Give either --slice or --plan with --host, not both.");
             }
 
-            return (s, local, "--slice");
+            if (egress is not null)
+            {
+                throw new UsageException("--egress chooses a slice of --plan or of the host file; with --slice, give the address to bind as --local-address.");
+            }
+
+            return new Resolved(slice, local, "--slice");
         }
 
+        HostSliceFile file;
+        string from;
         if (plan is not null || host is not null)
         {
             if (plan is null || host is null)
@@ -43,26 +61,33 @@ internal static class SliceSource
                 throw new UsageException("--plan and --host go together: --plan PLAN.json --host NAME.");
             }
 
-            var loaded = PlanFile.Load(plan);
-            var egress = parse.GetValue(Egress);
-            var assignments = egress is null ? loaded.GetSlices(host).ToList() : [loaded.GetAssignment(host, egress)];
-            if (assignments.Count == 0)
-            {
-                throw new PortShareException($"Host '{host}' owns no slice in {plan}.");
-            }
-
-            if (assignments.Count > 1)
-            {
-                throw new UsageException($"Host '{host}' owns slices on {assignments.Count} egress IPs in {plan} ({string.Join(", ", assignments.Select(a => a.Egress))}): choose one with --egress.");
-            }
-
-            // One IP_LOCAL_PORT_RANGE value per socket: the largest of the host's ranges on that egress IP.
-            var range = assignments[0].KernelRanges.MaxBy(r => r.Count);
-            return (range, local, $"plan {plan}, host {host}, egress {assignments[0].Egress}");
+            file = PlanFile.Load(plan).HostFile(host);
+            from = $"plan {plan}, host {host}";
+        }
+        else
+        {
+            file = HostSliceFile.Load();
+            from = $"host file {HostSliceFile.ResolvePath()} (host {file.Host})";
         }
 
-        var file = HostSliceFile.Load();
-        var mine = file.For(parse.GetValue(Egress));
-        return (mine.Range, local ?? mine.Egress, $"host file {HostSliceFile.ResolvePath()} (host {file.Host})");
+        EgressSlice mine;
+        try
+        {
+            mine = file.For(egress, family ?? local?.AddressFamily);
+        }
+        catch (PortShareException ex) when (egress is null && file.Slices.Count > 1)
+        {
+            throw new UsageException($"{ex.Message} Choose one with --egress IP.");
+        }
+
+        if (local is not null && !SameAddress(local, mine.Egress))
+        {
+            throw new UsageException($"--local-address {local} is not host {file.Host}'s egress address {mine.Egress}: its ports are only routed back on {mine.Egress}. Drop --local-address, or choose the slice with --egress.");
+        }
+
+        return new Resolved(mine.Ports, mine.Egress, $"{from}, egress {mine.Egress}");
     }
+
+    private static bool SameAddress(IPAddress a, IPAddress b) =>
+        (a.IsIPv4MappedToIPv6 ? a.MapToIPv4() : a).Equals(b.IsIPv4MappedToIPv6 ? b.MapToIPv4() : b);
 }

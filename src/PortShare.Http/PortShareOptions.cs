@@ -14,13 +14,15 @@ public sealed class PortShareOptions
     public const string SectionName = "PortShare";
 
     /// <summary>
-    /// The slice as <c>LO-HI</c> (e.g. <c>40000-40511</c>). Set this or <see cref="StateFile"/>, not both.
+    /// The slice as <c>LO-HI</c> (e.g. <c>40000-40511</c>), or several ranges separated by commas
+    /// (<c>40000-40099,40200-40511</c>). Set this or <see cref="StateFile"/>, not both; with neither, the slice comes from
+    /// this host's host file (<c>PORTSHARE_HOST_FILE</c>, else <c>/etc/portshare/host.json</c>).
     /// </summary>
     public string? Slice { get; set; }
 
     /// <summary>
-    /// Path of the host state file to take the slice (and egress address) from; see <see cref="HostStateFile"/> for
-    /// the format. Set this or <see cref="Slice"/>, not both.
+    /// Path of the host file (written by <c>portshare host apply</c>, read by <see cref="HostSliceFile"/>) to take the
+    /// slice and egress address from; connections follow the file when it is rewritten. Set this or <see cref="Slice"/>, not both.
     /// </summary>
     public string? StateFile { get; set; }
 

@@ -16,7 +16,7 @@ public static class PortShareSocketsHttpHandlerExtensions
     /// request fails with an <see cref="HttpRequestException"/> whose inner exception is a <see cref="SliceExhaustedException"/>.
     /// </summary>
     /// <param name="handler">The handler to configure; its <see cref="SocketsHttpHandler.ConnectCallback"/> must be unset (or PortShare's).</param>
-    /// <param name="slice">The host's port slice; it must lie inside the network namespace's <c>ip_local_port_range</c>.</param>
+    /// <param name="slice">The host's port slice (one range or several, all used); it must lie inside the network namespace's <c>ip_local_port_range</c>.</param>
     /// <param name="egressAddress">The address to bind to (the shared egress IP), or null to let routing choose.</param>
     /// <param name="strategy">The connect strategy; <see cref="ConnectStrategy.Auto"/> uses the kernel path where available.</param>
     /// <param name="logger">Where to log; null for none.</param>
@@ -26,7 +26,7 @@ public static class PortShareSocketsHttpHandlerExtensions
     /// <exception cref="InvalidOperationException">The handler already has a ConnectCallback other than PortShare's.</exception>
     public static SocketsHttpHandler UsePortSlice(
         this SocketsHttpHandler handler,
-        PortRange slice,
+        PortSlice slice,
         IPAddress? egressAddress = null,
         ConnectStrategy strategy = ConnectStrategy.Auto,
         ILogger? logger = null)
@@ -49,6 +49,21 @@ public static class PortShareSocketsHttpHandlerExtensions
         ArgumentNullException.ThrowIfNull(handler);
         ArgumentNullException.ThrowIfNull(connector);
         return handler.UsePortSlice(new SliceConnectCallback(connector, logger ?? NullLogger.Instance));
+    }
+
+    /// <summary>
+    /// Sets <paramref name="handler"/>'s <see cref="SocketsHttpHandler.ConnectCallback"/> to connect from this host's
+    /// slice as its host file says, following the file when <c>portshare host apply</c> or the fleet agent rewrites it.
+    /// </summary>
+    /// <param name="handler">The handler to configure; its <see cref="SocketsHttpHandler.ConnectCallback"/> must be unset (or PortShare's).</param>
+    /// <param name="connector">The host-file connector (<c>new HostSliceConnector()</c>).</param>
+    /// <param name="logger">Where to log; null for none.</param>
+    /// <returns><paramref name="handler"/>, for chaining.</returns>
+    public static SocketsHttpHandler UsePortSlice(this SocketsHttpHandler handler, HostSliceConnector connector, ILogger? logger = null)
+    {
+        ArgumentNullException.ThrowIfNull(handler);
+        ArgumentNullException.ThrowIfNull(connector);
+        return handler.UsePortSlice(new SliceConnectCallback(() => connector.Current, logger ?? NullLogger.Instance));
     }
 
     internal static SocketsHttpHandler UsePortSlice(this SocketsHttpHandler handler, SliceConnectCallback callback)

@@ -15,26 +15,65 @@ namespace PortShare.Http;
 /// </summary>
 internal sealed class SliceConnectCallback
 {
-    private readonly SliceConnector _connector;
+    private readonly Func<SliceConnector> _connector;
     private readonly ILogger _logger;
-    private readonly SliceUsage _usage;
-    private readonly string _slice;
-    private readonly KeyValuePair<string, object?>[] _tags;
+    private Bound _bound;
 
+    /// <summary>A callback that always connects through <paramref name="connector"/>.</summary>
     public SliceConnectCallback(SliceConnector connector, ILogger logger)
+        : this(() => connector, logger)
+    {
+    }
+
+    /// <summary>
+    /// A callback that asks <paramref name="connector"/> for the connector on every connection, so a slice that changes
+    /// (a <see cref="HostSliceConnector"/> following the host file) is used from the next connection on.
+    /// </summary>
+    public SliceConnectCallback(Func<SliceConnector> connector, ILogger logger)
     {
         _connector = connector;
         _logger = logger;
-        _slice = connector.Slice.ToString();
-        _usage = PortShareHttpMetrics.UsageOf(connector.Slice, connector.LocalAddress);
-        _tags =
-        [
-            new(PortShareHttpMetrics.SliceTag, _slice),
-            new(PortShareHttpMetrics.StrategyTag, PortShareHttpMetrics.StrategyName(connector.Strategy)),
-        ];
+        _bound = new Bound(connector());
     }
 
-    public SliceConnector Connector => _connector;
+    public SliceConnector Connector => Current().Connector;
+
+    /// <summary>The connector with its metric tags, rebuilt when the connector changes.</summary>
+    private Bound Current()
+    {
+        var connector = _connector();
+        var bound = Volatile.Read(ref _bound);
+        if (!ReferenceEquals(bound.Connector, connector))
+        {
+            bound = new Bound(connector);
+            Volatile.Write(ref _bound, bound);
+        }
+
+        return bound;
+    }
+
+    private sealed class Bound
+    {
+        public Bound(SliceConnector connector)
+        {
+            Connector = connector;
+            Slice = connector.Slice.ToString();
+            Usage = PortShareHttpMetrics.UsageOf(connector.Slice, connector.LocalAddress);
+            Tags =
+            [
+                new(PortShareHttpMetrics.SliceTag, Slice),
+                new(PortShareHttpMetrics.StrategyTag, PortShareHttpMetrics.StrategyName(connector.Strategy)),
+            ];
+        }
+
+        public SliceConnector Connector { get; }
+
+        public string Slice { get; }
+
+        public SliceUsage Usage { get; }
+
+        public KeyValuePair<string, object?>[] Tags { get; }
+    }
 
     /// <summary>
     /// Connects to <paramref name="context"/>'s host. <paramref name="cancellationToken"/> already carries the handler's
@@ -44,7 +83,10 @@ internal sealed class SliceConnectCallback
     {
         var host = context.DnsEndPoint.Host;
         var port = context.DnsEndPoint.Port;
-        var addresses = await ResolveAsync(host, cancellationToken).ConfigureAwait(false);
+        var bound = Current();
+        var connector = bound.Connector;
+        var (slice, tags) = (bound.Slice, bound.Tags);
+        var addresses = await ResolveAsync(connector, slice, host, cancellationToken).ConfigureAwait(false);
 
         Exception? last = null;
         foreach (var address in addresses)
@@ -54,27 +96,27 @@ internal sealed class SliceConnectCallback
             Socket socket;
             try
             {
-                socket = await _connector.ConnectAsync(remote, cancellationToken).ConfigureAwait(false);
+                socket = await connector.ConnectAsync(remote, cancellationToken).ConfigureAwait(false);
             }
             catch (SliceExhaustedException ex)
             {
-                Failed(started, "slice_exhausted");
-                PortShareHttpMetrics.ExhaustionCounter.Add(1, _tags);
-                Log.SliceExhausted(_logger, _slice, remote, ex);
+                Failed(tags, started, "slice_exhausted");
+                PortShareHttpMetrics.ExhaustionCounter.Add(1, tags);
+                Log.SliceExhausted(_logger, slice, remote, ex);
                 last = ex;
                 continue;
             }
             catch (SliceMisconfiguredException ex)
             {
                 // Fail closed: another address would not make the slice safe.
-                Failed(started, "slice_misconfigured");
-                Log.SliceMisconfigured(_logger, remote, _slice, ex);
+                Failed(tags, started, "slice_misconfigured");
+                Log.SliceMisconfigured(_logger, remote, slice, ex);
                 throw;
             }
             catch (SocketException ex)
             {
-                Failed(started, ErrorType(ex.SocketErrorCode));
-                Log.ConnectAttemptFailed(_logger, remote, _slice, ex.SocketErrorCode, ex);
+                Failed(tags, started, ErrorType(ex.SocketErrorCode));
+                Log.ConnectAttemptFailed(_logger, remote, slice, ex.SocketErrorCode, ex);
                 last = ex;
                 continue;
             }
@@ -83,10 +125,10 @@ internal sealed class SliceConnectCallback
             {
                 // As the default handler: requests are written whole, so Nagle only adds latency.
                 socket.NoDelay = true;
-                var stream = new SliceNetworkStream(socket, _usage);
-                PortShareHttpMetrics.DurationHistogram.Record(Stopwatch.GetElapsedTime(started).TotalSeconds, _tags);
-                PortShareHttpMetrics.ConnectCounter.Add(1, _tags);
-                Log.Connected(_logger, remote, socket.LocalEndPoint, _slice);
+                var stream = new SliceNetworkStream(socket, bound.Usage);
+                PortShareHttpMetrics.DurationHistogram.Record(Stopwatch.GetElapsedTime(started).TotalSeconds, tags);
+                PortShareHttpMetrics.ConnectCounter.Add(1, tags);
+                Log.Connected(_logger, remote, socket.LocalEndPoint, slice);
                 return stream;
             }
             catch
@@ -100,20 +142,21 @@ internal sealed class SliceConnectCallback
         return null!;
     }
 
-    private async ValueTask<IPAddress[]> ResolveAsync(string host, CancellationToken cancellationToken)
+    private async ValueTask<IPAddress[]> ResolveAsync(SliceConnector connector, string slice, string host, CancellationToken cancellationToken)
     {
         var addresses = IPAddress.TryParse(host, out var literal)
             ? [literal]
             : await Dns.GetHostAddressesAsync(host, cancellationToken).ConfigureAwait(false);
+        addresses = Array.ConvertAll(addresses, a => a.IsIPv4MappedToIPv6 ? a.MapToIPv4() : a);
 
-        var egress = _connector.LocalAddress;
+        var egress = connector.LocalAddress;
         if (egress is not null)
         {
             addresses = Array.FindAll(addresses, a => a.AddressFamily == egress.AddressFamily);
             if (addresses.Length == 0)
             {
                 Log.NoAddressOfEgressFamily(_logger, host, egress);
-                throw new SocketException((int)SocketError.HostNotFound, $"{host} has no address of the egress address {egress}'s family, so no connection can come from port slice {_slice}.");
+                throw new SocketException((int)SocketError.HostNotFound, $"{host} has no address of the egress address {egress}'s family, so no connection can come from port slice {slice}.");
             }
         }
         else if (addresses.Length == 0)
@@ -124,9 +167,9 @@ internal sealed class SliceConnectCallback
         return addresses;
     }
 
-    private void Failed(long started, string errorType)
+    private static void Failed(KeyValuePair<string, object?>[] baseTags, long started, string errorType)
     {
-        var tags = new TagList(_tags) { { PortShareHttpMetrics.ErrorTypeTag, errorType } };
+        var tags = new TagList(baseTags) { { PortShareHttpMetrics.ErrorTypeTag, errorType } };
         PortShareHttpMetrics.DurationHistogram.Record(Stopwatch.GetElapsedTime(started).TotalSeconds, tags);
         PortShareHttpMetrics.FailureCounter.Add(1, tags);
     }

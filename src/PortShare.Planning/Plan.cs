@@ -67,6 +67,34 @@ public sealed record Plan
     /// <summary>The slices of <paramref name="host"/> on every egress IP it uses.</summary>
     public IEnumerable<SliceAssignment> GetSlices(string host) => Assignments().Where(a => a.Host == host);
 
+    /// <summary>
+    /// The one place a host's ports come from: the exact ranges <paramref name="host"/> owns on every egress IP, as the
+    /// host file that <c>host apply</c> writes and every consumer reads (<c>plan slice</c>, <c>connect --plan</c>, the
+    /// router's routes use the same ranges). Never a joined range covering ports the host does not own.
+    /// </summary>
+    /// <exception cref="PlanLookupException">The host owns no slice in the plan; the message lists the plan's hosts.</exception>
+    public HostSliceFile HostFile(string host)
+    {
+        ArgumentNullException.ThrowIfNull(host);
+        var slices = new List<EgressSlice>();
+        foreach (var egress in Egress)
+        {
+            if (egress.FindSlice(host) is { } slice && slice.Ranges.Count > 0)
+            {
+                slices.Add(new EgressSlice(IPAddress.Parse(egress.Address), PortSlice.From(slice.Ranges)));
+            }
+        }
+
+        if (slices.Count == 0)
+        {
+            var hosts = Egress.SelectMany(e => e.Slices).Select(s => s.Host).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
+            var shown = hosts.Count > 10 ? string.Join(", ", hosts.Take(10)) + $" and {hosts.Count - 10} more" : string.Join(", ", hosts);
+            throw new PlanLookupException($"Host '{host}' is not in the plan (generation {Generation}); its hosts are: {shown}.");
+        }
+
+        return new HostSliceFile { Host = host, PlanGeneration = Generation, Slices = slices };
+    }
+
     /// <summary>Every slice as one flat, typed row (what the router needs): egress IP, host, next hop, ranges.</summary>
     public IEnumerable<SliceAssignment> Assignments()
     {
@@ -75,7 +103,7 @@ public sealed record Plan
             var address = IPAddress.Parse(egress.Address);
             foreach (var slice in egress.Slices)
             {
-                yield return new SliceAssignment(address, slice.Host, IPAddress.Parse(slice.NextHop), slice.Ranges, PortSet.Segments(slice.Ranges, egress.Reserved));
+                yield return new SliceAssignment(address, slice.Host, IPAddress.Parse(slice.NextHop), slice.Ranges);
             }
         }
     }
@@ -120,13 +148,15 @@ public sealed record HostSlice
 
 /// <summary>
 /// A slice in typed form: egress IP <see cref="Egress"/>, owned by <see cref="Host"/>, reached via <see cref="NextHop"/>.
-/// <see cref="Ranges"/> are the exact ports (routing); <see cref="KernelRanges"/> are the values for
-/// <c>IP_LOCAL_PORT_RANGE</c>: ranges joined across reserved ports, which the host must list in
-/// <c>net.ipv4.ip_local_reserved_ports</c> so the kernel skips them. Usually there is exactly one.
+/// <see cref="Ranges"/> are the exact ports the host owns, for routing and for connecting alike (the connectors set
+/// <c>IP_LOCAL_PORT_RANGE</c> to one of them at a time, so reserved ports between them are never chosen).
 /// </summary>
-public sealed record SliceAssignment(IPAddress Egress, string Host, IPAddress NextHop, IReadOnlyList<PortRange> Ranges, IReadOnlyList<PortRange> KernelRanges)
+public sealed record SliceAssignment(IPAddress Egress, string Host, IPAddress NextHop, IReadOnlyList<PortRange> Ranges)
 {
     public int PortCount => Ranges.Sum(r => r.Count);
+
+    /// <summary>The ranges as one <see cref="PortSlice"/>.</summary>
+    public PortSlice Ports => PortSlice.From(Ranges);
 }
 
 /// <summary>A host or egress IP asked of a plan is not in it.</summary>

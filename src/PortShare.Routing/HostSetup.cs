@@ -42,7 +42,11 @@ public sealed record HostOptions
     /// <summary>Where the host's slices are written (null: <see cref="HostSliceFile.ResolvePath"/>).</summary>
     public string? StatePath { get; init; }
 
-    /// <summary>Also narrow the netns <c>ip_local_port_range</c> to the slice (only when every slice has the same range).</summary>
+    /// <summary>
+    /// Also narrow the netns <c>ip_local_port_range</c> to the host's ports, so unaware programs stay inside them: the
+    /// range becomes the slice's span and the gaps between its ranges go into <c>ip_local_reserved_ports</c>. The
+    /// sysctls are per namespace, so every egress address must have the same slice.
+    /// </summary>
     public bool NarrowPortRange { get; init; }
 
     /// <summary>The nftables table that exempts the egress addresses from conntrack (and so from NAT).</summary>
@@ -50,21 +54,30 @@ public sealed record HostOptions
 }
 
 /// <summary>What <c>host show</c> reports.</summary>
-/// <param name="Slices">The state file's slices.</param>
+/// <param name="Slices">The host file's slices.</param>
 /// <param name="AddressesPresent">Per egress address: is it on <c>lo</c>.</param>
 /// <param name="ConntrackExempt">True when the exemption table is installed.</param>
 /// <param name="PortRange">The netns <c>ip_local_port_range</c>.</param>
 public sealed record HostReport(HostSliceFile Slices, IReadOnlyDictionary<IPAddress, bool> AddressesPresent, bool ConntrackExempt, string PortRange);
 
+/// <summary>What <c>host remove</c> undid.</summary>
+/// <param name="HadHostFile">False when there was no host file: only what can be recognised as PortShare's (its nftables table) was removed.</param>
+/// <param name="Undone">One line per change undone.</param>
+public sealed record HostRemoval(bool HadHostFile, IReadOnlyList<string> Undone);
+
 /// <summary>
 /// Prepares a host to egress from the shared address: the address on <c>lo</c> (so it is never the primary source of
-/// unaware programs), <c>arp_ignore=1</c>/<c>arp_announce=2</c>, conntrack (and so NAT) exemption, the state file the
-/// library reads, and optionally a narrowed <c>ip_local_port_range</c>. Idempotent.
+/// unaware programs), <c>arp_ignore=1</c>/<c>arp_announce=2</c>, conntrack (and so NAT) exemption, the host file the
+/// library reads, and optionally a narrowed <c>ip_local_port_range</c> with the slice's gaps reserved. Idempotent and
+/// transactional: every input is checked before anything changes, a failure rolls back what was done, and the host file
+/// records what was changed (with the values before) so that <see cref="Remove"/> undoes exactly that.
 /// </summary>
 public sealed class HostSetup
 {
     private const string PortRangeKey = "net/ipv4/ip_local_port_range";
-    private const string PreviousRangeField = "previousPortRange";
+    private const string ReservedPortsKey = "net/ipv4/ip_local_reserved_ports";
+    private const string ArpIgnoreKey = "net/ipv4/conf/all/arp_ignore";
+    private const string ArpAnnounceKey = "net/ipv4/conf/all/arp_announce";
     private readonly NetTools _tools;
     private readonly ISysctl _sysctl;
     private readonly HostOptions _options;
@@ -80,25 +93,29 @@ public sealed class HostSetup
         _options = options;
     }
 
-    /// <summary>The host's slices of <paramref name="slices"/> (a plan's route slices).</summary>
+    /// <summary>The host's slices in <paramref name="slices"/> (a plan's route slices, grouped per egress address).</summary>
     /// <exception cref="InvalidPlanException">The host is not in the plan.</exception>
     public static HostSliceFile SlicesOf(IReadOnlyList<RouteSlice> slices, string host)
     {
         ArgumentNullException.ThrowIfNull(slices);
-        var mine = slices.Where(s => string.Equals(s.Host, host, StringComparison.Ordinal)).Select(s => new EgressSlice(s.Egress, s.Range)).ToList();
+        var mine = slices.Where(s => string.Equals(s.Host, host, StringComparison.Ordinal))
+            .GroupBy(s => s.Egress)
+            .Select(g => new EgressSlice(g.Key, PortSlice.From(g.Select(s => s.Range))))
+            .ToList();
         if (mine.Count == 0)
         {
             var known = string.Join(", ", slices.Select(s => s.Host).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal));
             throw new InvalidPlanException([$"Host '{host}' is not in the plan; its hosts are: {known}."]);
         }
 
-        return new HostSliceFile(host, mine);
+        return new HostSliceFile { Host = host, Slices = mine };
     }
 
     /// <summary>The commands <see cref="Apply"/> would run (for <c>--dry-run</c>).</summary>
     public IEnumerable<string> Describe(HostSliceFile slices)
     {
         ArgumentNullException.ThrowIfNull(slices);
+        var narrow = CheckInputs(slices);
         foreach (var e in slices.Slices.Select(s => s.Egress).Distinct())
         {
             yield return $"ip {string.Join(' ', AddressArgs("replace", e))}";
@@ -112,126 +129,295 @@ public sealed class HostSetup
         }
 
         yield return "EOF";
-        if (_options.NarrowPortRange && NarrowTo(slices) is { } r)
+        if (narrow is { } n)
         {
-            yield return $"sysctl net.ipv4.ip_local_port_range=\"{r.Low} {r.High}\"";
+            yield return $"sysctl net.ipv4.ip_local_port_range=\"{n.Span.Low} {n.Span.High}\"";
+            if (n.Gaps().Count > 0)
+            {
+                yield return $"sysctl net.ipv4.ip_local_reserved_ports=\"(current),{string.Join(',', n.Gaps())}\"";
+            }
         }
 
         yield return $"write {HostSliceFile.ResolvePath(_options.StatePath)}";
     }
 
-    /// <summary>Applies the host side for <paramref name="slices"/>.</summary>
-    public void Apply(HostSliceFile slices)
+    /// <summary>
+    /// Applies the host side for <paramref name="slices"/> and writes the host file. Either everything is applied or,
+    /// on any failure, what was changed is put back and the exception propagates.
+    /// </summary>
+    /// <returns>Warnings about the host that do not stop the apply (e.g. a slice outside <c>ip_local_port_range</c>).</returns>
+    /// <exception cref="InvalidPlanException">An input is unusable (bad host name, --sysctl with differing slices).</exception>
+    /// <exception cref="RoutingException">A tool is missing or failed, or the host file cannot be written.</exception>
+    public IReadOnlyList<string> Apply(HostSliceFile slices)
     {
         ArgumentNullException.ThrowIfNull(slices);
-        if (!RouteValidation.IsValidName(slices.Host))
-        {
-            throw new InvalidPlanException([$"Host name '{slices.Host}' is invalid."]);
-        }
-
-        PortRange? narrow = null;
-        if (_options.NarrowPortRange)
-        {
-            narrow = NarrowTo(slices) ?? throw new InvalidPlanException([$"--sysctl narrows ip_local_port_range, which is one range per network namespace, but host {slices.Host} has slices {string.Join(", ", slices.Slices.Select(s => s.Range).Distinct())}. Drop --sysctl, or give the host one slice."]);
-        }
-
+        var narrow = CheckInputs(slices);
         if (!_tools.HasNft())
         {
             throw new RoutingException("Host apply needs the 'nft' tool to exempt the egress address from conntrack and NAT. Run ./setup.sh as root (apt-get install nftables).");
         }
 
         var path = HostSliceFile.ResolvePath(_options.StatePath);
+        CheckWritable(path);
         var previous = ReadPrevious(path);
-        var nft = _tools.Nft(["-f", "-"], ExemptScript(slices));
-        if (nft.ExitCode != 0)
+        var before = previous?.Applied;
+        var undo = new Stack<Action>();
+        try
         {
-            throw _tools.Failed("nft", ["-f", "-"], nft);
+            // Sysctls: remember the value before PortShare first touched each key, across re-applies.
+            var sysctls = new List<SysctlChange>();
+            void Set(string key, string value)
+            {
+                var current = Normalize(_sysctl.Read(key));
+                var original = before?.Sysctls.FirstOrDefault(c => c.Key == key)?.Previous ?? current;
+                if (current != value)
+                {
+                    _sysctl.Write(key, value);
+                    undo.Push(() => _sysctl.Write(key, current));
+                }
+
+                sysctls.Add(new SysctlChange(key, original, value));
+            }
+
+            var hadTable = _tools.Nft(["list", "table", "inet", _options.NftTable]).ExitCode == 0;
+            Run(_tools.Nft(["-f", "-"], ExemptScript(slices)), "nft", ["-f", "-"]);
+            undo.Push(() => _tools.Nft(["-f", "-"], hadTable && previous is not null
+                ? ExemptScript(previous)
+                : $"table inet {_options.NftTable}\ndelete table inet {_options.NftTable}\n"));
+
+            _tools.IpCheck("link", "set", "lo", "up");
+            var present = AddressesOnLo();
+            var added = new List<IPAddress>();
+            var keep = slices.Slices.Select(s => s.Egress).Distinct().ToList();
+            foreach (var e in keep)
+            {
+                if (before?.Addresses.Contains(e) == true)
+                {
+                    added.Add(e);
+                }
+
+                if (!present.Contains(e))
+                {
+                    _tools.IpCheck(AddressArgs("add", e));
+                    undo.Push(() => _tools.Ip(AddressArgs("del", e)));
+                    if (!added.Contains(e))
+                    {
+                        added.Add(e);
+                    }
+                }
+            }
+
+            // Addresses PortShare added for slices the host no longer has.
+            foreach (var old in before?.Addresses.Where(e => !keep.Contains(e)) ?? [])
+            {
+                if (present.Contains(old))
+                {
+                    _tools.IpCheck(AddressArgs("del", old));
+                    undo.Push(() => _tools.Ip(AddressArgs("add", old)));
+                }
+            }
+
+            Set(ArpIgnoreKey, "1");
+            Set(ArpAnnounceKey, "2");
+
+            if (narrow is { } n)
+            {
+                Set(PortRangeKey, string.Create(CultureInfo.InvariantCulture, $"{n.Span.Low} {n.Span.High}"));
+                if (n.Gaps().Count > 0)
+                {
+                    var original = before?.Sysctls.FirstOrDefault(c => c.Key == ReservedPortsKey)?.Previous ?? Normalize(_sysctl.Read(ReservedPortsKey));
+                    Set(ReservedPortsKey, JoinReserved(original, n.Gaps()));
+                }
+            }
+
+            // Narrowed before but not now: put those keys back.
+            foreach (var c in before?.Sysctls ?? [])
+            {
+                if (!sysctls.Any(x => x.Key == c.Key) && c.Key is PortRangeKey or ReservedPortsKey)
+                {
+                    var current = Normalize(_sysctl.Read(c.Key));
+                    _sysctl.Write(c.Key, c.Previous);
+                    undo.Push(() => _sysctl.Write(c.Key, current));
+                }
+            }
+
+            var file = slices with { Applied = new HostChanges { Addresses = added, Sysctls = sysctls, NftTable = _options.NftTable } };
+            try
+            {
+                file.Save(path);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                throw new RoutingException($"Cannot write the host file {path}: {ex.Message.TrimEnd('.')}. Nothing was left applied.", ex);
+            }
+        }
+        catch
+        {
+            while (undo.TryPop(out var step))
+            {
+                step();
+            }
+
+            throw;
         }
 
-        _tools.IpCheck("link", "set", "lo", "up");
-        var keep = slices.Slices.Select(s => s.Egress).ToHashSet();
-        foreach (var e in keep)
-        {
-            _tools.IpCheck(AddressArgs("replace", e));
-        }
-
-        foreach (var old in previous?.Slices.Select(s => s.Egress).Distinct().Where(e => !keep.Contains(e)) ?? [])
-        {
-            _tools.Ip(AddressArgs("del", old));
-        }
-
-        _sysctl.Write("net/ipv4/conf/all/arp_ignore", "1");
-        _sysctl.Write("net/ipv4/conf/all/arp_announce", "2");
-
-        var extra = new Dictionary<string, string>();
-        var previousRange = previous is null ? null : ReadField(path, PreviousRangeField);
-        if (narrow is { } range)
-        {
-            extra[PreviousRangeField] = previousRange ?? _sysctl.Read(PortRangeKey).Replace('\t', ' ');
-            _sysctl.Write(PortRangeKey, string.Create(CultureInfo.InvariantCulture, $"{range.Low} {range.High}"));
-        }
-        else if (previousRange is not null)
-        {
-            _sysctl.Write(PortRangeKey, previousRange);
-        }
-
-        var dir = Path.GetDirectoryName(path);
-        if (!string.IsNullOrEmpty(dir))
-        {
-            Directory.CreateDirectory(dir);
-        }
-
-        var tmp = path + ".tmp";
-        File.WriteAllText(tmp, slices.ToJson(extra));
-        File.Move(tmp, path, overwrite: true);
+        return Warnings(slices);
     }
 
-    /// <summary>Undoes <see cref="Apply"/>: addresses, exemption table, port range and the state file.</summary>
-    /// <returns>False when there was no state file (nothing to remove).</returns>
-    public bool Remove()
+    /// <summary>
+    /// Undoes <see cref="Apply"/> as its host file recorded it: restores every sysctl to its value before, deletes the
+    /// addresses it added and its nftables table, and deletes the host file. Without a host file, removes what is
+    /// recognisably PortShare's (its nftables table) and says what it could not know.
+    /// </summary>
+    public HostRemoval Remove()
     {
         var path = HostSliceFile.ResolvePath(_options.StatePath);
-        var previous = ReadPrevious(path);
+        var undone = new List<string>();
+        var previous = File.Exists(path) ? HostSliceFile.Load(path) : null;
+        var applied = previous?.Applied;
+        var table = applied?.NftTable ?? _options.NftTable;
+        if (_tools.HasNft() && _tools.Nft(["list", "table", "inet", table]).ExitCode == 0)
+        {
+            Run(_tools.Nft(["delete", "table", "inet", table]), "nft", ["delete", "table", "inet", table]);
+            undone.Add($"deleted nftables table inet {table}");
+        }
+
         if (previous is null)
         {
-            return false;
+            return new HostRemoval(false, undone);
         }
 
-        foreach (var e in previous.Slices.Select(s => s.Egress).Distinct())
+        var present = AddressesOnLo();
+        foreach (var e in applied?.Addresses ?? [])
         {
-            _tools.Ip(AddressArgs("del", e));
+            if (present.Contains(e))
+            {
+                _tools.IpCheck(AddressArgs("del", e));
+                undone.Add($"deleted {e} from lo");
+            }
         }
 
-        if (_tools.HasNft())
+        foreach (var c in (applied?.Sysctls ?? []).Reverse())
         {
-            _tools.Nft(["-f", "-"], $"table inet {_options.NftTable}\ndelete table inet {_options.NftTable}\n");
-        }
-
-        if (ReadField(path, PreviousRangeField) is { } range)
-        {
-            _sysctl.Write(PortRangeKey, range);
+            _sysctl.Write(c.Key, c.Previous);
+            undone.Add($"restored {c.Key.Replace('/', '.')} = {c.Previous}");
         }
 
         File.Delete(path);
-        return true;
+        undone.Add($"deleted {path}");
+        return new HostRemoval(true, undone);
     }
 
-    /// <summary>The state file and what is actually in place.</summary>
+    /// <summary>The host file and what is actually in place.</summary>
     public HostReport Show()
     {
         var path = HostSliceFile.ResolvePath(_options.StatePath);
         var slices = HostSliceFile.Load(path);
-        var addrs = _tools.IpCheck("-j", "addr", "show", "dev", "lo");
-        var present = slices.Slices.Select(s => s.Egress).Distinct().ToDictionary(e => e, e => addrs.Contains($"\"{e}\"", StringComparison.Ordinal));
+        var present = AddressesOnLo();
         var exempt = _tools.HasNft() && _tools.Nft(["list", "table", "inet", _options.NftTable]).ExitCode == 0;
-        return new HostReport(slices, present, exempt, _sysctl.Read(PortRangeKey).Replace('\t', ' '));
+        return new HostReport(slices, slices.Slices.Select(s => s.Egress).Distinct().ToDictionary(e => e, present.Contains), exempt, Normalize(_sysctl.Read(PortRangeKey)));
     }
 
-    private static PortRange? NarrowTo(HostSliceFile slices)
+    /// <summary>Checks what can be checked before anything changes; returns the slice to narrow to, if asked.</summary>
+    private PortSlice? CheckInputs(HostSliceFile slices)
     {
-        var ranges = slices.Slices.Select(s => s.Range).Distinct().ToList();
-        return ranges.Count == 1 ? ranges[0] : null;
+        if (!RouteValidation.IsValidName(slices.Host))
+        {
+            throw new InvalidPlanException([$"Host name '{slices.Host}' is invalid."]);
+        }
+
+        if (slices.Slices.Count == 0)
+        {
+            throw new InvalidPlanException([$"Host {slices.Host} owns no slice: nothing to apply."]);
+        }
+
+        if (!_options.NarrowPortRange)
+        {
+            return null;
+        }
+
+        var distinct = slices.Slices.Select(s => s.Ports).Distinct().ToList();
+        return distinct.Count == 1
+            ? distinct[0]
+            : throw new InvalidPlanException([$"--sysctl narrows ip_local_port_range, which is one setting per network namespace, but host {slices.Host} owns different ports on its egress addresses ({string.Join("; ", slices.Slices.Select(s => $"{s.Ports} on {s.Egress}"))}). Drop --sysctl, or give the host the same slice on every egress address."]);
     }
+
+    private static void CheckWritable(string path)
+    {
+        if (string.IsNullOrWhiteSpace(path))
+        {
+            throw new RoutingException("The host file path is empty: give a file path (--state) or unset PORTSHARE_HOST_FILE.");
+        }
+
+        if (Directory.Exists(path))
+        {
+            throw new RoutingException($"The host file path {path} is a directory: give a file path.");
+        }
+
+        var dir = Path.GetDirectoryName(Path.GetFullPath(path));
+        if (dir is not null && File.Exists(dir))
+        {
+            throw new RoutingException($"The host file {path} cannot be written: {dir} is a file, not a directory.");
+        }
+    }
+
+    private List<string> Warnings(HostSliceFile slices)
+    {
+        var warnings = new List<string>();
+        if (PortRange.TryParse(Normalize(_sysctl.Read(PortRangeKey)).Replace(' ', '-'), out var netns, out _))
+        {
+            foreach (var s in slices.Slices)
+            {
+                foreach (var r in s.Ports.Ranges.Where(r => !netns.Contains(r)))
+                {
+                    warnings.Add($"range {r} of {s.Egress} lies outside this namespace's ip_local_port_range {netns}: connects from it are refused (fail closed) until net.ipv4.ip_local_port_range covers it.");
+                }
+            }
+        }
+
+        return warnings;
+    }
+
+    private void Run(ToolResult result, string tool, string[] args)
+    {
+        if (result.ExitCode != 0)
+        {
+            throw _tools.Failed(tool, args, result);
+        }
+    }
+
+    private HashSet<IPAddress> AddressesOnLo()
+    {
+        var json = _tools.IpCheck("-j", "addr", "show", "dev", "lo");
+        var found = new HashSet<IPAddress>();
+        using var doc = System.Text.Json.JsonDocument.Parse(json);
+        foreach (var link in doc.RootElement.EnumerateArray())
+        {
+            if (!link.TryGetProperty("addr_info", out var infos))
+            {
+                continue;
+            }
+
+            foreach (var info in infos.EnumerateArray())
+            {
+                if (info.TryGetProperty("local", out var local) && IPAddress.TryParse(local.GetString(), out var a))
+                {
+                    found.Add(a);
+                }
+            }
+        }
+
+        return found;
+    }
+
+    private static string JoinReserved(string existing, IReadOnlyList<PortRange> gaps)
+    {
+        var parts = existing.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToList();
+        parts.AddRange(gaps.Select(g => g.ToString()));
+        return string.Join(',', parts);
+    }
+
+    private static string Normalize(string sysctlValue) => sysctlValue.Replace('\t', ' ').Trim();
 
     private static HostSliceFile? ReadPrevious(string path)
     {
@@ -245,19 +431,6 @@ public sealed class HostSetup
             return HostSliceFile.Load(path);
         }
         catch (PortShareException)
-        {
-            return null;
-        }
-    }
-
-    private static string? ReadField(string path, string field)
-    {
-        try
-        {
-            using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(path));
-            return doc.RootElement.TryGetProperty(field, out var v) ? v.GetString() : null;
-        }
-        catch (Exception ex) when (ex is IOException or System.Text.Json.JsonException)
         {
             return null;
         }

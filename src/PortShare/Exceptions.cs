@@ -31,7 +31,7 @@ public class PortShareException : Exception
 public sealed class SliceExhaustedException : PortShareException
 {
     /// <summary>Creates the exception with a message naming the slice, local address and destination.</summary>
-    public SliceExhaustedException(PortRange slice, IPAddress? localAddress, EndPoint? remote, SocketError error, string? detail = null)
+    public SliceExhaustedException(PortSlice slice, IPAddress? localAddress, EndPoint? remote, SocketError error, string? detail = null)
         : base(Format(slice, localAddress, remote, error, detail))
     {
         Slice = slice;
@@ -57,8 +57,8 @@ public sealed class SliceExhaustedException : PortShareException
     {
     }
 
-    /// <summary>The slice that is full.</summary>
-    public PortRange Slice { get; }
+    /// <summary>The slice that is full (every range of it was tried).</summary>
+    public PortSlice? Slice { get; }
 
     /// <summary>The local (egress) address, or null for "any".</summary>
     public IPAddress? LocalAddress { get; }
@@ -69,7 +69,7 @@ public sealed class SliceExhaustedException : PortShareException
     /// <summary>The kernel's error behind the exhaustion.</summary>
     public SocketError SocketError { get; }
 
-    private static string Format(PortRange slice, IPAddress? local, EndPoint? remote, SocketError error, string? detail)
+    private static string Format(PortSlice slice, IPAddress? local, EndPoint? remote, SocketError error, string? detail)
     {
         var from = local is null ? "any local address" : local.ToString();
         var to = remote is null ? "a bind" : $"destination {remote}";
@@ -81,7 +81,8 @@ public sealed class SliceExhaustedException : PortShareException
             _ => $"kernel error {error}",
         };
         var tail = detail is null ? string.Empty : $" ({detail})";
-        return $"Port slice {slice} ({slice.Count} ports) is exhausted for {to} from {from}: {what}{tail}. Close connections, wait for TIME_WAIT to pass, or use a larger slice or another egress IP.";
+        var size = slice.Ranges.Count == 1 ? $"{slice.Count} ports" : $"{slice.Count} ports in {slice.Ranges.Count} ranges, every one tried";
+        return $"Port slice {slice} ({size}) is exhausted for {to} from {from}: {what}{tail}. Close connections, wait for TIME_WAIT to pass, or use a larger slice or another egress IP.";
     }
 }
 

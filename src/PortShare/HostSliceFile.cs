@@ -1,122 +1,354 @@
-using System.Globalization;
 using System.Net;
-using System.Text;
+using System.Net.Sockets;
 using System.Text.Json;
+using System.Text.Json.Serialization;
+using PortShare.Connect;
 
 namespace PortShare;
 
-/// <summary>One slice this host owns: its ports on one egress address.</summary>
+/// <summary>The ports this host owns on one egress address.</summary>
 /// <param name="Egress">The shared egress address (assigned to this host's <c>lo</c> by <c>portshare host apply</c>).</param>
-/// <param name="Range">The ports of the slice.</param>
-public sealed record EgressSlice(IPAddress Egress, PortRange Range);
+/// <param name="Ports">The exact ports: one range or several, never a joined range covering ports the host does not own.</param>
+public sealed record EgressSlice(IPAddress Egress, PortSlice Ports);
+
+/// <summary>One sysctl that <c>host apply</c> changed, with the value to restore on <c>host remove</c>.</summary>
+/// <param name="Key">The key under <c>/proc/sys</c>, e.g. <c>net/ipv4/conf/all/arp_ignore</c>.</param>
+/// <param name="Previous">The value before the first <c>host apply</c>.</param>
+/// <param name="Value">The value <c>host apply</c> wrote.</param>
+public sealed record SysctlChange(string Key, string Previous, string Value);
+
+/// <summary>What <c>host apply</c> changed on the host, so that <c>host remove</c> undoes exactly that.</summary>
+public sealed record HostChanges
+{
+    /// <summary>Egress addresses it added to <c>lo</c> (an address that was already there is not listed, and stays).</summary>
+    public IReadOnlyList<IPAddress> Addresses { get; init; } = [];
+
+    /// <summary>Sysctls it changed, each with its previous value.</summary>
+    public IReadOnlyList<SysctlChange> Sysctls { get; init; } = [];
+
+    /// <summary>The nftables table (family inet) it installed, or null.</summary>
+    public string? NftTable { get; init; }
+}
 
 /// <summary>
-/// The host's slices as <c>portshare host apply</c> writes them (default <c>/etc/portshare/host.json</c>, or the path in
-/// <c>PORTSHARE_HOST_FILE</c>), so that an application asks for "my slice" without knowing the plan:
-/// <c>var s = HostSliceFile.Load().Slices[0]; new SliceConnector(s.Range, s.Egress)</c>.
+/// This host's slices, as <c>portshare host apply</c> (or the fleet agent) writes them, atomically, to one file: the
+/// default <see cref="DefaultPath"/>, or the path in <c>PORTSHARE_HOST_FILE</c>. The one model and the one reader of
+/// that file for the CLI, the library and <c>PortShare.Http</c>, so an application asks for "my slice" without knowing
+/// the plan: <c>HostSliceFile.Load().Connector()</c>, or <see cref="HostSliceConnector"/> to follow the file as it changes.
 /// </summary>
-/// <param name="Host">The host's name in the plan.</param>
-/// <param name="Slices">Its slices.</param>
-public sealed record HostSliceFile(string Host, IReadOnlyList<EgressSlice> Slices)
+public sealed record HostSliceFile
 {
     /// <summary>Where the file lives unless <c>PORTSHARE_HOST_FILE</c> says otherwise.</summary>
     public const string DefaultPath = "/etc/portshare/host.json";
 
-    /// <summary>The path in use: <c>PORTSHARE_HOST_FILE</c> or <see cref="DefaultPath"/>.</summary>
+    /// <summary>The environment variable that overrides <see cref="DefaultPath"/>.</summary>
+    public const string PathVariable = "PORTSHARE_HOST_FILE";
+
+    /// <summary>The format this release writes (1: one <c>range</c> per slice, still read).</summary>
+    public const int CurrentVersion = 2;
+
+    /// <summary>The host's name in the plan.</summary>
+    public required string Host { get; init; }
+
+    /// <summary>The plan generation the slices come from, when known.</summary>
+    public long? PlanGeneration { get; init; }
+
+    /// <summary>The host's slices, one per egress address.</summary>
+    public required IReadOnlyList<EgressSlice> Slices { get; init; }
+
+    /// <summary>What <c>host apply</c> changed (null when the file was written by something else).</summary>
+    public HostChanges? Applied { get; init; }
+
+    /// <summary>The path in use: <paramref name="path"/>, else <c>PORTSHARE_HOST_FILE</c>, else <see cref="DefaultPath"/>.</summary>
     public static string ResolvePath(string? path = null)
     {
-        if (path is not null)
+        if (!string.IsNullOrEmpty(path))
         {
             return path;
         }
 
-        var env = Environment.GetEnvironmentVariable("PORTSHARE_HOST_FILE");
+        var env = Environment.GetEnvironmentVariable(PathVariable);
         return string.IsNullOrEmpty(env) ? DefaultPath : env;
     }
 
-    /// <summary>The slice of this host for <paramref name="egress"/>, or the first slice when it is null.</summary>
-    /// <exception cref="PortShareException">The host has no slice on that address.</exception>
-    public EgressSlice For(IPAddress? egress = null) =>
-        Slices.FirstOrDefault(s => egress is null || s.Egress.Equals(egress))
-        ?? throw new PortShareException(egress is null ? $"Host {Host} owns no slice." : $"Host {Host} owns no slice on egress address {egress}.");
-
     /// <summary>
-    /// A connector for this host's slice on <paramref name="egress"/> (the first slice when null), bound to the egress
-    /// address: <c>HostSliceFile.Load().Connector().ConnectAsync(remote)</c>.
+    /// The slice on <paramref name="egress"/>; with no address, the only slice, or the only one of
+    /// <paramref name="family"/> when that is given.
     /// </summary>
-    public Connect.SliceConnector Connector(IPAddress? egress = null, Connect.ConnectStrategy strategy = Connect.ConnectStrategy.Auto)
+    /// <exception cref="PortShareException">No slice matches, or several do and none was chosen; the message lists them.</exception>
+    public EgressSlice For(IPAddress? egress = null, AddressFamily? family = null)
     {
-        var slice = For(egress);
-        return new Connect.SliceConnector(slice.Range, slice.Egress, strategy);
+        egress = SliceGuard.Unmap(egress);
+        if (egress is not null)
+        {
+            return Slices.FirstOrDefault(s => s.Egress.Equals(egress))
+                ?? throw new PortShareException($"Host {Host} owns no slice on egress address {egress}; it owns {Describe(Slices)}.");
+        }
+
+        var candidates = family is null ? Slices : [.. Slices.Where(s => s.Egress.AddressFamily == family)];
+        return candidates.Count switch
+        {
+            1 => candidates[0],
+            0 when Slices.Count == 0 => throw new PortShareException($"Host {Host} owns no slice."),
+            0 => throw new PortShareException($"Host {Host} owns no slice on an {(family == AddressFamily.InterNetworkV6 ? "IPv6" : "IPv4")} egress address; it owns {Describe(Slices)}."),
+            _ => throw new PortShareException($"Host {Host} owns slices on {candidates.Count} egress addresses ({Describe(candidates)}): choose the egress address."),
+        };
     }
 
-    /// <summary>Reads the host file.</summary>
-    /// <exception cref="PortShareException">The file is missing or malformed; the message names it.</exception>
+    /// <summary>A connector for this host's slice (see <see cref="For"/>), bound to its egress address.</summary>
+    public SliceConnector Connector(IPAddress? egress = null, ConnectStrategy strategy = ConnectStrategy.Auto)
+    {
+        var slice = For(egress);
+        return new SliceConnector(slice.Ports, slice.Egress, strategy);
+    }
+
+    /// <summary>A UDP connector for this host's slice (see <see cref="For"/>), bound to its egress address.</summary>
+    public UdpSliceConnector UdpConnector(IPAddress? egress = null, UdpPortMode mode = UdpPortMode.Shared)
+    {
+        var slice = For(egress);
+        return new UdpSliceConnector(slice.Ports, slice.Egress, mode);
+    }
+
+    /// <summary>Reads the host file (<see cref="ResolvePath"/> decides which).</summary>
+    /// <exception cref="PortShareException">The file is missing, unreadable or malformed; the message names it and what is wrong.</exception>
     public static HostSliceFile Load(string? path = null)
     {
         path = ResolvePath(path);
         string text;
         try
         {
+            if (Directory.Exists(path))
+            {
+                throw new IOException("it is a directory");
+            }
+
             text = File.ReadAllText(path);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            throw new PortShareException($"Cannot read the host's slices from {path}: {ex.Message.TrimEnd('.')}. Run 'portshare host apply PLAN.json --host NAME' on this host first.", ex);
+            var why = ex is FileNotFoundException or DirectoryNotFoundException ? "it does not exist" : ex.Message.TrimEnd('.');
+            throw new PortShareException($"Cannot read the host's slices from {path}: {why}. Run 'portshare host apply PLAN.json --host NAME' on this host first, or set {PathVariable}.", ex);
         }
 
+        return Parse(text, path);
+    }
+
+    /// <summary>Parses the host file's JSON; <paramref name="source"/> names it in error messages.</summary>
+    /// <exception cref="PortShareException">The text is not a host file; the message says what is wrong.</exception>
+    public static HostSliceFile Parse(string json, string source = "the host file")
+    {
+        ArgumentNullException.ThrowIfNull(json);
+        HostFileJson? dto;
         try
         {
-            return Parse(text);
+            dto = JsonSerializer.Deserialize(json, HostFileJsonContext.Default.HostFileJson);
         }
-        catch (Exception ex) when (ex is JsonException or FormatException or KeyNotFoundException or InvalidOperationException)
+        catch (JsonException ex)
         {
-            throw new PortShareException($"{path} is not a valid PortShare host file: {ex.Message}", ex);
-        }
-    }
-
-    /// <summary>Parses the host file's JSON.</summary>
-    public static HostSliceFile Parse(string json)
-    {
-        using var doc = JsonDocument.Parse(json);
-        var root = doc.RootElement;
-        var host = root.GetProperty("host").GetString() ?? throw new FormatException("'host' is null.");
-        var slices = new List<EgressSlice>();
-        foreach (var s in root.GetProperty("slices").EnumerateArray())
-        {
-            var egress = IPAddress.Parse(s.GetProperty("egress").GetString() ?? string.Empty);
-            slices.Add(new EgressSlice(egress, PortRange.Parse(s.GetProperty("range").GetString() ?? string.Empty)));
+            throw Bad(source, $"it is not valid JSON ({ex.Message})", ex);
         }
 
-        return new HostSliceFile(host, slices);
-    }
-
-    /// <summary>The file's JSON (with <paramref name="extra"/> string properties, e.g. what to restore on remove).</summary>
-    public string ToJson(IReadOnlyDictionary<string, string>? extra = null)
-    {
-        using var ms = new MemoryStream();
-        using (var w = new Utf8JsonWriter(ms, new JsonWriterOptions { Indented = true }))
+        if (dto is null)
         {
-            w.WriteStartObject();
-            w.WriteString("host", Host);
-            w.WriteStartArray("slices");
-            foreach (var s in Slices)
+            throw Bad(source, "it is empty (null)");
+        }
+
+        var version = dto.Version ?? 1;
+        if (version is < 1 or > CurrentVersion)
+        {
+            throw Bad(source, $"its version {version} is not one this release reads (1 to {CurrentVersion}); it was written by a newer portshare");
+        }
+
+        if (string.IsNullOrWhiteSpace(dto.Host))
+        {
+            throw Bad(source, "it names no \"host\"");
+        }
+
+        if (dto.Slices is null)
+        {
+            throw Bad(source, "it has no \"slices\" list");
+        }
+
+        var slices = new List<EgressSlice>(dto.Slices.Count);
+        for (var i = 0; i < dto.Slices.Count; i++)
+        {
+            var s = dto.Slices[i] ?? throw Bad(source, $"slices[{i}] is null");
+            if (!IPAddress.TryParse(s.Egress, out var egress))
             {
-                w.WriteStartObject();
-                w.WriteString("egress", s.Egress.ToString());
-                w.WriteString("range", s.Range.ToString(null, CultureInfo.InvariantCulture));
-                w.WriteEndObject();
+                throw Bad(source, $"slices[{i}].egress '{s.Egress}' is not an IP address");
             }
 
-            w.WriteEndArray();
-            foreach (var (k, v) in extra ?? new Dictionary<string, string>())
+            var texts = s.Ranges ?? (s.Range is null ? null : [s.Range]);
+            if (texts is null || texts.Count == 0)
             {
-                w.WriteString(k, v);
+                throw Bad(source, $"slices[{i}] ({egress}) has no \"ranges\"");
             }
 
-            w.WriteEndObject();
+            var ranges = new List<PortRange>(texts.Count);
+            foreach (var t in texts)
+            {
+                if (!PortRange.TryParse(t, out var r, out var error))
+                {
+                    throw Bad(source, $"slices[{i}] ({egress}): {error}");
+                }
+
+                ranges.Add(r);
+            }
+
+            if (!PortSlice.TryFrom(ranges, out var ports, out var fromError))
+            {
+                throw Bad(source, $"slices[{i}] ({egress}): {fromError}");
+            }
+
+            if (slices.Any(x => x.Egress.Equals(egress)))
+            {
+                throw Bad(source, $"egress address {egress} is listed twice");
+            }
+
+            slices.Add(new EgressSlice(egress, ports));
         }
 
-        return Encoding.UTF8.GetString(ms.ToArray()) + "\n";
+        return new HostSliceFile
+        {
+            Host = dto.Host,
+            PlanGeneration = dto.PlanGeneration,
+            Slices = slices,
+            Applied = ReadApplied(dto, source),
+        };
     }
+
+    /// <summary>The file's JSON (version <see cref="CurrentVersion"/>, snake_case).</summary>
+    public string ToJson()
+    {
+        var dto = new HostFileJson
+        {
+            Version = CurrentVersion,
+            Host = Host,
+            PlanGeneration = PlanGeneration,
+            Slices = [.. Slices.Select(s => new SliceJson { Egress = s.Egress.ToString(), Ranges = [.. s.Ports.Ranges.Select(r => r.ToString())] })],
+            Applied = Applied is null ? null : new AppliedJson
+            {
+                Addresses = [.. Applied.Addresses.Select(a => a.ToString())],
+                NftTable = Applied.NftTable,
+                Sysctls = [.. Applied.Sysctls.Select(c => new SysctlJson { Key = c.Key, Previous = c.Previous, Value = c.Value })],
+            },
+        };
+        return JsonSerializer.Serialize(dto, HostFileJsonContext.Default.HostFileJson) + "\n";
+    }
+
+    /// <summary>Writes the file atomically (a temporary file in the same directory, renamed over the target).</summary>
+    public void Save(string? path = null)
+    {
+        path = ResolvePath(path);
+        var dir = Path.GetDirectoryName(Path.GetFullPath(path));
+        if (!string.IsNullOrEmpty(dir))
+        {
+            Directory.CreateDirectory(dir);
+        }
+
+        var tmp = Path.Combine(dir ?? ".", $".{Path.GetFileName(path)}.{Environment.ProcessId}.tmp");
+        try
+        {
+            File.WriteAllText(tmp, ToJson());
+            File.Move(tmp, path, overwrite: true);
+        }
+        finally
+        {
+            File.Delete(tmp);
+        }
+    }
+
+    private static HostChanges? ReadApplied(HostFileJson dto, string source)
+    {
+        if (dto.Applied is { } a)
+        {
+            var addresses = new List<IPAddress>();
+            foreach (var text in a.Addresses ?? [])
+            {
+                addresses.Add(IPAddress.TryParse(text, out var address) ? address : throw Bad(source, $"applied.addresses: '{text}' is not an IP address"));
+            }
+
+            var sysctls = new List<SysctlChange>();
+            foreach (var c in a.Sysctls ?? [])
+            {
+                if (c is null || string.IsNullOrWhiteSpace(c.Key) || c.Previous is null || c.Value is null)
+                {
+                    throw Bad(source, "applied.sysctls has an entry without key, previous and value");
+                }
+
+                sysctls.Add(new SysctlChange(c.Key, c.Previous, c.Value));
+            }
+
+            return new HostChanges { Addresses = addresses, Sysctls = sysctls, NftTable = a.NftTable };
+        }
+
+        // Version 1 recorded only the port range it narrowed.
+        return dto.PreviousPortRange is { } previous
+            ? new HostChanges { Sysctls = [new SysctlChange("net/ipv4/ip_local_port_range", previous, string.Empty)] }
+            : null;
+    }
+
+    private static string Describe(IEnumerable<EgressSlice> slices) =>
+        string.Join("; ", slices.Select(s => $"{s.Ports} on {s.Egress}")) is { Length: > 0 } text ? text : "none";
+
+    private static PortShareException Bad(string source, string why, Exception? inner = null) =>
+        new($"{source} is not a usable PortShare host file: {why}.", inner);
 }
+
+/// <summary>The host file on disk (snake_case).</summary>
+internal sealed class HostFileJson
+{
+    public int? Version { get; set; }
+
+    public string? Host { get; set; }
+
+    public long? PlanGeneration { get; set; }
+
+    public List<SliceJson?>? Slices { get; set; }
+
+    public AppliedJson? Applied { get; set; }
+
+    /// <summary>Version 1 only.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    [JsonPropertyName("previousPortRange")]
+    public string? PreviousPortRange { get; set; }
+}
+
+internal sealed class SliceJson
+{
+    public string? Egress { get; set; }
+
+    public List<string>? Ranges { get; set; }
+
+    /// <summary>Version 1: one range.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Range { get; set; }
+}
+
+internal sealed class AppliedJson
+{
+    public List<string>? Addresses { get; set; }
+
+    public string? NftTable { get; set; }
+
+    public List<SysctlJson?>? Sysctls { get; set; }
+}
+
+internal sealed class SysctlJson
+{
+    public string? Key { get; set; }
+
+    public string? Previous { get; set; }
+
+    public string? Value { get; set; }
+}
+
+[JsonSourceGenerationOptions(
+    PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower,
+    WriteIndented = true,
+    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+    ReadCommentHandling = JsonCommentHandling.Skip,
+    AllowTrailingCommas = true,
+    UnmappedMemberHandling = JsonUnmappedMemberHandling.Skip)]
+[JsonSerializable(typeof(HostFileJson))]
+internal sealed partial class HostFileJsonContext : JsonSerializerContext;

@@ -6,12 +6,12 @@ namespace PortShare.Cli.Commands;
 /// <summary>Parsers for option values shared by the commands: each reports one clear error naming the input.</summary>
 internal static class CliParsers
 {
-    public static PortRange[]? Slices(ArgumentResult result)
+    public static PortSlice[]? Slices(ArgumentResult result)
     {
-        var slices = new List<PortRange>();
+        var slices = new List<PortSlice>();
         foreach (var token in result.Tokens)
         {
-            if (!PortRange.TryParse(token.Value, out var slice, out var error))
+            if (!PortSlice.TryParse(token.Value, out var slice, out var error))
             {
                 result.AddError($"--slice: {error}");
                 return null;

@@ -11,9 +11,9 @@ namespace PortShare.Cli.Commands;
 /// <summary><c>portshare connect</c>: open N connections from a slice, hold them until all are made, print the endpoints.</summary>
 internal static class ConnectCommand
 {
-    private static readonly Option<PortRange?> s_slice = CliOptions.Slice();
+    private static readonly Option<PortSlice?> s_slice = CliOptions.Slice();
     private static readonly Option<IPAddress?> s_local = CliOptions.LocalAddress();
-    private static readonly Option<ConnectStrategy> s_strategy = CliOptions.Strategy();
+    private static readonly Option<ConnectStrategy?> s_strategy = CliOptions.Strategy();
     private static readonly Option<bool> s_json = CliOptions.Json();
 
     private static readonly Option<int> s_count = new("--count", "-n")
@@ -34,8 +34,18 @@ internal static class ConnectCommand
 
     private static readonly Option<double> s_timeout = new("--timeout")
     {
-        Description = "Seconds to wait for each connection.",
+        Description = "Seconds to wait for each connection (and, with --udp, for each reply).",
         DefaultValueFactory = _ => 10,
+        Validators =
+        {
+            r =>
+            {
+                if (r.GetValueOrDefault<double>() is not (> 0 and <= 3600))
+                {
+                    r.AddError("--timeout must be more than 0 and at most 3600 seconds.");
+                }
+            },
+        },
     };
 
     private static readonly Option<bool> s_udp = new("--udp")
@@ -43,10 +53,9 @@ internal static class ConnectCommand
         Description = "UDP instead of TCP: open flows from the slice, send one datagram on each and print any reply.",
     };
 
-    private static readonly Option<string> s_mode = new("--mode")
+    private static readonly Option<string?> s_mode = new("--mode")
     {
         Description = "UDP only: shared (ports shared across destinations, connectx-style, default) or unique (one flow per port, IP_LOCAL_PORT_RANGE).",
-        DefaultValueFactory = _ => "shared",
     };
 
     private static readonly Option<string?> s_payload = new("--payload")
@@ -81,65 +90,65 @@ internal static class ConnectCommand
             command.Options.Add(option);
         }
 
-        command.SetAction((parseResult, ct) => parseResult.GetValue(s_udp)
-            ? RunUdpAsync(console, parseResult, ct)
-            : CommandRunner.RunAsync(console, () => RunAsync(console, parseResult, ct)));
+        command.SetAction((parseResult, ct) => CommandRunner.RunAsync(console, () => RunAsync(console, parseResult, ct)));
         return command;
-    }
-
-    private static async Task<int> RunUdpAsync(CliConsole console, ParseResult parse, CancellationToken ct)
-    {
-        CliOptions.TryParseHostPort(parse.GetValue(s_destination)!, out var host, out var port, out _);
-        if (!IPAddress.TryParse(host, out var address))
-        {
-            try
-            {
-                address = (await Dns.GetHostAddressesAsync(host, ct)).First();
-            }
-            catch (SocketException ex)
-            {
-                console.WriteError($"Cannot resolve '{host}': {ex.Message}.");
-                return ExitCodes.Failure;
-            }
-        }
-
-        PortRange slice;
-        IPAddress? local;
-        try
-        {
-            (slice, local, _) = SliceSource.Resolve(parse, s_slice, parse.GetValue(s_local));
-        }
-        catch (UsageException ex)
-        {
-            console.WriteError(ex.Message);
-            return ExitCodes.Usage;
-        }
-        catch (PortShareException ex)
-        {
-            console.WriteError(ex.Message);
-            return ExitCodes.Failure;
-        }
-
-        return await UdpConnect.RunAsync(
-            console,
-            slice,
-            local,
-            parse.GetValue(s_mode)!,
-            parse.GetValue(s_count),
-            parse.GetValue(s_json),
-            new IPEndPoint(address, port),
-            parse.GetValue(s_payload),
-            ct);
     }
 
     private static async Task<int> RunAsync(CliConsole console, ParseResult parse, CancellationToken ct)
     {
-        var (slice, local, _) = SliceSource.Resolve(parse, s_slice, parse.GetValue(s_local));
+        var udp = parse.GetValue(s_udp);
+        if (!udp && (parse.GetValue(s_mode) is not null || parse.GetValue(s_payload) is not null))
+        {
+            throw new UsageException("--mode and --payload apply to UDP flows only: add --udp, or drop them.");
+        }
+
+        if (udp && parse.GetValue(s_strategy) is not null)
+        {
+            throw new UsageException("--strategy applies to TCP; for UDP choose --mode shared or unique.");
+        }
+
+        CliOptions.TryParseHostPort(parse.GetValue(s_destination)!, out var host, out var port, out _);
+        var addresses = await ResolveAsync(host, ct);
+        var local = parse.GetValue(s_local);
+        var source = SliceSource.Resolve(parse, s_slice, local, addresses.Length > 0 && addresses.All(a => a.AddressFamily == addresses[0].AddressFamily) ? addresses[0].AddressFamily : null);
+        if (source.Local is { } egress && !addresses.Any(a => a.AddressFamily == egress.AddressFamily))
+        {
+            throw new PortShareException($"{host} has no {(egress.AddressFamily == AddressFamily.InterNetworkV6 ? "IPv6" : "IPv4")} address, so no connection can come from egress address {egress}.");
+        }
+
+        var timeout = TimeSpan.FromSeconds(parse.GetValue(s_timeout));
+        return udp
+            ? await UdpConnect.RunAsync(console, source.Slice, source.Local, parse.GetValue(s_mode), parse.GetValue(s_count), parse.GetValue(s_json), Pick(addresses, source.Local, port), parse.GetValue(s_payload), timeout, CurrentNamespace.Instance, ct)
+            : await RunTcpAsync(console, parse, source, host, port, timeout, ct);
+    }
+
+    private static async Task<IPAddress[]> ResolveAsync(string host, CancellationToken ct)
+    {
+        if (IPAddress.TryParse(host, out var literal))
+        {
+            return [literal.IsIPv4MappedToIPv6 ? literal.MapToIPv4() : literal];
+        }
+
+        try
+        {
+            var found = await Dns.GetHostAddressesAsync(host, ct);
+            return found.Length > 0 ? found : throw new PortShareException($"'{host}' resolved to no address.");
+        }
+        catch (SocketException ex)
+        {
+            throw new PortShareException($"Cannot resolve '{host}': {Interop.Errors.Describe(ex.SocketErrorCode)}.", ex);
+        }
+    }
+
+    private static IPEndPoint Pick(IPAddress[] addresses, IPAddress? local, int port) =>
+        new(local is null ? addresses[0] : addresses.First(a => a.AddressFamily == local.AddressFamily), port);
+
+    private static async Task<int> RunTcpAsync(CliConsole console, ParseResult parse, SliceSource.Resolved source, string host, int port, TimeSpan timeout, CancellationToken ct)
+    {
+        var (slice, local, _) = source;
         var json = parse.GetValue(s_json);
         var count = parse.GetValue(s_count);
-        CliOptions.TryParseHostPort(parse.GetValue(s_destination)!, out var host, out var port, out _);
-
-        var connector = new SliceConnector(slice, local, parse.GetValue(s_strategy));
+        var connector = new SliceConnector(slice, local, parse.GetValue(s_strategy) ?? ConnectStrategy.Auto);
         var strategy = connector.Strategy.ToString().ToLowerInvariant();
         var held = new List<Socket>(Math.Min(count, 65536));
         var table = new Table().AddColumns("#", "local", "remote").Border(TableBorder.Rounded);
@@ -148,20 +157,21 @@ internal static class ConnectCommand
         {
             for (var i = 0; i < count; i++)
             {
-                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
-                timeout.CancelAfter(TimeSpan.FromSeconds(parse.GetValue(s_timeout)));
+                using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct);
+                deadline.CancelAfter(timeout);
                 Socket socket;
                 try
                 {
-                    socket = await connector.ConnectAsync(host, port, timeout.Token);
+                    socket = await connector.ConnectAsync(host, port, deadline.Token);
                 }
                 catch (OperationCanceledException) when (!ct.IsCancellationRequested)
                 {
-                    throw new PortShareException($"Connection {i + 1} to {host}:{port} timed out after {parse.GetValue(s_timeout)} s.");
+                    throw new PortShareException($"Connection {i + 1} to {host}:{port} timed out after {timeout.TotalSeconds} s.");
                 }
                 catch (SocketException ex)
                 {
-                    throw new PortShareException($"Connection {i + 1} to {host}:{port} from slice {slice} failed: {Interop.Errors.Describe(ex.SocketErrorCode)}.", ex);
+                    var from = local is null ? $"slice {slice}" : $"{local} (slice {slice})";
+                    throw new PortShareException($"Connection {i + 1} to {host}:{port} from {from} failed: {Interop.Errors.Describe(ex.SocketErrorCode)}.", ex);
                 }
 
                 held.Add(socket);
@@ -169,7 +179,7 @@ internal static class ConnectCommand
                 var r = socket.RemoteEndPoint!.ToString()!;
                 if (json)
                 {
-                    console.RawOut.WriteLine(JsonSerializer.Serialize(new ConnectionRecord(l.Address.ToString(), l.Port, r, strategy), CliJsonContext.Default.ConnectionRecord));
+                    console.RawOut.WriteLine(JsonSerializer.Serialize(new ConnectionRecord(l.Address.ToString(), l.Port, r, "tcp", strategy), CliJsonContext.Default.ConnectionRecord));
                 }
                 else
                 {
@@ -198,8 +208,7 @@ internal static class ConnectCommand
         if (!json)
         {
             console.Out.Write(table);
-            var ports = held.Count;
-            console.Out.MarkupLine($"[green]{ports} connection(s) from slice {slice}[/], every local port inside it.");
+            console.Out.MarkupLine($"[green]{held.Count} connection(s) from slice {slice}[/], every local port inside it.");
         }
 
         return ExitCodes.Success;

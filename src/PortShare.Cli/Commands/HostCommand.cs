@@ -25,8 +25,7 @@ internal static class HostCommand
         var apply = new Command("apply", "Apply the plan's slices for one host (idempotent).") { s_plan, s_host, s_sysctl, s_state, s_dryRun, s_netns };
         apply.SetAction((p, ct) => CommandRunner.RunAsync(console, () =>
         {
-            var routes = PlanRoutes.Load(p.GetRequiredValue(s_plan).FullName);
-            var slices = HostSetup.SlicesOf(routes, p.GetRequiredValue(s_host));
+            var slices = Planning.PlanFile.Load(p.GetRequiredValue(s_plan).FullName).HostFile(p.GetRequiredValue(s_host));
             var dry = p.GetValue(s_dryRun);
             if (!dry)
             {
@@ -45,8 +44,12 @@ internal static class HostCommand
                     return ExitCodes.Success;
                 }
 
-                setup.Apply(slices);
-                console.Out.MarkupLine($"[green]Host {slices.Host.EscapeMarkup()} applied:[/] {string.Join(", ", slices.Slices.Select(s => $"{s.Egress} ports {s.Range}")).EscapeMarkup()}; slice file {HostSliceFile.ResolvePath(p.GetValue(s_state)).EscapeMarkup()}.");
+                foreach (var warning in setup.Apply(slices))
+                {
+                    console.WriteWarning(warning);
+                }
+
+                console.Out.MarkupLine($"[green]Host {slices.Host.EscapeMarkup()} applied:[/] {string.Join(", ", slices.Slices.Select(s => $"{s.Egress} ports {s.Ports}")).EscapeMarkup()}; host file {HostSliceFile.ResolvePath(p.GetValue(s_state)).EscapeMarkup()}.");
                 return ExitCodes.Success;
             }));
         }));
@@ -58,7 +61,7 @@ internal static class HostCommand
             var table = new Table().AddColumns("egress", "ports", "on lo");
             foreach (var s in r.Slices.Slices)
             {
-                table.AddRow(s.Egress.ToString(), s.Range.ToString(), r.AddressesPresent[s.Egress] ? "[green]yes[/]" : "[red]no[/]");
+                table.AddRow(s.Egress.ToString(), s.Ports.ToString(), r.AddressesPresent[s.Egress] ? "[green]yes[/]" : "[red]no[/]");
             }
 
             console.Out.MarkupLine($"host [bold]{r.Slices.Host.EscapeMarkup()}[/]; conntrack exemption: {(r.ConntrackExempt ? "[green]installed[/]" : "[red]missing[/]")}; ip_local_port_range: {r.PortRange.EscapeMarkup()}");
@@ -72,7 +75,20 @@ internal static class HostCommand
             RoutingOptions.RequireRoot();
             return Task.FromResult(With(p, setup =>
             {
-                console.Out.MarkupLine(setup.Remove() ? "[green]Host setup removed.[/]" : "[grey]Nothing to remove (no slice file).[/]");
+                var removal = setup.Remove();
+                foreach (var line in removal.Undone)
+                {
+                    console.Out.MarkupLine($"[grey]{line.EscapeMarkup()}[/]");
+                }
+
+                if (!removal.HadHostFile)
+                {
+                    console.WriteWarning($"no host file at {HostSliceFile.ResolvePath(p.GetValue(s_state))}: only PortShare's nftables table could be recognised{(removal.Undone.Count == 0 ? " (none was installed)" : string.Empty)}; addresses on lo and sysctls were left as they are.");
+                }
+                else
+                {
+                    console.Out.MarkupLine("[green]Host setup removed.[/]");
+                }
                 return ExitCodes.Success;
             }));
         }));

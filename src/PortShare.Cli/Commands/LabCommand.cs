@@ -215,7 +215,7 @@ internal static class LabCommand
         {
             var r = NetLab.ShowHost(state, h);
             var ok = r.ConntrackExempt && r.AddressesPresent.Values.All(v => v);
-            console.Out.MarkupLine($"  {h.EscapeMarkup()}: slice {string.Join(", ", r.Slices.Slices.Select(s => s.Range)).EscapeMarkup()}, ip_local_port_range {r.PortRange.EscapeMarkup()}, {(ok ? "[green]egress IP on lo, untracked[/]" : "[red]setup incomplete[/]")}");
+            console.Out.MarkupLine($"  {h.EscapeMarkup()}: slice {string.Join(", ", r.Slices.Slices.Select(s => s.Ports)).EscapeMarkup()}, ip_local_port_range {r.PortRange.EscapeMarkup()}, {(ok ? "[green]egress IP on lo, untracked[/]" : "[red]setup incomplete[/]")}");
         }
     }
 

@@ -16,10 +16,10 @@ namespace PortShare.Cli.Commands;
 /// </summary>
 internal static class StatusCommand
 {
-    private static readonly Option<PortRange[]> s_slice = new("--slice")
+    private static readonly Option<PortSlice[]> s_slice = new("--slice")
     {
-        Description = "A port slice LO-HI to report on (repeat for several). Without --slice or --plan: every slice in this host's slice file (portshare host apply).",
-        HelpName = "LO-HI",
+        Description = "A port slice LO-HI[,LO-HI…] to report on, one row per range (repeat for several). Without --slice or --plan: every range this host owns in its host file (portshare host apply).",
+        HelpName = "LO-HI[,LO-HI…]",
         CustomParser = CliParsers.Slices,
     };
 
@@ -68,7 +68,7 @@ internal static class StatusCommand
         return command;
     }
 
-    /// <summary>--slice (repeatable), or every slice of --plan/--host, or every slice of this host's slice file.</summary>
+    /// <summary>--slice (repeatable), or every range of --plan/--host, or every range of this host's host file: one row per range.</summary>
     private static (IReadOnlyList<PortRange> Slices, IPAddress? Local) ResolveSlices(ParseResult parse)
     {
         var given = parse.GetValue(s_slice) ?? [];
@@ -77,35 +77,23 @@ internal static class StatusCommand
         var host = parse.GetValue(SliceSource.Host);
         if (given.Length > 0)
         {
-            return plan is null && host is null ? (given, local) : throw new UsageException("Give either --slice or --plan with --host, not both.");
+            return plan is null && host is null ? ([.. given.SelectMany(g => g.Ranges)], local) : throw new UsageException("Give either --slice or --plan with --host, not both.");
         }
 
-        if (plan is not null || host is not null)
+        if ((plan is null) != (host is null))
         {
-            if (plan is null || host is null)
-            {
-                throw new UsageException("--plan and --host go together: --plan PLAN.json --host NAME.");
-            }
-
-            var assignments = Planning.PlanFile.Load(plan).GetSlices(host).Where(a => local is null || a.Egress.Equals(local)).ToList();
-            if (assignments.Count == 0)
-            {
-                throw new PortShareException(local is null ? $"Host '{host}' owns no slice in {plan}." : $"Host '{host}' owns no slice on {local} in {plan}.");
-            }
-
-            var egresses = assignments.Select(a => a.Egress).Distinct().ToList();
-            return (assignments.SelectMany(a => a.KernelRanges).Distinct().ToList(), local ?? (egresses.Count == 1 ? egresses[0] : null));
+            throw new UsageException("--plan and --host go together: --plan PLAN.json --host NAME.");
         }
 
-        var file = HostSliceFile.Load();
+        var file = plan is null ? HostSliceFile.Load() : Planning.PlanFile.Load(plan).HostFile(host!);
         var mine = file.Slices.Where(s => local is null || s.Egress.Equals(local)).ToList();
         if (mine.Count == 0)
         {
-            throw new PortShareException($"{HostSliceFile.ResolvePath()} lists no slice on {local}.");
+            throw new PortShareException($"Host {file.Host} owns no slice on {local} ({(plan is null ? HostSliceFile.ResolvePath() : plan)}).");
         }
 
         var ips = mine.Select(s => s.Egress).Distinct().ToList();
-        return (mine.Select(s => s.Range).Distinct().ToList(), local ?? (ips.Count == 1 ? ips[0] : null));
+        return ([.. mine.SelectMany(s => s.Ports.Ranges).Distinct()], local ?? (ips.Count == 1 ? ips[0] : null));
     }
 
     internal static async Task<int> RunAsync(CliConsole console, IReadOnlyList<PortRange> slices, IPAddress? local, bool json, int? watch, ISocketEnvironment env, CancellationToken ct)
@@ -215,6 +203,6 @@ internal static class StatusCommand
     internal sealed record FlowJson(string Protocol, string Local, string Remote, string State);
 }
 
-[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase)]
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower)]
 [JsonSerializable(typeof(StatusCommand.StatusJson))]
 internal sealed partial class StatusJsonContext : JsonSerializerContext;

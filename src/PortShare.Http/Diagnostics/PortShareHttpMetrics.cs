@@ -54,12 +54,12 @@ public static class PortShareHttpMetrics
     internal static readonly Histogram<double> DurationHistogram = s_meter.CreateHistogram<double>(
         ConnectDuration, "s", "Duration of one HTTP connection attempt from the port slice.");
 
-    private static readonly ConcurrentDictionary<(PortRange Slice, IPAddress? Egress), SliceUsage> s_usage = new();
+    private static readonly ConcurrentDictionary<(PortSlice Slice, IPAddress? Egress), SliceUsage> s_usage = new();
 
     private static readonly ObservableUpDownCounter<long> s_portsInUse = s_meter.CreateObservableUpDownCounter(
         PortsInUse, ObservePortsInUse, "{port}", "Ports of the slice carrying at least one open HTTP connection of this process.");
 
-    internal static SliceUsage UsageOf(PortRange slice, IPAddress? egress)
+    internal static SliceUsage UsageOf(PortSlice slice, IPAddress? egress)
     {
         GC.KeepAlive(s_portsInUse);
         return s_usage.GetOrAdd((slice, egress), static key => new SliceUsage(key.Slice, key.Egress));
@@ -85,12 +85,12 @@ public static class PortShareHttpMetrics
 internal sealed class SliceUsage
 {
     private readonly int[] _connections;
-    private readonly ushort _low;
+    private readonly PortSlice _slice;
     private int _portsInUse;
 
-    public SliceUsage(PortRange slice, IPAddress? egress)
+    public SliceUsage(PortSlice slice, IPAddress? egress)
     {
-        _low = slice.Low;
+        _slice = slice;
         _connections = new int[slice.Count];
         Tags =
         [
@@ -105,7 +105,7 @@ internal sealed class SliceUsage
 
     public void Acquire(int port)
     {
-        if (Interlocked.Increment(ref _connections[port - _low]) == 1)
+        if (Interlocked.Increment(ref _connections[_slice.IndexOf(port)]) == 1)
         {
             Interlocked.Increment(ref _portsInUse);
         }
@@ -113,7 +113,7 @@ internal sealed class SliceUsage
 
     public void Release(int port)
     {
-        if (Interlocked.Decrement(ref _connections[port - _low]) == 0)
+        if (Interlocked.Decrement(ref _connections[_slice.IndexOf(port)]) == 0)
         {
             Interlocked.Decrement(ref _portsInUse);
         }

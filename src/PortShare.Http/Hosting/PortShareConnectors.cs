@@ -25,9 +25,10 @@ internal sealed class PortShareConnectors(IOptionsMonitor<PortShareOptions> opti
         var errors = new List<string>();
         var settings = PortShareSettings.Resolve(options.Get(name), errors, checkHost: false)
             ?? throw new OptionsValidationException(name, typeof(PortShareOptions), errors);
-        var connector = settings.CreateConnector();
+        var connectors = settings.CreateConnector();
+        var connector = connectors();
         Log.SliceConfigured(_logger, connector.Slice.ToString(), connector.Slice.Count, connector.LocalAddress?.ToString() ?? "(chosen by routing)", connector.Strategy);
-        return new SliceConnectCallback(connector, _logger);
+        return new SliceConnectCallback(connectors, _logger);
     }
 }
 

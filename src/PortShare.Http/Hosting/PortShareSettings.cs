@@ -4,8 +4,11 @@ using PortShare.Connect;
 
 namespace PortShare.Http.Hosting;
 
-/// <summary><see cref="PortShareOptions"/> resolved to values: the slice, the egress address and the strategy.</summary>
-internal sealed record PortShareSettings(PortRange Slice, IPAddress? Egress, ConnectStrategy Strategy)
+/// <summary>
+/// <see cref="PortShareOptions"/> resolved to values: the slice (given, or from the host file at <see cref="HostFile"/>),
+/// the egress address and the strategy.
+/// </summary>
+internal sealed record PortShareSettings(PortSlice Slice, string? HostFile, IPAddress? Egress, ConnectStrategy Strategy)
 {
     /// <summary>
     /// Resolves <paramref name="options"/>, collecting every problem (each naming the setting, its value and a fix) into
@@ -34,45 +37,44 @@ internal sealed record PortShareSettings(PortRange Slice, IPAddress? Egress, Con
             errors.Add($"PortShare:EgressAddress '{options.EgressAddress}' is not an IP address (e.g. 192.0.2.1 or 2001:db8::1).");
         }
 
-        PortRange slice = default;
+        egress = egress is { IsIPv4MappedToIPv6: true } ? egress.MapToIPv4() : egress;
+        PortSlice? slice = null;
+        string? hostFile = null;
         if (hasSlice && hasStateFile)
         {
             errors.Add($"PortShare:Slice '{options.Slice}' and PortShare:StateFile '{options.StateFile}' are both set: set only one.");
         }
         else if (hasSlice)
         {
-            if (!PortRange.TryParse(options.Slice, out slice, out var error))
+            if (!PortSlice.TryParse(options.Slice, out slice, out var error))
             {
                 errors.Add($"PortShare:Slice: {error}");
             }
         }
-        else if (hasStateFile)
+        else if (errors.Count == before)
         {
-            if (errors.Count == before)
+            // The one rule for where the host file is: PortShare:StateFile, else PORTSHARE_HOST_FILE, else the default path.
+            hostFile = HostSliceFile.ResolvePath(hasStateFile ? options.StateFile : null);
+            try
             {
-                try
-                {
-                    var entry = HostStateFile.Read(options.StateFile!, egress);
-                    slice = entry.Slice;
-                    egress ??= entry.Egress;
-                }
-                catch (PortShareException ex)
-                {
-                    errors.Add($"PortShare:StateFile: {ex.Message}");
-                }
+                var mine = HostSliceFile.Load(hostFile).For(egress);
+                slice = mine.Ports;
+                egress = mine.Egress;
+            }
+            catch (PortShareException ex)
+            {
+                errors.Add(hasStateFile
+                    ? $"PortShare:StateFile: {ex.Message}"
+                    : $"PortShare:Slice is not set, so the slice comes from this host's host file, which cannot be used: {ex.Message} Or set PortShare:Slice (e.g. \"PortShare\": {{ \"Slice\": \"40000-40511\" }}).");
             }
         }
-        else
-        {
-            errors.Add("PortShare:Slice is not set: set it to this host's port slice (e.g. \"PortShare\": { \"Slice\": \"40000-40511\" }), or set PortShare:StateFile to the host state file 'portshare host apply' writes.");
-        }
 
-        if (errors.Count != before)
+        if (errors.Count != before || slice is null)
         {
             return null;
         }
 
-        var settings = new PortShareSettings(slice, egress, options.Strategy);
+        var settings = new PortShareSettings(slice, hostFile, egress, options.Strategy);
         if (checkHost)
         {
             settings.CheckHost(errors);
@@ -81,8 +83,21 @@ internal sealed record PortShareSettings(PortRange Slice, IPAddress? Egress, Con
         return errors.Count == before ? settings : null;
     }
 
-    /// <summary>Creates the connector; it checks the slice against the netns range and the kernel (fail closed).</summary>
-    public SliceConnector CreateConnector() => new(Slice, Egress, Strategy);
+    /// <summary>
+    /// Creates the connector source: a fixed connector for a given slice, or one that follows the host file. Either
+    /// checks the slice against the netns range and the kernel (fail closed).
+    /// </summary>
+    public Func<SliceConnector> CreateConnector()
+    {
+        if (HostFile is null)
+        {
+            var fixedConnector = new SliceConnector(Slice, Egress, Strategy);
+            return () => fixedConnector;
+        }
+
+        var following = new HostSliceConnector(Egress, Strategy, HostFile);
+        return () => following.Current;
+    }
 
     private void CheckHost(List<string> errors)
     {
@@ -98,7 +113,7 @@ internal sealed record PortShareSettings(PortRange Slice, IPAddress? Egress, Con
         }
         catch (PortShareException ex)
         {
-            errors.Add($"PortShare:Slice {Slice}: {ex.Message}");
+            errors.Add(HostFile is null ? $"PortShare:Slice {Slice}: {ex.Message}" : $"The host file {HostFile}: {ex.Message}");
         }
     }
 

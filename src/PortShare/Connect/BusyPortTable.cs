@@ -80,6 +80,17 @@ internal sealed class PortHints
         Interlocked.CompareExchange(ref _until[offset], now + wait + Random.Shared.Next((int)(wait / 4) + 1), current);
     }
 
+    /// <summary>Forgets what is known of <paramref name="offset"/> unless one of our live sockets holds it (it proved free).</summary>
+    public void Clear(int offset)
+    {
+        var current = Volatile.Read(ref _until[offset]);
+        if (current != 0 && current != BusyPortTable.Held)
+        {
+            _strikes[offset] = 0;
+            Interlocked.CompareExchange(ref _until[offset], 0, current);
+        }
+    }
+
     public void MarkHeld(int offset)
     {
         _strikes[offset] = 0;

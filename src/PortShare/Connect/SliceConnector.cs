@@ -5,9 +5,12 @@ using PortShare.Diagnostics;
 namespace PortShare.Connect;
 
 /// <summary>
-/// Opens outgoing TCP connections whose local port lies in one slice, and binds sockets to free ports of it.
-/// Fails closed: the slice is checked against the network namespace's <c>ip_local_port_range</c> (the kernel silently
-/// widens a slice outside it) and every socket's local port is checked after bind/connect. Thread-safe; create one
+/// Opens outgoing TCP connections whose local port lies in one slice, and binds sockets to free ports of it. A slice may
+/// be several ranges (<see cref="PortSlice"/>), and every one is used: the kernel path sets <c>IP_LOCAL_PORT_RANGE</c> to
+/// one range at a time (a range chosen at random, weighted by size, so load spreads; the next on exhaustion), so the
+/// kernel never chooses from a span holding ports the host does not own; the fallback searches all of them.
+/// Fails closed: each range is checked against the network namespace's <c>ip_local_port_range</c> (the kernel silently
+/// widens a range outside it) and every socket's local port is checked after bind/connect. Thread-safe; create one
 /// per slice and reuse it.
 /// </summary>
 public sealed class SliceConnector
@@ -16,26 +19,36 @@ public sealed class SliceConnector
     public static readonly TimeSpan RevalidateInterval = TimeSpan.FromSeconds(1);
 
     private readonly ISocketEnvironment _env;
-    private readonly uint _packed;
+    private readonly uint[] _packed;
     private readonly BusyPortTable _busy;
+
+    // Kernel path with several ranges: per destination, ranges the kernel recently found full (index = range index).
+    private readonly BusyPortTable _fullRanges;
     private long _validatedAt;
     private bool[] _reserved;
 
-    /// <summary>Creates a connector for <paramref name="slice"/>, optionally bound to a local (egress) address.</summary>
-    /// <exception cref="SliceMisconfiguredException">The slice is not inside the netns range, or wholly reserved.</exception>
+    /// <summary>Creates a connector for <paramref name="slice"/> (one range or several), optionally bound to a local (egress) address.</summary>
+    /// <exception cref="SliceMisconfiguredException">A range of the slice is not inside the netns range, or the slice is wholly reserved.</exception>
     /// <exception cref="KernelPathUnsupportedException"><see cref="ConnectStrategy.Kernel"/> on a kernel without IP_LOCAL_PORT_RANGE.</exception>
-    public SliceConnector(PortRange slice, IPAddress? localAddress = null, ConnectStrategy strategy = ConnectStrategy.Auto)
+    public SliceConnector(PortSlice slice, IPAddress? localAddress = null, ConnectStrategy strategy = ConnectStrategy.Auto)
         : this(slice, localAddress, strategy, CurrentNamespace.Instance)
     {
     }
 
-    internal SliceConnector(PortRange slice, IPAddress? localAddress, ConnectStrategy strategy, ISocketEnvironment environment)
+    internal SliceConnector(PortSlice slice, IPAddress? localAddress, ConnectStrategy strategy, ISocketEnvironment environment)
     {
+        ArgumentNullException.ThrowIfNull(slice);
+        if (!Enum.IsDefined(strategy))
+        {
+            throw new ArgumentOutOfRangeException(nameof(strategy), strategy, "Unknown connect strategy: use Auto, Kernel or Fallback.");
+        }
+
         _env = environment;
         Slice = slice;
-        LocalAddress = localAddress;
-        _packed = slice.Pack();
+        LocalAddress = SliceGuard.Unmap(localAddress);
+        _packed = [.. slice.Ranges.Select(r => r.Pack())];
         _busy = new BusyPortTable(slice.Count);
+        _fullRanges = new BusyPortTable(slice.Ranges.Count);
         _reserved = [];
         var supported = HostFacts.SupportsLocalPortRange();
         Strategy = strategy switch
@@ -48,8 +61,8 @@ public sealed class SliceConnector
         Validate();
     }
 
-    /// <summary>The slice every socket's local port lies in.</summary>
-    public PortRange Slice { get; }
+    /// <summary>The slice every socket's local port lies in (all of its ranges are used).</summary>
+    public PortSlice Slice { get; }
 
     /// <summary>The egress address sockets bind to, or null to let the routing table choose.</summary>
     public IPAddress? LocalAddress { get; }
@@ -78,6 +91,7 @@ public sealed class SliceConnector
     public ValueTask<Socket> ConnectAsync(IPEndPoint remote, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(remote);
+        remote = SliceGuard.Unmap(remote);
         RevalidateIfStale();
         CheckFamily(remote);
         PortShareMetrics.RecordAttempt("tcp", ModeTag);
@@ -93,6 +107,7 @@ public sealed class SliceConnector
         var addresses = IPAddress.TryParse(host, out var literal)
             ? [literal]
             : await Dns.GetHostAddressesAsync(host, cancellationToken).ConfigureAwait(false);
+        addresses = Array.ConvertAll(addresses, a => SliceGuard.Unmap(a)!);
         if (LocalAddress is not null)
         {
             addresses = Array.FindAll(addresses, a => a.AddressFamily == LocalAddress.AddressFamily);
@@ -100,7 +115,9 @@ public sealed class SliceConnector
 
         if (addresses.Length == 0)
         {
-            throw new SocketException((int)SocketError.HostNotFound, $"{host} has no address of the egress address's family.");
+            throw new SocketException((int)SocketError.HostNotFound, LocalAddress is null
+                ? $"{host} resolved to no address."
+                : $"{host} has no address of the egress address {LocalAddress}'s family.");
         }
 
         Exception? last = null;
@@ -143,24 +160,36 @@ public sealed class SliceConnector
 
         if (Strategy == ConnectStrategy.Kernel)
         {
-            var socket = _env.CreateSocket(family, socketType, protocolType);
-            try
+            var ranges = _packed.Length;
+            var first = Slice.PickRange(Random.Shared);
+            for (var i = 0; i < ranges; i++)
             {
-                Interop.SocketOptions.SetLocalPortRange(socket, _packed);
-                socket.Bind(new IPEndPoint(local, 0));
-                EnsureInSlice(socket, null);
-                return socket;
+                var socket = _env.CreateSocket(family, socketType, protocolType);
+                try
+                {
+                    Interop.SocketOptions.SetLocalPortRange(socket, _packed[(first + i) % ranges]);
+                    socket.Bind(new IPEndPoint(local, 0));
+                    EnsureInSlice(socket, null);
+                    return socket;
+                }
+                catch (SocketException ex) when (ex.SocketErrorCode == SocketError.AddressAlreadyInUse)
+                {
+                    // This range is fully bound: try the next one.
+                    socket.Dispose();
+                }
+                catch (SocketException ex) when (ex.SocketErrorCode == SocketError.AddressNotAvailable)
+                {
+                    socket.Dispose();
+                    throw NotLocal(ex);
+                }
+                catch
+                {
+                    socket.Dispose();
+                    throw;
+                }
             }
-            catch (SocketException ex) when (ex.SocketErrorCode == SocketError.AddressAlreadyInUse)
-            {
-                socket.Dispose();
-                throw new SliceExhaustedException(Slice, LocalAddress, null, ex.SocketErrorCode);
-            }
-            catch
-            {
-                socket.Dispose();
-                throw;
-            }
+
+            throw new SliceExhaustedException(Slice, LocalAddress, null, SocketError.AddressAlreadyInUse);
         }
 
         var start = Random.Shared.Next(Slice.Count);
@@ -176,7 +205,7 @@ public sealed class SliceConnector
             var socket = _env.CreateSocket(family, socketType, protocolType);
             try
             {
-                socket.Bind(new IPEndPoint(local, Slice.Low + offset));
+                socket.Bind(new IPEndPoint(local, Slice.PortAt(offset)));
                 return socket;
             }
             catch (SocketException ex) when (ex.SocketErrorCode == SocketError.AddressAlreadyInUse)
@@ -195,10 +224,52 @@ public sealed class SliceConnector
 
     private async ValueTask<Socket> ConnectKernelAsync(IPEndPoint remote, CancellationToken cancellationToken)
     {
+        if (_packed.Length == 1)
+        {
+            return await ConnectKernelRangeAsync(remote, 0, cancellationToken).ConfigureAwait(false)
+                ?? throw Exhausted(remote);
+        }
+
+        // Several ranges: start at one chosen at random, weighted by size; on exhaustion move to the next. Ranges found
+        // full toward this destination recently are tried last (their hint may be stale), so a full range costs the
+        // kernel's search once per back-off, not on every connect.
+        var full = _fullRanges.For(remote);
+        var first = Slice.PickRange(Random.Shared);
+        var count = _packed.Length;
+        for (var pass = 0; pass < 2; pass++)
+        {
+            for (var i = 0; i < count; i++)
+            {
+                var range = (first + i) % count;
+                var now = Environment.TickCount64;
+                if (full.Read(range) > now != (pass == 1))
+                {
+                    continue;
+                }
+
+                cancellationToken.ThrowIfCancellationRequested();
+                if (await ConnectKernelRangeAsync(remote, range, cancellationToken).ConfigureAwait(false) is { } socket)
+                {
+                    full.Clear(range);
+                    return socket;
+                }
+
+                full.MarkRefused(range, now);
+                PortShareMetrics.RecordConflict("tcp", ModeTag);
+            }
+        }
+
+        throw Exhausted(remote);
+    }
+
+    /// <summary>One kernel-path connect with <c>IP_LOCAL_PORT_RANGE</c> set to range <paramref name="range"/>; null when that range is exhausted toward <paramref name="remote"/>.</summary>
+    private async ValueTask<Socket?> ConnectKernelRangeAsync(IPEndPoint remote, int range, CancellationToken cancellationToken)
+    {
+        // A socket whose connect failed cannot be connected again on Linux (.NET refuses it), so each range gets its own.
         var socket = _env.CreateSocket(remote.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         try
         {
-            Interop.SocketOptions.SetLocalPortRange(socket, _packed);
+            Interop.SocketOptions.SetLocalPortRange(socket, _packed[range]);
             if (LocalAddress is not null)
             {
                 // Defer the port choice to connect(), so one port serves many destinations (CONFORMANCE D3, F3).
@@ -212,8 +283,8 @@ public sealed class SliceConnector
             }
             catch (SocketException ex) when (ex.SocketErrorCode == SocketError.AddressNotAvailable)
             {
-                PortShareMetrics.RecordExhaustion("tcp", ModeTag);
-                throw new SliceExhaustedException(Slice, LocalAddress, remote, ex.SocketErrorCode);
+                socket.Dispose();
+                return null;
             }
 
             EnsureInSlice(socket, remote);
@@ -224,6 +295,12 @@ public sealed class SliceConnector
             socket.Dispose();
             throw;
         }
+    }
+
+    private SliceExhaustedException Exhausted(IPEndPoint remote)
+    {
+        PortShareMetrics.RecordExhaustion("tcp", ModeTag);
+        return new SliceExhaustedException(Slice, LocalAddress, remote, SocketError.AddressNotAvailable);
     }
 
     private async ValueTask<Socket> ConnectFallbackAsync(IPEndPoint remote, CancellationToken cancellationToken)
@@ -266,7 +343,7 @@ public sealed class SliceConnector
                 try
                 {
                     // .NET's TCP Bind sets SO_REUSEADDR, so the port may be shared with connections to other destinations.
-                    result = TryBind(socket, new IPEndPoint(local, Slice.Low + offset))
+                    result = TryBind(socket, new IPEndPoint(local, Slice.PortAt(offset)))
                         ? await attempt.ConnectAsync(socket, cancellationToken).ConfigureAwait(false)
                         : SocketError.AddressAlreadyInUse;
                 }
@@ -313,8 +390,7 @@ public sealed class SliceConnector
         }
 
         PortShareMetrics.RecordRetries("tcp", ModeTag, tries);
-        PortShareMetrics.RecordExhaustion("tcp", ModeTag);
-        throw new SliceExhaustedException(Slice, LocalAddress, remote, SocketError.AddressNotAvailable);
+        throw Exhausted(remote);
     }
 
     private string ModeTag => Strategy == ConnectStrategy.Kernel ? "kernel" : "fallback";

@@ -9,29 +9,42 @@ namespace PortShare.Connect;
 /// </summary>
 internal static class SliceGuard
 {
-    /// <summary>Reads the netns range and reserved ports and checks the slice; returns the range and a reserved flag per slice offset.</summary>
-    /// <exception cref="SliceMisconfiguredException">The slice is (partly) outside the netns range, or every port of it is reserved.</exception>
-    public static (PortRange Netns, bool[] Reserved) Check(ISocketEnvironment env, PortRange slice)
+    /// <summary>
+    /// Reads the netns range and reserved ports and checks every range of the slice; returns the range and a reserved
+    /// flag per slice index (see <see cref="PortSlice.IndexOf"/>).
+    /// </summary>
+    /// <exception cref="SliceMisconfiguredException">A range of the slice is (partly) outside the netns range, or every port of the slice is reserved.</exception>
+    public static (PortRange Netns, bool[] Reserved) Check(ISocketEnvironment env, PortSlice slice)
     {
         var netns = env.ReadNetnsRange();
-        if (!netns.Contains(slice))
+        foreach (var range in slice.Ranges)
         {
-            var how = netns.Overlaps(slice) ? "partly outside" : "outside";
-            throw new SliceMisconfiguredException(
-                $"Port slice {slice} lies {how} this network namespace's ip_local_port_range {netns}: the kernel would silently use ports outside the slice, which belong to other hosts. Choose a slice inside {netns}, or widen net.ipv4.ip_local_port_range.");
+            if (!netns.Contains(range))
+            {
+                var how = netns.Overlaps(range) ? "partly outside" : "outside";
+                var which = slice.Ranges.Count == 1 ? $"Port slice {slice}" : $"Range {range} of port slice {slice}";
+                throw new SliceMisconfiguredException(
+                    $"{which} lies {how} this network namespace's ip_local_port_range {netns}: the kernel would silently use ports outside the slice, which belong to other hosts. Choose a slice inside {netns}, or widen net.ipv4.ip_local_port_range.");
+            }
         }
 
         var reserved = new bool[slice.Count];
         var free = slice.Count;
         foreach (var r in env.ReadReservedPorts())
         {
-            if (r.Intersect(slice) is { } overlap)
+            foreach (var range in slice.Ranges)
             {
-                for (var p = overlap.Low; p <= overlap.High; p++)
+                if (r.Intersect(range) is not { } overlap)
                 {
-                    if (!reserved[p - slice.Low])
+                    continue;
+                }
+
+                var first = slice.IndexOf(overlap.Low);
+                for (var i = 0; i < overlap.Count; i++)
+                {
+                    if (!reserved[first + i])
                     {
-                        reserved[p - slice.Low] = true;
+                        reserved[first + i] = true;
                         free--;
                     }
                 }
@@ -48,7 +61,7 @@ internal static class SliceGuard
 
     /// <summary>Fail closed (CONFORMANCE F6): the port getsockname() reports must be in the slice, on the egress address.</summary>
     /// <exception cref="SliceMisconfiguredException">It is not.</exception>
-    public static void EnsureInSlice(Socket socket, PortRange slice, IPAddress? egress, EndPoint? remote)
+    public static void EnsureInSlice(Socket socket, PortSlice slice, IPAddress? egress, EndPoint? remote)
     {
         if (socket.LocalEndPoint is not IPEndPoint local || !slice.Contains(local.Port))
         {
@@ -63,6 +76,12 @@ internal static class SliceGuard
         }
     }
 
+    /// <summary>An IPv4-mapped IPv6 address (<c>::ffff:a.b.c.d</c>) as the IPv4 address it maps, as the kernel treats it on a dual-stack socket.</summary>
+    public static IPAddress? Unmap(IPAddress? address) => address is { IsIPv4MappedToIPv6: true } ? address.MapToIPv4() : address;
+
+    /// <summary><paramref name="remote"/> with an IPv4-mapped address replaced by the IPv4 address.</summary>
+    public static IPEndPoint Unmap(IPEndPoint remote) => remote.Address.IsIPv4MappedToIPv6 ? new IPEndPoint(remote.Address.MapToIPv4(), remote.Port) : remote;
+
     /// <summary>The wildcard address of <paramref name="family"/> (0.0.0.0 or ::).</summary>
     public static IPAddress Any(AddressFamily family) => family == AddressFamily.InterNetworkV6 ? IPAddress.IPv6Any : IPAddress.Any;
 
@@ -70,6 +89,6 @@ internal static class SliceGuard
     public static bool IsStale(long validatedAt, TimeSpan interval) => Environment.TickCount64 - validatedAt >= (long)interval.TotalMilliseconds;
 
     public static SliceMisconfiguredException NotLocal(IPAddress? egress, SocketException ex) => new(
-        $"The egress address {egress} is not assigned to any interface in this network namespace (bind failed: {ex.Message}). Add it (e.g. on lo) or omit --local-address.",
+        $"The egress address {egress} is not assigned to any interface in this network namespace (bind failed: {ex.Message}): add it (portshare host apply puts it on lo), or connect without an egress address.",
         ex);
 }

@@ -6,7 +6,7 @@ using PortShare.Diagnostics;
 namespace PortShare.Connect;
 
 /// <summary>
-/// Opens connected UDP sockets whose local port lies in one slice, IPv4 or IPv6. In <see cref="UdpPortMode.Shared"/> mode
+/// Opens connected UDP sockets whose local port lies in one slice (every range of it), IPv4 or IPv6. In <see cref="UdpPortMode.Shared"/> mode
 /// (the default) a port is shared across destinations with connectx's protocol, and two connected sockets never share
 /// one 4-tuple (a duplicate would silently starve the older socket, CONFORMANCE E5). Fails closed like
 /// <see cref="SliceConnector"/>: the slice is checked against the netns range and every socket's local endpoint against
@@ -34,7 +34,7 @@ public sealed class UdpSliceConnector : IDisposable
     private const int MaxRememberedSources = 4096;
 
     private readonly ISocketEnvironment _env;
-    private readonly uint _packed;
+    private readonly uint[] _packed;
     private readonly ConcurrentBag<SockDiagClient> _clients = [];
     private readonly BusyPortTable _hints;
     private readonly ConcurrentDictionary<IPAddress, (IPAddress Source, long Until)> _sources = new();
@@ -45,21 +45,22 @@ public sealed class UdpSliceConnector : IDisposable
     private long _roundTrips;
     private bool _disposed;
 
-    /// <summary>Creates a connector for <paramref name="slice"/>, optionally bound to a local (egress) address.</summary>
-    /// <exception cref="SliceMisconfiguredException">The slice is not inside the netns range, or wholly reserved.</exception>
-    public UdpSliceConnector(PortRange slice, IPAddress? localAddress = null, UdpPortMode mode = UdpPortMode.Shared)
+    /// <summary>Creates a connector for <paramref name="slice"/> (one range or several), optionally bound to a local (egress) address.</summary>
+    /// <exception cref="SliceMisconfiguredException">A range of the slice is not inside the netns range, or the slice is wholly reserved.</exception>
+    public UdpSliceConnector(PortSlice slice, IPAddress? localAddress = null, UdpPortMode mode = UdpPortMode.Shared)
         : this(slice, localAddress, mode, CurrentNamespace.Instance)
     {
     }
 
-    internal UdpSliceConnector(PortRange slice, IPAddress? localAddress, UdpPortMode mode, ISocketEnvironment environment)
+    internal UdpSliceConnector(PortSlice slice, IPAddress? localAddress, UdpPortMode mode, ISocketEnvironment environment)
         : this(slice, localAddress, mode, environment, HostFacts.SupportsLocalPortRange())
     {
     }
 
     // kernelRange false: unique mode uses the bind fallback even where the kernel has IP_LOCAL_PORT_RANGE (tests).
-    internal UdpSliceConnector(PortRange slice, IPAddress? localAddress, UdpPortMode mode, ISocketEnvironment environment, bool kernelRange)
+    internal UdpSliceConnector(PortSlice slice, IPAddress? localAddress, UdpPortMode mode, ISocketEnvironment environment, bool kernelRange)
     {
+        ArgumentNullException.ThrowIfNull(slice);
         if (!Enum.IsDefined(mode))
         {
             throw new ArgumentOutOfRangeException(nameof(mode), mode, "Unknown UDP port mode.");
@@ -67,17 +68,17 @@ public sealed class UdpSliceConnector : IDisposable
 
         _env = environment;
         Slice = slice;
-        LocalAddress = localAddress is { IsIPv4MappedToIPv6: true } ? localAddress.MapToIPv4() : localAddress;
+        LocalAddress = SliceGuard.Unmap(localAddress);
         Mode = mode;
-        _packed = slice.Pack();
+        _packed = [.. slice.Ranges.Select(r => r.Pack())];
         _hints = new BusyPortTable(slice.Count);
         _kernelRange = kernelRange;
         _modeTag = mode == UdpPortMode.Shared ? "shared" : "unique";
         Validate();
     }
 
-    /// <summary>The slice every socket's local port lies in.</summary>
-    public PortRange Slice { get; }
+    /// <summary>The slice every socket's local port lies in (all of its ranges are used).</summary>
+    public PortSlice Slice { get; }
 
     /// <summary>The egress address sockets bind to, or null to use the address the routing table picks per destination.</summary>
     public IPAddress? LocalAddress { get; }
@@ -112,10 +113,7 @@ public sealed class UdpSliceConnector : IDisposable
         ArgumentNullException.ThrowIfNull(remote);
         ObjectDisposedException.ThrowIf(_disposed, this);
         cancellationToken.ThrowIfCancellationRequested();
-        if (remote.Address.IsIPv4MappedToIPv6)
-        {
-            remote = new IPEndPoint(remote.Address.MapToIPv4(), remote.Port);
-        }
+        remote = SliceGuard.Unmap(remote);
 
         if (remote.Port == 0)
         {
@@ -155,10 +153,33 @@ public sealed class UdpSliceConnector : IDisposable
             return ConnectUniqueFallback(remote, cancellationToken);
         }
 
+        // One IP_LOCAL_PORT_RANGE value per socket: start at a range chosen at random (weighted by size), move to the
+        // next when the kernel finds it full.
+        var ranges = _packed.Length;
+        var first = Slice.PickRange(Random.Shared);
+        var error = SocketError.WouldBlock;
+        for (var i = 0; i < ranges; i++)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            if (ConnectUniqueRange(remote, _packed[(first + i) % ranges], ref error) is { } socket)
+            {
+                return socket;
+            }
+
+            PortShareMetrics.RecordConflict(PortShareMetrics.Udp, _modeTag);
+        }
+
+        PortShareMetrics.RecordExhaustion(PortShareMetrics.Udp, _modeTag);
+        throw new SliceExhaustedException(Slice, LocalAddress, remote, error);
+    }
+
+    /// <summary>A unique-mode flow from one range; null (and the kernel's error in <paramref name="error"/>) when the range is full.</summary>
+    private Socket? ConnectUniqueRange(IPEndPoint remote, uint packed, ref SocketError error)
+    {
         var socket = _env.CreateSocket(remote.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
         try
         {
-            Interop.SocketOptions.SetLocalPortRange(socket, _packed);
+            Interop.SocketOptions.SetLocalPortRange(socket, packed);
             try
             {
                 if (LocalAddress is not null)
@@ -171,8 +192,9 @@ public sealed class UdpSliceConnector : IDisposable
             catch (SocketException ex) when (ex.SocketErrorCode is SocketError.WouldBlock or SocketError.AddressAlreadyInUse or SocketError.TimedOut)
             {
                 // CONFORMANCE E2-E4: UDP autobind exhaustion is EAGAIN; bind(ip, 0) says EADDRINUSE.
-                PortShareMetrics.RecordExhaustion(PortShareMetrics.Udp, _modeTag);
-                throw new SliceExhaustedException(Slice, LocalAddress, remote, ex.SocketErrorCode == SocketError.AddressAlreadyInUse ? SocketError.AddressAlreadyInUse : SocketError.WouldBlock);
+                error = ex.SocketErrorCode == SocketError.AddressAlreadyInUse ? SocketError.AddressAlreadyInUse : SocketError.WouldBlock;
+                socket.Dispose();
+                return null;
             }
             catch (SocketException ex) when (ex.SocketErrorCode == SocketError.AddressNotAvailable && LocalAddress is not null)
             {
@@ -210,7 +232,7 @@ public sealed class UdpSliceConnector : IDisposable
             try
             {
                 // No SO_REUSEADDR: the bind itself claims the port for this one flow.
-                socket.Bind(new IPEndPoint(local, Slice.Low + offset));
+                socket.Bind(new IPEndPoint(local, Slice.PortAt(offset)));
             }
             catch (SocketException ex) when (ex.SocketErrorCode == SocketError.AddressAlreadyInUse)
             {
@@ -313,7 +335,7 @@ public sealed class UdpSliceConnector : IDisposable
                     }
 
                     cancellationToken.ThrowIfCancellationRequested();
-                    var local = new IPEndPoint(localAddress, Slice.Low + offset);
+                    var local = new IPEndPoint(localAddress, Slice.PortAt(offset));
                     if (busy is null)
                     {
                         if (lookups == LookupsBeforeDump)
@@ -433,20 +455,21 @@ public sealed class UdpSliceConnector : IDisposable
     private bool[] BusyToward(SockDiagClient client, IPAddress local, IPEndPoint remote, PortHints hints, long now, ref bool transient)
     {
         var busy = new bool[Slice.Count];
-        foreach (var s in client.Dump(remote.AddressFamily, ProtocolType.Udp, SocketStates.Established | SocketStates.Close, Slice))
+        foreach (var s in client.Dump(remote.AddressFamily, ProtocolType.Udp, SocketStates.Established | SocketStates.Close, Slice.Span))
         {
-            if (!Slice.Contains(s.Local.Port) || !(s.Local.Address.Equals(local) || IsAny(s.Local.Address)))
+            var index = Slice.IndexOf(s.Local.Port);
+            if (index < 0 || !(s.Local.Address.Equals(local) || IsAny(s.Local.Address)))
             {
                 continue;
             }
 
             if (!s.HasRemote || s.Remote.Equals(remote))
             {
-                busy[s.Local.Port - Slice.Low] = true;
+                busy[index] = true;
                 transient |= !s.HasRemote;
                 if (s.HasRemote)
                 {
-                    hints.MarkRefused(s.Local.Port - Slice.Low, now);
+                    hints.MarkRefused(index, now);
                 }
             }
         }

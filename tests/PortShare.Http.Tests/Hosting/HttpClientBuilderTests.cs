@@ -66,7 +66,7 @@ public sealed class HttpClientBuilderTests
         await using var server = await LoopbackServer.StartAsync(IPAddress.Loopback);
         var slice = TestSlices.Pick(16);
         var stateFile = Path.Combine(Path.GetTempPath(), $"portshare-state-{Guid.NewGuid():N}.json");
-        await File.WriteAllTextAsync(stateFile, $$"""{"slices":[{"egress":"127.0.0.1","ranges":["{{slice}}"]}]}""", Ct);
+        await File.WriteAllTextAsync(stateFile, $$"""{"version":2,"host":"h1","slices":[{"egress":"127.0.0.1","ranges":["{{slice}}"]}]}""", Ct);
         try
         {
             using var host = BuildHost(new() { ["PortShare:StateFile"] = stateFile }, s => s.AddHttpClient("api").UsePortSlice());
@@ -167,7 +167,7 @@ public sealed class HttpClientBuilderTests
     {
         using var host = BuildHost(new() { ["PortShare:StateFile"] = "/nonexistent/portshare/state.json" }, s => s.AddPortShare());
         var ex = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync(Ct));
-        Assert.Contains("Cannot read the PortShare host state file '/nonexistent/portshare/state.json'", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("PortShare:StateFile: Cannot read the host's slices from /nonexistent/portshare/state.json: it does not exist", ex.Message, StringComparison.Ordinal);
     }
 
     [Fact]

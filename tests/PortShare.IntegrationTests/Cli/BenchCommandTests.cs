@@ -19,9 +19,9 @@ public class BenchCommandTests
 
         // TCP (kernel and fallback) and UDP shared: N from one destination, N × 4 from four (ports shared);
         // UDP unique: N in all. Every row reaches its theoretical capacity.
-        Assert.All(rows, row => Assert.Equal(1.0, row.GetProperty("Ratio").GetDouble()));
-        Assert.Equal(3, rows.Count(row => row.GetProperty("Connections").GetInt64() == 64 * 4));
-        Assert.Contains(rows, row => row.GetProperty("Mode").GetString() == "unique" && row.GetProperty("Scenario").GetString()!.Contains("4 destination", StringComparison.Ordinal) && row.GetProperty("Connections").GetInt64() == 64);
+        Assert.All(rows, row => Assert.Equal(1.0, row.GetProperty("ratio").GetDouble()));
+        Assert.Equal(3, rows.Count(row => row.GetProperty("connections").GetInt64() == 64 * 4));
+        Assert.Contains(rows, row => row.GetProperty("mode").GetString() == "unique" && row.GetProperty("scenario").GetString()!.Contains("4 destination", StringComparison.Ordinal) && row.GetProperty("connections").GetInt64() == 64);
     }
 
     [Fact]
@@ -32,9 +32,9 @@ public class BenchCommandTests
         var r = CliRunner.RunInNamespace(ns.Name, null, "bench", "connect", "--here", "--seconds", "0.2", "--json");
         Assert.True(r.ExitCode == 0, r.StdErr);
         using var doc = JsonDocument.Parse(r.StdOut);
-        var scenarios = doc.RootElement.EnumerateArray().Where(e => !e.GetProperty("Scenario").GetString()!.StartsWith("plain", StringComparison.Ordinal)).ToList();
+        var scenarios = doc.RootElement.EnumerateArray().Where(e => !e.GetProperty("scenario").GetString()!.StartsWith("plain", StringComparison.Ordinal)).ToList();
         Assert.Equal(9, scenarios.Count);
-        Assert.All(scenarios, s => Assert.True(s.GetProperty("Ratio").GetDouble() > 0));
+        Assert.All(scenarios, s => Assert.True(s.GetProperty("ratio").GetDouble() > 0));
     }
 
     [Fact]
@@ -49,13 +49,13 @@ public class BenchCommandTests
 
         // (a) SNAT once, then (b) iprule and (c) nftables at 3, 100 and 1,000 slices.
         Assert.Equal(7, rows.Count);
-        Assert.All(rows, row => Assert.True(row.GetProperty("Ratio").GetDouble() > 0, row.ToString()));
-        Assert.Equal(1.0, rows[0].GetProperty("Ratio").GetDouble());
-        Assert.Equal([3, 100, 1000], rows.Where(row => row.GetProperty("Scenario").GetString()!.Contains("nftables", StringComparison.Ordinal)).Select(row => row.GetProperty("Slices").GetInt32()));
+        Assert.All(rows, row => Assert.True(row.GetProperty("ratio").GetDouble() > 0, row.ToString()));
+        Assert.Equal(1.0, rows[0].GetProperty("ratio").GetDouble());
+        Assert.Equal([3, 100, 1000], rows.Where(row => row.GetProperty("scenario").GetString()!.Contains("nftables", StringComparison.Ordinal)).Select(row => row.GetProperty("slices").GetInt32()));
 
         // The stateless backends leave no conntrack entry on the router; SNAT does.
-        Assert.True(rows[0].GetProperty("Conntrack").GetInt64() > 0);
-        Assert.All(rows.Skip(1), row => Assert.Equal(0, row.GetProperty("Conntrack").GetInt64()));
+        Assert.True(rows[0].GetProperty("conntrack").GetInt64() > 0);
+        Assert.All(rows.Skip(1), row => Assert.Equal(0, row.GetProperty("conntrack").GetInt64()));
 
         // Every namespace of the run is gone.
         var prefix = System.Text.RegularExpressions.Regex.Match(r.StdErr, @"building the lab (psl-[0-9a-f]+-)").Groups[1].Value;
@@ -71,8 +71,8 @@ public class BenchCommandTests
         var r = CliRunner.RunInNamespace(ns.Name, null, "bench", "udp", "--here", "--seconds", "0.2", "--json");
         Assert.True(r.ExitCode == 0, r.StdErr);
         using var doc = JsonDocument.Parse(r.StdOut);
-        var scenarios = doc.RootElement.EnumerateArray().Where(e => !e.GetProperty("Scenario").GetString()!.Contains("baseline", StringComparison.Ordinal)).ToList();
+        var scenarios = doc.RootElement.EnumerateArray().Where(e => !e.GetProperty("scenario").GetString()!.Contains("baseline", StringComparison.Ordinal)).ToList();
         Assert.Equal(4, scenarios.Count);
-        Assert.All(scenarios, s => Assert.True(s.GetProperty("Ratio").GetDouble() > 0));
+        Assert.All(scenarios, s => Assert.True(s.GetProperty("ratio").GetDouble() > 0));
     }
 }

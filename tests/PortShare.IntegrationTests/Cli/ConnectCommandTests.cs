@@ -132,7 +132,7 @@ public class ConnectCommandTests
 public class ConnectFromPlanTests
 {
     [Fact]
-    public async Task Connect_takes_the_slice_of_a_host_from_a_plan()
+    public async Task Connect_from_a_plan_binds_the_egress_address_and_says_when_it_is_not_on_the_host()
     {
         var dir = Directory.CreateTempSubdirectory("portshare-plan-");
         try
@@ -141,23 +141,25 @@ public class ConnectFromPlanTests
             var plan = Path.Combine(dir.FullName, "plan.json");
             var made = await CliRunner.RunInProcessAsync("plan", "new", spec, "-o", plan);
             Assert.True(made.ExitCode == 0, made.StdErr);
-            var expected = Planning.PlanFile.Load(plan).GetAssignment("web-1", IPAddress.Parse("192.0.2.1")).KernelRanges.MaxBy(r => r.Count);
-
             using var listener = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
             listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
             listener.Listen();
             var port = ((IPEndPoint)listener.LocalEndPoint!).Port;
-            Assert.SkipUnless(HostFacts.ReadNetnsRange().Contains(expected), $"this namespace's ip_local_port_range does not hold the example plan's slice {expected}");
 
-            var r = await CliRunner.RunInProcessAsync("connect", "--plan", plan, "--host", "web-1", "--egress", "192.0.2.1", "--json", $"127.0.0.1:{port}");
-            Assert.True(r.ExitCode == 0, r.StdErr);
-            using var doc = JsonDocument.Parse(r.StdOut);
-            Assert.True(expected.Contains(doc.RootElement.GetProperty("local_port").GetInt32()));
+            // web-1's egress address 192.0.2.1 is not on this host: the connect never leaves from another address.
+            var r = await CliRunner.RunInProcessAsync("connect", "--plan", plan, "--host", "web-1", "--egress", "192.0.2.1", $"127.0.0.1:{port}");
+            Assert.Equal(1, r.ExitCode);
+            Assert.Contains("egress address 192.0.2.1 is not assigned to any interface", r.StdErr, StringComparison.Ordinal);
 
-            // A host with slices on two egress IPs needs --egress; an unknown host is named.
-            r = await CliRunner.RunInProcessAsync("connect", "--plan", plan, "--host", "web-1", $"127.0.0.1:{port}");
+            // The destination's family picks web-1's IPv4 slice; an IPv4-only destination cannot use its IPv6 slice.
+            r = await CliRunner.RunInProcessAsync("connect", "--plan", plan, "--host", "web-1", "--egress", "2001:db8:1::1", $"127.0.0.1:{port}");
+            Assert.Equal(1, r.ExitCode);
+            Assert.Contains("has no IPv6 address", r.StdErr, StringComparison.Ordinal);
+
+            // --local-address that is not the host's egress address is refused; an unknown host is named.
+            r = await CliRunner.RunInProcessAsync("connect", "--plan", plan, "--host", "web-1", "--local-address", "127.0.0.1", $"127.0.0.1:{port}");
             Assert.Equal(2, r.ExitCode);
-            Assert.Contains("choose one with --egress", r.StdErr, StringComparison.Ordinal);
+            Assert.Contains("is not host web-1's egress address 192.0.2.1", r.StdErr, StringComparison.Ordinal);
             r = await CliRunner.RunInProcessAsync("connect", "--plan", plan, "--host", "nobody", "--egress", "192.0.2.1", $"127.0.0.1:{port}");
             Assert.Equal(1, r.ExitCode);
             Assert.Contains("nobody", r.StdErr, StringComparison.Ordinal);

@@ -190,12 +190,12 @@ public class RouterApplyTests
             Assert.Equal("1", ns.Ns.Run(() => File.ReadAllText("/proc/sys/net/ipv4/conf/all/arp_ignore").Trim()));
             var file = HostSliceFile.Load(path);
             Assert.Equal("h2", file.Host);
-            Assert.Equal(new PortRange(40512, 41023), file.For(s_egress4).Range);
+            Assert.Equal(new PortRange(40512, 41023), Assert.Single(file.For(s_egress4).Ports.Ranges));
             var report = setup.Show();
             Assert.True(report.ConntrackExempt);
             Assert.All(report.AddressesPresent.Values, Assert.True);
 
-            Assert.True(setup.Remove());
+            Assert.True(setup.Remove().HadHostFile);
             Assert.DoesNotContain("192.0.2.1", ns.Ip("addr", "show", "dev", "lo"), StringComparison.Ordinal);
             Assert.Equal(new PortRange(32768, 60999), ns.Ns.ReadNetnsRange());
             Assert.False(File.Exists(path));

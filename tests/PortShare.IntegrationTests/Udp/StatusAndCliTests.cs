@@ -78,9 +78,9 @@ public class StatusAndCliTests
             var slices = doc.RootElement.GetProperty("slices");
             Assert.Equal(15, slices[0].GetProperty("udp").GetInt32());
             Assert.Equal(2, slices[0].GetProperty("destinations").GetInt32());
-            Assert.Equal(10, slices[0].GetProperty("fullest").GetProperty("portsInUse").GetInt32());
+            Assert.Equal(10, slices[0].GetProperty("fullest").GetProperty("ports_in_use").GetInt32());
             Assert.Equal(3, slices[1].GetProperty("tcp").GetInt32());
-            Assert.Equal(1, doc.RootElement.GetProperty("outsideSlices").GetArrayLength());
+            Assert.Equal(1, doc.RootElement.GetProperty("outside_slices").GetArrayLength());
             Assert.Contains("outside every slice", stderr.ToString(), StringComparison.Ordinal);
 
             // The table shows the slice and its fill.
@@ -104,7 +104,7 @@ public class StatusAndCliTests
         var code = await StatusCommand.RunAsync(console, [new PortRange(40096, 40111)], null, json: true, watch: null, ns.Ns, TestContext.Current.CancellationToken);
         Assert.Equal(ExitCodes.Success, code);
         using var doc = JsonDocument.Parse(stdout.ToString());
-        Assert.False(doc.RootElement.GetProperty("slices")[0].GetProperty("insideNetnsRange").GetBoolean());
+        Assert.False(doc.RootElement.GetProperty("slices")[0].GetProperty("inside_netns_range").GetBoolean());
         Assert.Contains("not inside ip_local_port_range 40000-40099", stderr.ToString(), StringComparison.Ordinal);
     }
 
@@ -138,14 +138,14 @@ public class StatusAndCliTests
                 """);
             var (console, stdout, stderr) = TestConsole();
             Assert.True(await CliApp.RunAsync(["plan", "new", spec, "-o", plan], console) == ExitCodes.Success, stderr.ToString());
-            var h2 = Planning.PlanFile.Load(plan).GetAssignment("h2", IPAddress.Parse("192.0.2.1")).KernelRanges[0];
+            var h2 = Planning.PlanFile.Load(plan).GetAssignment("h2", IPAddress.Parse("192.0.2.1")).Ranges[0];
 
             (console, stdout, stderr) = TestConsole();
             Assert.True(await CliApp.RunAsync(["status", "--plan", plan, "--host", "h2", "--json"], console) == ExitCodes.Success, stderr.ToString());
             Assert.Contains(h2.ToString(), stdout.ToString(), StringComparison.Ordinal);
 
             var hostFile = Path.Combine(dir.FullName, "host.json");
-            File.WriteAllText(hostFile, new HostSliceFile("h2", [new EgressSlice(IPAddress.Parse("192.0.2.1"), h2)]).ToJson());
+            File.WriteAllText(hostFile, new HostSliceFile { Host = "h2", Slices = [new EgressSlice(IPAddress.Parse("192.0.2.1"), h2)] }.ToJson());
             Environment.SetEnvironmentVariable("PORTSHARE_HOST_FILE", hostFile);
             try
             {
@@ -175,15 +175,17 @@ public class StatusAndCliTests
         using var server = ns.UdpListen(ip, 7007);
         var echo = Task.Run(() => EchoSenders(server), TestContext.Current.CancellationToken);
         var (console, stdout, stderr) = TestConsole();
-        var code = await UdpConnect.RunAsync(console, s_udpSlice, null, "shared", 3, json: true, server.Endpoint(), "hi", ns.Ns, TestContext.Current.CancellationToken);
+        var code = await CommandRunner.RunAsync(console, () => UdpConnect.RunAsync(console, s_udpSlice, null, "shared", 3, json: true, server.Endpoint(), "hi", TimeSpan.FromSeconds(1), ns.Ns, TestContext.Current.CancellationToken));
         Assert.True(code == ExitCodes.Success, stderr.ToString());
         var lines = stdout.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.Equal(3, lines.Length);
         foreach (var line in lines)
         {
             using var doc = JsonDocument.Parse(line);
-            var local = IPEndPoint.Parse(doc.RootElement.GetProperty("local").GetString()!);
+            var local = new IPEndPoint(IPAddress.Parse(doc.RootElement.GetProperty("local_address").GetString()!), doc.RootElement.GetProperty("local_port").GetInt32());
             Assert.InRange(local.Port, s_udpSlice.Low, s_udpSlice.High);
+            Assert.Equal("udp", doc.RootElement.GetProperty("protocol").GetString());
+            Assert.Equal(server.Endpoint().ToString(), doc.RootElement.GetProperty("remote").GetString());
 
             // The server replies with the source it saw: the printed endpoint is the real one.
             Assert.Equal($"hi from {local}", doc.RootElement.GetProperty("reply").GetString());
@@ -198,13 +200,14 @@ public class StatusAndCliTests
     {
         Root.Require();
         using var ns = TestNetns.Create();
-        var (console, stdout, _) = TestConsole();
-        var code = await UdpConnect.RunAsync(console, s_udpSlice, IPAddress.Loopback, "unique", 1, json: false, new IPEndPoint(IPAddress.Loopback, 9), null, ns.Ns, TestContext.Current.CancellationToken);
-        Assert.Equal(ExitCodes.Success, code);
+        var (console, stdout, refusedErr) = TestConsole();
+        var code = await CommandRunner.RunAsync(console, () => UdpConnect.RunAsync(console, s_udpSlice, IPAddress.Loopback, "unique", 1, json: false, new IPEndPoint(IPAddress.Loopback, 9), null, TimeSpan.FromSeconds(1), ns.Ns, TestContext.Current.CancellationToken));
+        Assert.Equal(ExitCodes.Failure, code);
         Assert.Contains("refused", stdout.ToString(), StringComparison.Ordinal);
+        Assert.Contains("1 of 1 flow(s) to 127.0.0.1:9 were refused", refusedErr.ToString(), StringComparison.Ordinal);
 
         var (console2, _, stderr) = TestConsole();
-        code = await UdpConnect.RunAsync(console2, s_udpSlice, null, "sharded", 1, json: false, new IPEndPoint(IPAddress.Loopback, 9), null, ns.Ns, TestContext.Current.CancellationToken);
+        code = await CommandRunner.RunAsync(console2, () => UdpConnect.RunAsync(console2, s_udpSlice, null, "sharded", 1, json: false, new IPEndPoint(IPAddress.Loopback, 9), null, TimeSpan.FromSeconds(1), ns.Ns, TestContext.Current.CancellationToken));
         Assert.Equal(ExitCodes.Usage, code);
         Assert.Contains("--mode 'sharded'", stderr.ToString(), StringComparison.Ordinal);
     }
@@ -215,7 +218,7 @@ public class StatusAndCliTests
         Root.Require();
         using var ns = TestNetns.Create(45000, 49999);
         var (console, _, stderr) = TestConsole();
-        var code = await UdpConnect.RunAsync(console, s_udpSlice, null, "shared", 1, json: false, new IPEndPoint(IPAddress.Loopback, 9), null, ns.Ns, TestContext.Current.CancellationToken);
+        var code = await CommandRunner.RunAsync(console, () => UdpConnect.RunAsync(console, s_udpSlice, null, "shared", 1, json: false, new IPEndPoint(IPAddress.Loopback, 9), null, TimeSpan.FromSeconds(1), ns.Ns, TestContext.Current.CancellationToken));
         Assert.Equal(ExitCodes.Failure, code);
         var lines = stderr.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.Contains("lies outside this network namespace's ip_local_port_range", Assert.Single(lines), StringComparison.Ordinal);

@@ -30,16 +30,21 @@ public class PlannerTests
     }
 
     [Fact]
-    public void Reserved_ports_split_ranges_but_not_the_kernel_range()
+    public void Reserved_ports_split_a_hosts_ranges_and_its_host_file_has_exactly_those_ranges()
     {
         var plan = Planner.Create(PlanTestData.Example());
         var web1 = plan.GetAssignment("web-1", s_v4);
-        Assert.All(web1.Ranges, r => Assert.False(r.Overlaps(new PortRange(40000, 40099))));
+        var reserved = new PortRange(40000, 40099);
+        Assert.All(web1.Ranges, r => Assert.False(r.Overlaps(reserved)));
         Assert.True(web1.Ranges.Count >= 2);
-        var kernel = Assert.Single(web1.KernelRanges);
-        Assert.True(kernel.IsParityAligned);
-        Assert.Equal(web1.Ranges[0].Low, kernel.Low);
-        Assert.Equal(web1.Ranges[^1].High, kernel.High);
+
+        // The one function every consumer uses gives the exact ranges, never a joined range over the reserved ports.
+        var ports = plan.HostFile("web-1").For(s_v4).Ports;
+        Assert.Equal(web1.Ranges, ports.Ranges);
+        Assert.False(ports.Contains(40002));
+        Assert.Contains(ports.Gaps(), g => g.Contains(reserved));
+        Assert.Equal(plan.Generation, plan.HostFile("web-1").PlanGeneration);
+        Assert.Throws<PlanLookupException>(() => plan.HostFile("nobody"));
     }
 
     [Fact]
