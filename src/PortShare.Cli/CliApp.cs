@@ -9,6 +9,7 @@ internal static class CliApp
     public static RootCommand BuildRoot(CliConsole console)
     {
         var root = new RootCommand("PortShare: many hosts share one egress IP without NAT state, each using only its own slice of the port range.");
+        root.Options.Add(CliOptions.Verbose);
 
         // Each command group lives in its own file under Commands/ and adds itself here.
         root.Subcommands.Add(Commands.ConnectCommand.Create(console));
@@ -26,6 +27,7 @@ internal static class CliApp
     {
         var root = BuildRoot(console);
         var parse = root.Parse(args);
+        console.Verbose |= parse.GetValue(CliOptions.Verbose);
         if (parse.Errors.Count > 0 && !IsHelpOrVersion(args))
         {
             // One clear line per problem, exit 2: the user typed something we cannot run.

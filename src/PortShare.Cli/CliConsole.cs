@@ -26,6 +26,9 @@ internal sealed class CliConsole
     /// <summary>Plain stderr: errors are one unwrapped line each, whatever the terminal width.</summary>
     public TextWriter RawError { get; }
 
+    /// <summary><c>--verbose</c> (or <c>PORTSHARE_DEBUG=1</c>): errors also print their stack trace.</summary>
+    public bool Verbose { get; set; } = Environment.GetEnvironmentVariable("PORTSHARE_DEBUG") == "1";
+
     public static CliConsole CreateDefault()
     {
         var stdout = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Out) });

@@ -8,6 +8,13 @@ namespace PortShare.Cli;
 /// <summary>Options and arguments shared by several commands, with parsers that name the bad input.</summary>
 internal static class CliOptions
 {
+    /// <summary><c>--verbose</c> on every command: errors also print their stack trace.</summary>
+    public static readonly Option<bool> Verbose = new("--verbose")
+    {
+        Description = "On an error, also print its stack trace (for reporting a bug).",
+        Recursive = true,
+    };
+
     public static Option<PortSlice?> Slice() => new("--slice")
     {
         Description = "The port slice: LO-HI (e.g. 40000-40511), or several ranges separated by commas (40000-40099,40200-40511).",

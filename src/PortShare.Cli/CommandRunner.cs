@@ -3,8 +3,10 @@ using System.Net.Sockets;
 namespace PortShare.Cli;
 
 /// <summary>
-/// Runs a command's action and turns every expected failure into one line on stderr and an exit code:
-/// the CLI never shows a stack trace for a user's mistake or a kernel refusal.
+/// The one way a command's action runs: PortShare's own user-facing failures (a <see cref="PortShareException"/>, a
+/// <see cref="UsageException"/>, and what the operating system refuses: sockets, files) become one line on stderr and an
+/// exit code — never a stack trace for a user's mistake or a kernel refusal. Anything else is a bug in portshare and
+/// says so; <c>--verbose</c> prints the stack of either.
 /// </summary>
 internal static class CommandRunner
 {
@@ -26,30 +28,32 @@ internal static class CommandRunner
         }
         catch (Exception ex) when (IsExpected(ex))
         {
-            console.WriteError(Debug ? ex.ToString() : ex.Message);
+            console.WriteError(ex.Message);
+            WriteStack(console, ex);
             return ExitCodes.Failure;
         }
-#pragma warning disable CA1031 // The CLI's last line of defence: a bug still ends as one line, not a stack trace.
+#pragma warning disable CA1031 // The CLI's last line of defence: a bug still ends as a clear line, not an unhandled crash.
         catch (Exception ex)
 #pragma warning restore CA1031
         {
-            console.WriteError(Debug
-                ? ex.ToString()
-                : $"unexpected {ex.GetType().Name}: {ex.Message} (this is a bug in portshare; run with PORTSHARE_DEBUG=1 for details and report it)");
+            console.WriteError($"unexpected {ex.GetType().Name}: {ex.Message} (this is a bug in portshare; run again with --verbose for the stack trace and report it)");
+            WriteStack(console, ex);
             return ExitCodes.Failure;
         }
     }
 
-    private static bool Debug => Environment.GetEnvironmentVariable("PORTSHARE_DEBUG") == "1";
+    private static void WriteStack(CliConsole console, Exception ex)
+    {
+        if (console.Verbose)
+        {
+            console.RawError.WriteLine(ex.ToString());
+        }
+    }
 
     private static bool IsExpected(Exception ex) => ex is PortShareException
         or SocketException
-        or FormatException
         or IOException
         or UnauthorizedAccessException
-        or InvalidOperationException
-        or ArgumentException
-        or System.Text.Json.JsonException
         or System.ComponentModel.Win32Exception;
 }
 

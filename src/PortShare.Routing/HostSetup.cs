@@ -339,14 +339,14 @@ public sealed class HostSetup
         var distinct = slices.Slices.Select(s => s.Ports).Distinct().ToList();
         return distinct.Count == 1
             ? distinct[0]
-            : throw new InvalidPlanException([$"--sysctl narrows ip_local_port_range, which is one setting per network namespace, but host {slices.Host} owns different ports on its egress addresses ({string.Join("; ", slices.Slices.Select(s => $"{s.Ports} on {s.Egress}"))}). Drop --sysctl, or give the host the same slice on every egress address."]);
+            : throw new InvalidPlanException([$"Narrowing ip_local_port_range to the host's ports needs the same slice on every egress address (it is one setting per network namespace), but host {slices.Host} owns different ports on its egress addresses ({string.Join("; ", slices.Slices.Select(s => $"{s.Ports} on {s.Egress}"))}). Do not narrow the range, or give the host the same slice on every egress address."]);
     }
 
     private static void CheckWritable(string path)
     {
         if (string.IsNullOrWhiteSpace(path))
         {
-            throw new RoutingException("The host file path is empty: give a file path (--state) or unset PORTSHARE_HOST_FILE.");
+            throw new RoutingException("The host file path is empty: give a file path, or unset PORTSHARE_HOST_FILE.");
         }
 
         if (Directory.Exists(path))

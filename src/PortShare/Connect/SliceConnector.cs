@@ -55,7 +55,7 @@ public sealed class SliceConnector
         {
             ConnectStrategy.Auto => supported ? ConnectStrategy.Kernel : ConnectStrategy.Fallback,
             ConnectStrategy.Kernel when !supported => throw new KernelPathUnsupportedException(
-                $"The kernel path was requested but kernel {HostFacts.KernelRelease()} has no IP_LOCAL_PORT_RANGE (needs Linux 6.3 or later, or 6.1.32+). Use --strategy fallback or auto."),
+                $"The kernel path was requested but kernel {HostFacts.KernelRelease()} has no IP_LOCAL_PORT_RANGE (needs Linux 6.3 or later, or 6.1.32+): use the fallback strategy, or auto to choose by kernel."),
             _ => strategy,
         };
         Validate();
