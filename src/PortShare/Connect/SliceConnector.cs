@@ -136,6 +136,13 @@ public sealed class SliceConnector
         throw last!;
     }
 
+    /// <summary>Resolves <paramref name="remote"/> and connects to its addresses in turn (see <see cref="ConnectAsync(string, int, CancellationToken)"/>).</summary>
+    public ValueTask<Socket> ConnectAsync(DnsEndPoint remote, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(remote);
+        return ConnectAsync(remote.Host, remote.Port, cancellationToken);
+    }
+
     /// <summary>Opens a TCP connection from the slice and wraps it in a <see cref="NetworkStream"/> that owns the socket.</summary>
     public async ValueTask<NetworkStream> ConnectStreamAsync(IPEndPoint remote, CancellationToken cancellationToken = default)
     {

@@ -17,13 +17,7 @@ public sealed class MultiRangeConnectorTests
     // 12 ports in three ranges; 40104-40107 are reserved (as a plan's reserved ports), 40112-40115 are another host's.
     private static readonly PortSlice s_slice = PortSlice.Parse("40100-40103,40108-40111,40116-40119");
 
-    public static TheoryData<ConnectStrategy, string> StrategiesAndFamilies => new()
-    {
-        { ConnectStrategy.Kernel, "127.0.0.1" },
-        { ConnectStrategy.Kernel, "::1" },
-        { ConnectStrategy.Fallback, "127.0.0.1" },
-        { ConnectStrategy.Fallback, "::1" },
-    };
+    public static TheoryData<ConnectStrategy, string> StrategiesAndFamilies => Strategies.AndFamilies;
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
@@ -31,8 +25,7 @@ public sealed class MultiRangeConnectorTests
     [MemberData(nameof(StrategiesAndFamilies))]
     public async Task Tcp_fills_every_port_of_every_range_then_names_every_range(ConnectStrategy strategy, string address)
     {
-        Root.Require();
-        Assert.SkipWhen(strategy == ConnectStrategy.Kernel && !HostFacts.SupportsLocalPortRange(), $"kernel {HostFacts.KernelRelease()} has no IP_LOCAL_PORT_RANGE.");
+        Strategies.Require(strategy);
         using var ns = TestNetns.Create();
         ns.SetReservedPorts("40104-40107");
         var ip = IPAddress.Parse(address);
@@ -68,8 +61,7 @@ public sealed class MultiRangeConnectorTests
     [MemberData(nameof(StrategiesAndFamilies))]
     public async Task Connects_start_in_every_range_over_many_destinations(ConnectStrategy strategy, string address)
     {
-        Root.Require();
-        Assert.SkipWhen(strategy == ConnectStrategy.Kernel && !HostFacts.SupportsLocalPortRange(), $"kernel {HostFacts.KernelRelease()} has no IP_LOCAL_PORT_RANGE.");
+        Strategies.Require(strategy);
         using var ns = TestNetns.Create();
         var ip = IPAddress.Parse(address);
         var listeners = Enumerable.Range(0, 24).Select(_ => ns.Listen(ip)).ToList();
@@ -129,8 +121,7 @@ public sealed class MultiRangeConnectorTests
     [InlineData(ConnectStrategy.Fallback)]
     public async Task An_IPv4_mapped_destination_connects_as_IPv4_on_both_strategies(ConnectStrategy strategy)
     {
-        Root.Require();
-        Assert.SkipWhen(strategy == ConnectStrategy.Kernel && !HostFacts.SupportsLocalPortRange(), $"kernel {HostFacts.KernelRelease()} has no IP_LOCAL_PORT_RANGE.");
+        Strategies.Require(strategy);
         using var ns = TestNetns.Create();
         using var listener = ns.Listen(IPAddress.Loopback);
         var port = ((IPEndPoint)listener.LocalEndPoint!).Port;

@@ -11,13 +11,7 @@ namespace PortShare.IntegrationTests.Connect;
 [Collection(ExclusiveCollection.Name)]
 public class SliceConnectorTests
 {
-    public static TheoryData<ConnectStrategy, string> StrategiesAndFamilies => new()
-    {
-        { ConnectStrategy.Kernel, "127.0.0.1" },
-        { ConnectStrategy.Kernel, "::1" },
-        { ConnectStrategy.Fallback, "127.0.0.1" },
-        { ConnectStrategy.Fallback, "::1" },
-    };
+    public static TheoryData<ConnectStrategy, string> StrategiesAndFamilies => Strategies.AndFamilies;
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
