@@ -18,8 +18,8 @@ public sealed class UdpSliceConnector : IDisposable
     public static readonly TimeSpan RevalidateInterval = TimeSpan.FromSeconds(1);
 
     /// <summary>
-    /// Exact lookups tried before one dump of the slice's UDP sockets replaces them: a lightly used slice costs two
-    /// round trips (a lookup to find the port, a lookup under the lock), a crowded one at most this many plus two.
+    /// Claims lost in one pass before one dump of the slice's UDP sockets replaces them: a lightly used slice costs one
+    /// round trip per flow (the lookup under the lock), a crowded one at most this many plus a dump plus one.
     /// </summary>
     internal const int LookupsBeforeDump = 3;
 
@@ -272,10 +272,14 @@ public sealed class UdpSliceConnector : IDisposable
     }
 
     /// <summary>
-    /// connectx's <c>_connectx_udp</c> (CONFORMANCE "connectx: UDP algorithm"): find a port where no socket would take
-    /// datagrams from <paramref name="remote"/>, bind it with SO_REUSEADDR, clear SO_REUSEADDR as a lock (no other socket
-    /// can bind the 2-tuple now), check under the lock that the kernel would deliver the 4-tuple to this socket (its
-    /// cookie), connect, and set SO_REUSEADDR again so flows to other destinations can share the port.
+    /// connectx's <c>_connectx_udp</c> (CONFORMANCE "connectx: UDP algorithm") with one netlink round trip per flow: pick a
+    /// port (random start, skipping ports our own live flows hold and ports recently seen connected to
+    /// <paramref name="remote"/>), bind it with SO_REUSEADDR, clear SO_REUSEADDR as a lock (no other socket can bind the
+    /// 2-tuple now), check under the lock with one exact lookup that the kernel would deliver the 4-tuple to this socket
+    /// (its cookie), connect, and set SO_REUSEADDR again so flows to other destinations can share the port. The check
+    /// under the lock alone keeps the guarantee: a socket already connected on the 4-tuple outranks ours in the lookup,
+    /// and of two claimers racing for one 2-tuple only one sees its own cookie. connectx's lookup before the claim only
+    /// saves a bind; here hints (and, in a crowded slice, one dump) do that instead.
     /// </summary>
     private Socket ConnectShared(IPEndPoint remote, CancellationToken cancellationToken)
     {
@@ -290,7 +294,7 @@ public sealed class UdpSliceConnector : IDisposable
 
             // What earlier connects learned toward this destination (as the TCP fallback does): ports of our own live
             // flows are skipped outright, ports another socket was seen connected on are skipped in the first pass, so a
-            // crowded slice costs no lookup or dump per busy port on every connect.
+            // crowded slice costs no claim per busy port on every connect.
             var hints = _hints.For(remote);
 
             // A port can look busy only for a moment: another flow holds it unconnected inside its critical section, or
@@ -306,7 +310,7 @@ public sealed class UdpSliceConnector : IDisposable
 
                 // RFC 6056: a random start spreads concurrent callers over the slice.
                 var start = Random.Shared.Next(count);
-                var lookups = 0;
+                var lost = 0;
                 bool[]? busy = null;
                 for (var i = 0; i < count; i++)
                 {
@@ -335,43 +339,35 @@ public sealed class UdpSliceConnector : IDisposable
                     }
 
                     cancellationToken.ThrowIfCancellationRequested();
-                    var local = new IPEndPoint(localAddress, Slice.PortAt(offset));
-                    if (busy is null)
+                    if (busy is null && lost == LookupsBeforeDump)
                     {
-                        if (lookups == LookupsBeforeDump)
+                        // Crowded: one dump tells every port in use toward this destination, instead of a claim per port.
+                        busy = BusyToward(client, localAddress, remote, hints, now, ref transient);
+                        if (busy[offset])
                         {
-                            // Crowded: one dump tells every port in use toward this destination, instead of a lookup per port.
-                            busy = BusyToward(client, localAddress, remote, hints, now, ref transient);
-                            if (busy[offset])
-                            {
-                                continue;
-                            }
-                        }
-                        else
-                        {
-                            lookups++;
-                            if (client.LookupUdp(local, remote) is { } holder)
-                            {
-                                transient |= !holder.HasRemote;
-                                if (holder.HasRemote)
-                                {
-                                    hints.MarkRefused(offset, now);
-                                }
-
-                                continue;
-                            }
+                            continue;
                         }
                     }
 
                     tries++;
-                    if (TryClaim(client, local, remote, out var socket))
+                    var local = new IPEndPoint(localAddress, Slice.PortAt(offset));
+                    switch (TryClaim(client, local, remote, out var socket))
                     {
-                        socket.Track(hints, offset);
-                        PortShareMetrics.RecordRetries(PortShareMetrics.Udp, _modeTag, tries - 1);
-                        return socket;
+                        case Claim.Won:
+                            socket!.Track(hints, offset);
+                            PortShareMetrics.RecordRetries(PortShareMetrics.Udp, _modeTag, tries - 1);
+                            return socket;
+                        case Claim.Connected:
+                            // Another socket is connected on this 4-tuple: not ours toward this destination for a while.
+                            hints.MarkRefused(offset, now);
+                            break;
+                        default:
+                            // Locked (another claimer's critical section, or a socket bound without SO_REUSEADDR).
+                            transient = true;
+                            break;
                     }
 
-                    transient = true;
+                    lost++;
                     PortShareMetrics.RecordConflict(PortShareMetrics.Udp, _modeTag);
                 }
 
@@ -402,11 +398,23 @@ public sealed class UdpSliceConnector : IDisposable
         }
     }
 
-    /// <summary>One pass of the lock protocol on one port; false when another socket holds the 2-tuple lock or the 4-tuple.</summary>
-    private bool TryClaim(SockDiagClient client, IPEndPoint local, IPEndPoint remote, out SliceSocket socket)
+    private enum Claim
     {
+        Won,
+
+        /// <summary>A socket connected on the 4-tuple outranks ours.</summary>
+        Connected,
+
+        /// <summary>The 2-tuple is locked (bind refused), or an unconnected socket outranks ours.</summary>
+        Locked,
+    }
+
+    /// <summary>One pass of the lock protocol on one port, with one netlink round trip (the lookup under the lock).</summary>
+    private Claim TryClaim(SockDiagClient client, IPEndPoint local, IPEndPoint remote, out SliceSocket? claimed)
+    {
+        claimed = null;
         var family = remote.AddressFamily;
-        socket = _env.CreateSocket(() => new SliceSocket(family, SocketType.Dgram, ProtocolType.Udp));
+        var socket = _env.CreateSocket(() => new SliceSocket(family, SocketType.Dgram, ProtocolType.Udp));
         try
         {
             var cookie = Interop.SocketOptions.GetCookie(socket);
@@ -421,7 +429,7 @@ public sealed class UdpSliceConnector : IDisposable
             {
                 // A socket on this 2-tuple holds the lock (or never set SO_REUSEADDR): not ours to share now.
                 socket.Dispose();
-                return false;
+                return Claim.Locked;
             }
             catch (SocketException ex) when (ex.SocketErrorCode == SocketError.AddressNotAvailable)
             {
@@ -436,13 +444,14 @@ public sealed class UdpSliceConnector : IDisposable
                 // A socket already connected on the 4-tuple outranks ours, or one that bound before our lock comes first.
                 // This socket never connected, so discarding it is enough (connectx dissolves it, then raises EADDRINUSE).
                 socket.Dispose();
-                return false;
+                return owner is { HasRemote: true } ? Claim.Connected : Claim.Locked;
             }
 
             socket.Connect(remote);
             Interop.SocketOptions.SetInt(socket, Interop.SocketOptions.SOL_SOCKET, Interop.SocketOptions.SO_REUSEADDR, 1);
             SliceGuard.EnsureInSlice(socket, Slice, LocalAddress, remote);
-            return true;
+            claimed = socket;
+            return Claim.Won;
         }
         catch
         {
@@ -451,25 +460,35 @@ public sealed class UdpSliceConnector : IDisposable
         }
     }
 
-    /// <summary>Slice offsets where a UDP socket would take datagrams from <paramref name="remote"/>: connected to it, or bound and unconnected.</summary>
+    /// <summary>
+    /// Slice offsets where a UDP socket would take datagrams from <paramref name="remote"/>: connected to it, or bound and
+    /// unconnected. For an IPv4 flow the IPv6 sockets are listed too: a dual-stack socket on <c>[::]</c> (or on the
+    /// IPv4-mapped address) receives IPv4 datagrams.
+    /// </summary>
     private bool[] BusyToward(SockDiagClient client, IPAddress local, IPEndPoint remote, PortHints hints, long now, ref bool transient)
     {
         var busy = new bool[Slice.Count];
-        foreach (var s in client.Dump(remote.AddressFamily, ProtocolType.Udp, SocketStates.Established | SocketStates.Close, Slice.Span))
+        var families = remote.AddressFamily == AddressFamily.InterNetwork
+            ? new[] { AddressFamily.InterNetwork, AddressFamily.InterNetworkV6 }
+            : [AddressFamily.InterNetworkV6];
+        foreach (var family in families)
         {
-            var index = Slice.IndexOf(s.Local.Port);
-            if (index < 0 || !(s.Local.Address.Equals(local) || IsAny(s.Local.Address)))
+            foreach (var s in client.Dump(family, ProtocolType.Udp, SocketStates.Established | SocketStates.Close, Slice.Span))
             {
-                continue;
-            }
-
-            if (!s.HasRemote || s.Remote.Equals(remote))
-            {
-                busy[index] = true;
-                transient |= !s.HasRemote;
-                if (s.HasRemote)
+                var index = Slice.IndexOf(s.Local.Port);
+                if (index < 0 || !(SameAddress(s.Local.Address, local) || IsAny(s.Local.Address)))
                 {
-                    hints.MarkRefused(index, now);
+                    continue;
+                }
+
+                if (!s.HasRemote || (SameAddress(s.Remote.Address, remote.Address) && s.Remote.Port == remote.Port))
+                {
+                    busy[index] = true;
+                    transient |= !s.HasRemote;
+                    if (s.HasRemote)
+                    {
+                        hints.MarkRefused(index, now);
+                    }
                 }
             }
         }
@@ -478,8 +497,9 @@ public sealed class UdpSliceConnector : IDisposable
     }
 
     /// <summary>
-    /// connectx step 1: the source address the routing table picks toward <paramref name="remote"/>, from a probe
-    /// socket's connect. Remembered per destination address for <see cref="RevalidateInterval"/>.
+    /// connectx step 1: the source address the routing table picks toward <paramref name="remote"/>. Asked of the kernel's
+    /// routing table (rtnetlink), so no probe socket binds a port: connectx's probe connects with SO_REUSEADDR and can sit
+    /// for a moment on a 4-tuple another flow holds. Remembered per destination address for <see cref="RevalidateInterval"/>.
     /// </summary>
     private IPAddress DiscoverSourceAddress(IPEndPoint remote)
     {
@@ -489,18 +509,7 @@ public sealed class UdpSliceConnector : IDisposable
             return known.Source;
         }
 
-        IPAddress source;
-        try
-        {
-            source = Probe(remote, reuseAddress: false);
-        }
-        catch (SocketException ex) when (ex.SocketErrorCode == SocketError.WouldBlock)
-        {
-            // Every ephemeral port is held: autobind can only share a port with SO_REUSEADDR sockets, as connectx's
-            // probe always does. The probe lives for microseconds and never sends.
-            source = Probe(remote, reuseAddress: true);
-        }
-
+        var source = RouteLookup.PreferredSource(_env, remote.Address) ?? Probe(remote);
         if (_sources.Count >= MaxRememberedSources)
         {
             _sources.Clear();
@@ -510,16 +519,46 @@ public sealed class UdpSliceConnector : IDisposable
         return source;
     }
 
-    private IPAddress Probe(IPEndPoint remote, bool reuseAddress)
+    /// <summary>A route that names no source: ask a probe socket's connect (without SO_REUSEADDR, so it never shares a 4-tuple).</summary>
+    private IPAddress Probe(IPEndPoint remote)
     {
         using var probe = _env.CreateSocket(remote.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
-        if (reuseAddress)
+        try
         {
-            Interop.SocketOptions.SetInt(probe, Interop.SocketOptions.SOL_SOCKET, Interop.SocketOptions.SO_REUSEADDR, 1);
+            probe.Connect(remote);
+        }
+        catch (SocketException ex) when (ex.SocketErrorCode == SocketError.WouldBlock)
+        {
+            throw new SliceExhaustedException(Slice, null, remote, SocketError.WouldBlock, "every ephemeral port of this network namespace is in use, so the source address could not be found; give the egress address");
         }
 
-        probe.Connect(remote);
         return ((IPEndPoint)probe.LocalEndPoint!).Address;
+    }
+
+    /// <summary>Equal addresses, an IPv4-mapped IPv6 address equal to its IPv4 address, and a link-local address equal with or without its scope.</summary>
+    private static bool SameAddress(IPAddress a, IPAddress b)
+    {
+        if (a.IsIPv4MappedToIPv6)
+        {
+            a = a.MapToIPv4();
+        }
+
+        if (b.IsIPv4MappedToIPv6)
+        {
+            b = b.MapToIPv4();
+        }
+
+        if (a.AddressFamily != b.AddressFamily)
+        {
+            return false;
+        }
+
+        Span<byte> x = stackalloc byte[16];
+        Span<byte> y = stackalloc byte[16];
+        a.TryWriteBytes(x, out var n);
+        b.TryWriteBytes(y, out _);
+        return x[..n].SequenceEqual(y[..n])
+            && (a.AddressFamily != AddressFamily.InterNetworkV6 || a.ScopeId == 0 || b.ScopeId == 0 || a.ScopeId == b.ScopeId);
     }
 
     private SockDiagClient RentClient() => _clients.TryTake(out var client) ? client : SockDiagClient.Open(_env);
@@ -536,6 +575,6 @@ public sealed class UdpSliceConnector : IDisposable
         }
     }
 
-    private static bool IsAny(IPAddress address) => address.Equals(IPAddress.Any) || address.Equals(IPAddress.IPv6Any);
+    private static bool IsAny(IPAddress address) => address.Equals(IPAddress.Any) || address.Equals(IPAddress.IPv6Any) || (address.IsIPv4MappedToIPv6 && address.MapToIPv4().Equals(IPAddress.Any));
 
 }

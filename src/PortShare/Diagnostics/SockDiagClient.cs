@@ -60,8 +60,10 @@ public sealed class SockDiagClient : IDisposable
             throw new ArgumentException($"The local endpoint {local} and the remote endpoint {remote} are of different families.", nameof(remote));
         }
 
-        // The kernel's orientation: src/sport = the sender (remote), dst/dport = the receiver (local).
-        var id = new InetDiagSockId(remote.Address, (ushort)remote.Port, local.Address, (ushort)local.Port, 0, SockDiag.INET_DIAG_NOCOOKIE);
+        // The kernel's orientation: src/sport = the sender (remote), dst/dport = the receiver (local). A link-local flow
+        // is delivered per interface: the lookup names it (idiag_if), or a socket bound to that interface is not found.
+        var scope = local.AddressFamily == AddressFamily.InterNetworkV6 ? (uint)(local.Address.ScopeId != 0 ? local.Address.ScopeId : remote.Address.ScopeId) : 0;
+        var id = new InetDiagSockId(remote.Address, (ushort)remote.Port, local.Address, (ushort)local.Port, scope, SockDiag.INET_DIAG_NOCOOKIE);
         lock (_lock)
         {
             var seq = Send(local.AddressFamily, ProtocolType.Udp, SocketStates.Established, id, SockDiag.NLM_F_REQUEST, null);

@@ -37,6 +37,14 @@ internal static class SockDiag
     internal const byte INET_DIAG_BC_S_GE = 2;
     internal const byte INET_DIAG_BC_S_LE = 3;
 
+    // rtnetlink (include/uapi/linux/rtnetlink.h): a route lookup, as `ip route get` makes it.
+    internal const ushort RTM_NEWROUTE = 24;
+    internal const ushort RTM_GETROUTE = 26;
+    internal const int RtMsgSize = 12;
+    internal const ushort RTA_DST = 1;
+    internal const ushort RTA_OIF = 4;
+    internal const ushort RTA_PREFSRC = 7;
+
     internal const int AF_INET = 2;
     internal const int AF_INET6 = 10;
     internal const int ENOENT = 2;
@@ -137,6 +145,31 @@ internal ref struct NetlinkWriter
             at[0] = code;
             at[1] = yes;
             WriteHost16(at[2..], no);
+        }
+    }
+
+    /// <summary>
+    /// Writes the body of an <c>RTM_GETROUTE</c> request for <paramref name="destination"/>: a <c>struct rtmsg</c>
+    /// (family, a full-length destination) then <c>RTA_DST</c>, and <c>RTA_OIF</c> when the address is scoped (link-local).
+    /// </summary>
+    public void WriteRouteRequest(IPAddress destination)
+    {
+        var size = destination.AddressFamily == AddressFamily.InterNetwork ? 4 : 16;
+        var m = Take(SockDiag.RtMsgSize);
+        m.Clear();
+        m[0] = SockDiag.Family(destination.AddressFamily);
+        m[1] = (byte)(size * 8);
+        var dst = Take(4 + size);
+        WriteHost16(dst, (ushort)(4 + size));
+        WriteHost16(dst[2..], SockDiag.RTA_DST);
+        destination.TryWriteBytes(dst[4..], out _);
+        Pad();
+        if (destination.AddressFamily == AddressFamily.InterNetworkV6 && destination.ScopeId != 0)
+        {
+            var oif = Take(8);
+            WriteHost16(oif, 8);
+            WriteHost16(oif[2..], SockDiag.RTA_OIF);
+            WriteHost32(oif[4..], (uint)destination.ScopeId);
         }
     }
 
@@ -290,6 +323,58 @@ internal ref struct NetlinkReader
             id.Cookie,
             Uid: ReadHost32(tail[12..]),
             Inode: ReadHost32(tail[16..]));
+        return true;
+    }
+
+    /// <summary>
+    /// Reads the preferred source address (<c>RTA_PREFSRC</c>) of an <c>RTM_NEWROUTE</c> payload; false when it has none.
+    /// A link-local source gets the scope of the route's output interface (<c>RTA_OIF</c>), as a bind needs it.
+    /// </summary>
+    public static bool TryReadPreferredSource(ReadOnlySpan<byte> payload, out IPAddress source)
+    {
+        source = IPAddress.None;
+        if (payload.Length < SockDiag.RtMsgSize)
+        {
+            return false;
+        }
+
+        var size = payload[0] == SockDiag.AF_INET6 ? 16 : 4;
+        IPAddress? found = null;
+        uint oif = 0;
+        var attrs = payload[SockDiag.RtMsgSize..];
+        while (attrs.Length >= 4)
+        {
+            var length = ReadHost16(attrs);
+            var type = ReadHost16(attrs[2..]);
+            if (length < 4 || length > attrs.Length)
+            {
+                return false;
+            }
+
+            var value = attrs[4..length];
+            if (type == SockDiag.RTA_PREFSRC && value.Length == size)
+            {
+                found = new IPAddress(value);
+            }
+            else if (type == SockDiag.RTA_OIF && value.Length == 4)
+            {
+                oif = ReadHost32(value);
+            }
+
+            attrs = attrs[Math.Min(SockDiag.Align(length), attrs.Length)..];
+        }
+
+        if (found is null)
+        {
+            return false;
+        }
+
+        if (found.IsIPv6LinkLocal && oif != 0)
+        {
+            found.ScopeId = oif;
+        }
+
+        source = found;
         return true;
     }
 

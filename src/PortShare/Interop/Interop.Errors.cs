@@ -7,6 +7,19 @@ internal static partial class Interop
     /// <summary>What an errno means for a port-slice socket, in words a person understands.</summary>
     internal static class Errors
     {
+        /// <summary>The <see cref="SocketError"/> of a Linux errno that netlink returns (as the runtime's table maps them).</summary>
+        internal static SocketError FromErrno(int errno) => errno switch
+        {
+            1 or 13 => SocketError.AccessDenied,          // EPERM, EACCES
+            11 => SocketError.WouldBlock,                // EAGAIN
+            22 => SocketError.InvalidArgument,           // EINVAL
+            97 => SocketError.AddressFamilyNotSupported, // EAFNOSUPPORT
+            99 => SocketError.AddressNotAvailable,       // EADDRNOTAVAIL
+            101 => SocketError.NetworkUnreachable,       // ENETUNREACH
+            113 => SocketError.HostUnreachable,          // EHOSTUNREACH
+            _ => SocketError.SocketError,
+        };
+
         internal static string Describe(SocketError error) => error switch
         {
             SocketError.ConnectionRefused => "connection refused (nothing listens there)",

@@ -14,6 +14,7 @@ internal static partial class Interop
         internal const int AF_NETLINK = 16;
         internal const int SOCK_RAW = 3;
         internal const int SOCK_CLOEXEC = 0x80000;
+        internal const int NETLINK_ROUTE = 0;
         internal const int NETLINK_SOCK_DIAG = 4;
 
         [LibraryImport("libc", EntryPoint = "socket", SetLastError = true)]
