@@ -13,7 +13,7 @@ internal static class DoctorRunner
     {
         ArgumentNullException.ThrowIfNull(facts);
         var file = ReadHostFile(hostFilePath);
-        var where = netns is null ? string.Empty : $" --netns {netns}";
+        var where = (netns is null ? string.Empty : $" --netns {netns}") + (hostFilePath is null ? string.Empty : $" --state {hostFilePath}");
         if (planPath is not null && host is not null)
         {
             var plan = PlanFile.Load(planPath);
