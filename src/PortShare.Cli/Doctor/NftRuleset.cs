@@ -118,6 +118,7 @@ internal static class NftRuleset
         var field = incoming ? "daddr" : "saddr";
         return rules.FirstOrDefault(r => r.Hook == hookName && r.Priority < ConntrackPriority && AppliesToFamily(r.Family, address)
             && (r.Text.Contains("notrack", StringComparison.Ordinal) || r.Text.Contains("xt target \"CT\"", StringComparison.Ordinal) || r.Text.Contains("xt target \"NOTRACK\"", StringComparison.Ordinal))
+            && !NamesOtherFamily(r.Text, address)
             && Matches(r.Text, field, address) is not false);
     }
 
@@ -128,10 +129,10 @@ internal static class NftRuleset
         ArgumentNullException.ThrowIfNull(rules);
         ArgumentNullException.ThrowIfNull(address);
         var result = new List<(NftRule, bool)>();
-        foreach (var r in rules.Where(r => AppliesToFamily(r.Family, address) && s_natVerbs.Any(v => r.Text.Contains(v, StringComparison.Ordinal))))
+        foreach (var r in rules.Where(r => AppliesToFamily(r.Family, address) && !NamesOtherFamily(r.Text, address) && s_natVerbs.Any(v => r.Text.Contains(v, StringComparison.Ordinal))))
         {
             var addresses = AddressTokens(r.Text).ToList();
-            if (addresses.Any(a => Covers(a, address)))
+            if (addresses.Any(a => !a.Negated && Covers((a.Address, a.Prefix), address)))
             {
                 result.Add((r, true));
             }
@@ -196,8 +197,43 @@ internal static class NftRuleset
         return result;
     }
 
-    private static IEnumerable<(IPAddress Address, int Prefix)> AddressTokens(string text) =>
-        text.Split((char[])[' ', ',', '{', '}'], StringSplitOptions.RemoveEmptyEntries).Select(ParsePrefix).OfType<(IPAddress, int)>();
+    /// <summary>Every address or prefix the rule names, and whether it follows a <c>!=</c>.</summary>
+    private static IEnumerable<(IPAddress Address, int Prefix, bool Negated)> AddressTokens(string text)
+    {
+        var negated = false;
+        foreach (var word in text.Split((char[])[' ', ','], StringSplitOptions.RemoveEmptyEntries))
+        {
+            if (word == "!=")
+            {
+                negated = true;
+            }
+            else if (ParsePrefix(word.Trim('{', '}')) is { } p)
+            {
+                yield return (p.Address, p.Prefix, negated);
+            }
+            else if (word is not ("{" or "}"))
+            {
+                negated = false;
+            }
+        }
+    }
+
+    /// <summary>True when the rule only matches the other address family (<c>ip6 saddr …</c> for an IPv4 address).</summary>
+    private static bool NamesOtherFamily(string text, IPAddress address)
+    {
+        var words = text.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        var other = address.AddressFamily == AddressFamily.InterNetworkV6 ? "ip" : "ip6";
+        var otherProto = address.AddressFamily == AddressFamily.InterNetworkV6 ? "ipv4" : "ipv6";
+        for (var i = 0; i + 1 < words.Length; i++)
+        {
+            if ((words[i] == other && words[i + 1] is "saddr" or "daddr" or "protocol" or "nexthdr") || (words[i] == "nfproto" && words[i + 1] == otherProto))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
 
     private static (IPAddress Address, int Prefix)? ParsePrefix(string token)
     {
