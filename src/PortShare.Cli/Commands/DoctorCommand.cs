@@ -31,9 +31,26 @@ internal static class DoctorCommand
         var plan = p.GetValue(s_plan);
         var host = p.GetValue(s_host);
         var netns = p.GetValue(s_netns);
+        var hostFile = p.GetValue(s_hostFile);
+        var router = p.GetValue(s_router);
         if (plan is not null && !File.Exists(plan))
         {
             throw new UsageException($"--plan: file '{plan}' does not exist.");
+        }
+
+        if (router && plan is null)
+        {
+            throw new UsageException("doctor --router needs --plan PLAN.json (what the router should hold).");
+        }
+
+        if (router && host is not null)
+        {
+            throw new UsageException("--host checks a host; drop it with --router.");
+        }
+
+        if (host is not null && plan is null)
+        {
+            throw new UsageException("--host needs --plan PLAN.json (the plan the host is checked against).");
         }
 
         if (netns is not null)
@@ -43,29 +60,16 @@ internal static class DoctorCommand
 
         using var facts = new SystemDoctorFacts(netns);
         DoctorResult result;
-        if (p.GetValue(s_router))
+        if (router)
         {
-            if (plan is null)
-            {
-                throw new UsageException("doctor --router needs --plan PLAN.json (what the router should hold).");
-            }
-
-            if (host is not null)
-            {
-                throw new UsageException("--host checks a host; drop it with --router.");
-            }
-
-            result = DoctorRunner.Router(facts, plan, netns);
+            result = DoctorRunner.Router(facts, plan!, netns);
         }
         else
         {
-            if ((plan is null) != (host is null) && !(plan is not null && host is null && DoctorRunner.ReadHostFile(p.GetValue(s_hostFile)).Slices is not null))
-            {
-                throw new UsageException("--plan and --host go together (or give --plan alone with a host file that names the host).");
-            }
-
-            host ??= plan is null ? null : DoctorRunner.ReadHostFile(p.GetValue(s_hostFile)).Slices?.Host;
-            result = DoctorRunner.Host(facts, plan, host, p.GetValue(s_hostFile), netns);
+            // --plan alone: the host the host file names.
+            host ??= plan is null ? null : DoctorRunner.ReadHostFile(hostFile).Slices?.Host
+                ?? throw new UsageException("--plan needs --host NAME: no host file names this host.");
+            result = DoctorRunner.Host(facts, plan, host, hostFile, netns);
         }
 
         if (p.GetValue(s_json))

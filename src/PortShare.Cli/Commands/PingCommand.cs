@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
@@ -90,8 +91,24 @@ internal static class PingCommand
         var replies = new List<PingReply>();
         for (var seq = 1; seq <= count; seq++)
         {
-            var started = DateTime.UtcNow;
-            var reply = await pinger.PingAsync(destination, (ushort)seq, timeout, ct).ConfigureAwait(false);
+            var started = Stopwatch.GetTimestamp();
+            PingReply? reply;
+            var reported = false;
+            try
+            {
+                reply = await pinger.PingAsync(destination, (ushort)seq, timeout, ct).ConfigureAwait(false);
+            }
+            catch (SocketException ex) when (ex.SocketErrorCode is SocketError.HostUnreachable or SocketError.NetworkUnreachable or SocketError.ConnectionRefused)
+            {
+                // An ICMP error for an earlier request surfaces on the socket; like ping(8), report it and go on.
+                reply = null;
+                reported = true;
+                if (!json)
+                {
+                    console.RawOut.WriteLine($"icmp_seq={seq}: {ex.Message}");
+                }
+            }
+
             if (reply is not null)
             {
                 replies.Add(reply);
@@ -100,12 +117,12 @@ internal static class PingCommand
                     console.RawOut.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{reply.Bytes} bytes from {reply.From}: icmp_seq={reply.Sequence} id={pinger.Id} time={reply.RoundTrip.TotalMilliseconds:0.000} ms"));
                 }
             }
-            else if (!json)
+            else if (!json && !reported)
             {
                 console.RawOut.WriteLine(string.Create(CultureInfo.InvariantCulture, $"no reply for icmp_seq={seq} within {timeout.TotalSeconds:0.###} s"));
             }
 
-            var wait = interval - (DateTime.UtcNow - started);
+            var wait = interval - Stopwatch.GetElapsedTime(started);
             if (seq < count && wait > TimeSpan.Zero)
             {
                 await Task.Delay(wait, ct).ConfigureAwait(false);

@@ -278,7 +278,7 @@ internal static class HostChecks
             0 => DoctorCheck.Pass(id, $"rp_filter=0 on {where}: replies are not dropped by reverse-path filtering"),
             2 => DoctorCheck.Pass(id, $"rp_filter=2 (loose) on {where}: replies pass as long as their source is routable"),
             null => DoctorCheck.Warn(id, "cannot read rp_filter", "sysctl net.ipv4.conf.all.rp_filter"),
-            _ => DoctorCheck.Fail(id, $"rp_filter={effective} (strict) on {where}: a reply that arrives on another interface than the route back to its source (several routers or uplinks, ECMP) is dropped", $"sysctl -w net.ipv4.conf.all.rp_filter=2 net.ipv4.conf.{where.Replace(' ', '_')}.rp_filter=2 (loose), or 0"),
+            _ => DoctorCheck.Fail(id, $"rp_filter={effective} (strict) on {where}: a reply that arrives on another interface than the route back to its source (several routers or uplinks, ECMP) is dropped", $"sysctl -w net.ipv4.conf.all.rp_filter=2{(uplink is null ? string.Empty : $" net.ipv4.conf.{uplink}.rp_filter=2")} (loose), or 0"),
         };
     }
 

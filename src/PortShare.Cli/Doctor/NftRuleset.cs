@@ -145,13 +145,12 @@ internal static class NftRuleset
         return result;
     }
 
-    /// <summary>True when <paramref name="rule"/> is a drop of everything sent to <paramref name="address"/>.</summary>
+    /// <summary>True when <paramref name="rule"/> drops everything sent to <paramref name="address"/> (no port match).</summary>
     public static bool IsDropTo(NftRule rule, IPAddress address)
     {
         ArgumentNullException.ThrowIfNull(rule);
-        return rule.Text.EndsWith("drop", StringComparison.Ordinal) || rule.Text.Contains(" drop ", StringComparison.Ordinal)
-            ? Matches(rule.Text, "daddr", address) == true && !rule.Text.Contains("dport", StringComparison.Ordinal)
-            : false;
+        var words = rule.Text.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        return words.Contains("drop") && !words.Contains("dport") && Matches(rule.Text, "daddr", address) == true;
     }
 
     /// <summary>Does the rule's <paramref name="field"/> match cover <paramref name="address"/>? Null when the rule does not match on it.</summary>
