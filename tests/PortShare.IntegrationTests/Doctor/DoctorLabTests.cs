@@ -84,6 +84,18 @@ public class DoctorLabTests
                 s => Proc.Check("ip", "-n", RouterNs(s), "route", "del", "192.0.2.1", "table", "5301"),
                 s => NetLab.RouterOf(s).Apply(PlanRoutes.From(NetLab.PlanOf(s))),
                 "installed_matches_plan", "fail", "portshare router apply"),
+            new("forwarding off on the router", true,
+                s => Sysctl(RouterNs(s), "net.ipv4.ip_forward", "0"),
+                s => Sysctl(RouterNs(s), "net.ipv4.ip_forward", "1"),
+                "forwarding", "fail", "sysctl -w net.ipv4.ip_forward=1"),
+            new("a masquerade rule on the router", true,
+                s => Nft(RouterNs(s), "table ip pstest_nat {\n\tchain post {\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n\t\toifname \"srv\" ip saddr 192.0.2.0/24 masquerade\n\t}\n}\n"),
+                s => Proc.Check("ip", "netns", "exec", RouterNs(s), "nft", "delete", "table", "ip", "pstest_nat"),
+                "no_nat", "fail", "nft delete rule ip pstest_nat post"),
+            new("a conntrack entry for the egress address on the router", true,
+                s => Proc.Check("ip", "netns", "exec", RouterNs(s), "conntrack", "-I", "-s", "192.0.2.1", "-d", "203.0.113.10", "-p", "tcp", "--sport", "40000", "--dport", "7000", "--state", "ESTABLISHED", "-t", "60", "-u", "ASSURED"),
+                s => Proc.Check("ip", "netns", "exec", RouterNs(s), "conntrack", "-D", "-s", "192.0.2.1"),
+                "conntrack_entries", "fail", "conntrack -D -d 192.0.2.1"),
         ];
     }
 
@@ -126,6 +138,11 @@ public class DoctorLabTests
             Assert.True(lab.GetProperty("passed").GetBoolean(), Failures(lab));
             Assert.Equal(3, lab.GetProperty("results").GetArrayLength());
             var plan = Path.Combine(state.StateDir, "plan.json");
+
+            // From the host file alone (no plan): the same checks, and they pass.
+            var fromFile = await CliRunner.RunInProcessAsync("doctor", "--netns", HostNs(state), "--host-file", Path.Combine(state.StateDir, "h1.json"), "--json");
+            Assert.True(fromFile.ExitCode == 0, fromFile.StdOut + fromFile.StdErr);
+            Assert.Contains("\"subject\":\"h1\"", fromFile.StdOut, StringComparison.Ordinal);
 
             foreach (var b in Breakages())
             {
