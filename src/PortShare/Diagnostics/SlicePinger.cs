@@ -70,6 +70,10 @@ public sealed class SlicePinger : IDisposable
 
         try
         {
+            // .NET creates the socket with SO_REUSEADDR, and the kernel lets two ping sockets share an echo id when both
+            // have it: replies would then reach only one of them. Without it, a taken id is EADDRINUSE (and no later
+            // socket can take ours).
+            Interop.SocketOptions.SetInt(_socket, Interop.SocketOptions.SOL_SOCKET, Interop.SocketOptions.SO_REUSEADDR, 0);
             Id = BindId(ranges, egress);
         }
         catch
