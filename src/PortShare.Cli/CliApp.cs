@@ -14,6 +14,7 @@ internal static class CliApp
         // Each command group lives in its own file under Commands/ and adds itself here.
         root.Subcommands.Add(Commands.ConnectCommand.Create(console));
         root.Subcommands.Add(Commands.DoctorCommand.Create(console));
+        root.Subcommands.Add(Commands.PingCommand.Create(console));
         root.Subcommands.Add(Commands.BenchCommand.Create(console));
         root.Subcommands.Add(Commands.StatusCommand.Create(console));
         root.Subcommands.Add(Commands.PlanCommand.Create(console));

@@ -16,20 +16,9 @@ internal sealed record ConnectionRecord(
     string? Reply = null,
     string? Note = null);
 
-/// <summary>The result of <c>portshare doctor --json</c>.</summary>
-internal sealed record DoctorReport(
-    [property: JsonPropertyName("kernel")] string Kernel,
-    [property: JsonPropertyName("ip_local_port_range_supported")] bool LocalPortRangeSupported,
-    [property: JsonPropertyName("netns_range")] string NetnsRange,
-    [property: JsonPropertyName("reserved_ports")] IReadOnlyList<string> ReservedPorts,
-    [property: JsonPropertyName("root")] bool Root,
-    [property: JsonPropertyName("tools")] IReadOnlyDictionary<string, bool> Tools,
-    [property: JsonPropertyName("advice")] IReadOnlyList<string> Advice);
-
 // Every --json of every command is snake_case.
 [JsonSourceGenerationOptions(WriteIndented = false, PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower)]
 [JsonSerializable(typeof(ConnectionRecord))]
-[JsonSerializable(typeof(DoctorReport))]
 [JsonSerializable(typeof(List<PortShare.Cli.Bench.BenchResult>))]
 [JsonSerializable(typeof(List<PortShare.Cli.Bench.RouteResult>))]
 internal sealed partial class CliJsonContext : JsonSerializerContext;

@@ -1,93 +1,86 @@
 using System.CommandLine;
-using System.Text.Json;
-using Spectre.Console;
+using PortShare.Cli.Doctor;
 
 namespace PortShare.Cli.Commands;
 
-/// <summary><c>portshare doctor</c>: what this kernel and network namespace offer, and what that means for the user.</summary>
+/// <summary>
+/// <c>portshare doctor</c>: checks this host (or, with <c>--router</c>, this router) against what PortShare needs, each
+/// check passing, warning or failing with its fix in one line; exit code 1 on any failure.
+/// </summary>
 internal static class DoctorCommand
 {
     private static readonly Option<bool> s_json = CliOptions.Json();
+    private static readonly Option<string?> s_plan = new("--plan") { Description = "The plan to check against (with --host, or with --router)." };
+    private static readonly Option<string?> s_host = new("--host") { Description = "This host's name in the plan (default: the host file's)." };
+    private static readonly Option<bool> s_router = new("--router") { Description = "Check this machine as the router of --plan instead of as a host." };
+    private static readonly Option<string?> s_hostFile = new("--host-file") { Description = $"The host file to check (default {HostSliceFile.DefaultPath}, or $PORTSHARE_HOST_FILE)." };
+    private static readonly Option<string?> s_netns = RoutingOptions.Netns();
 
     public static Command Create(CliConsole console)
     {
-        var command = new Command("doctor", "Report what this host's kernel and network namespace offer PortShare, and what that means.")
+        var command = new Command("doctor", "Check this host (from --plan and --host, or the host file) or, with --router, this router: every condition PortShare needs, each with its fix; exit code 1 on any failure.")
         {
-            s_json,
+            s_plan, s_host, s_router, s_hostFile, s_netns, s_json,
         };
-        command.SetAction((parseResult, ct) => CommandRunner.RunAsync(console, () => Task.FromResult(Run(console, parseResult.GetValue(s_json)))));
+        command.SetAction((parseResult, ct) => CommandRunner.RunAsync(console, () => Task.FromResult(Run(console, parseResult))));
         return command;
     }
 
-    internal static DoctorReport Collect()
+    private static int Run(CliConsole console, ParseResult p)
     {
-        var kernel = HostFacts.KernelRelease();
-        var supported = HostFacts.SupportsLocalPortRange();
-        var netns = HostFacts.ReadNetnsRange();
-        var reserved = HostFacts.ReadReservedPorts();
-        var root = Environment.UserName == "root";
-        var tools = new SortedDictionary<string, bool>(StringComparer.Ordinal)
+        var plan = p.GetValue(s_plan);
+        var host = p.GetValue(s_host);
+        var netns = p.GetValue(s_netns);
+        var hostFile = p.GetValue(s_hostFile);
+        var router = p.GetValue(s_router);
+        if (plan is not null && !File.Exists(plan))
         {
-            ["ip"] = OnPath("ip"),
-            ["nft"] = OnPath("nft"),
-            ["conntrack"] = OnPath("conntrack"),
-        };
-        var advice = new List<string>
-        {
-            supported
-                ? "IP_LOCAL_PORT_RANGE is available: connections use the kernel path (one port serves many destinations, no retries)."
-                : "IP_LOCAL_PORT_RANGE is missing (Linux < 6.3): connections use the bind-before-connect fallback; upgrade the kernel for full speed.",
-            $"Slices must lie inside the namespace range {netns} ({netns.Count} ports); PortShare refuses a slice outside it rather than let the kernel widen it.",
-        };
-        if (reserved.Count > 0)
-        {
-            advice.Add($"Reserved ports ({string.Join(',', reserved)}) are skipped inside slices: plans should exclude them.");
+            throw new UsageException($"--plan: file '{plan}' does not exist.");
         }
 
-        if (!root)
+        if (router && plan is null)
         {
-            advice.Add("Not root: 'router', 'host' and 'lab' commands need root; 'connect', 'plan' and 'doctor' do not.");
+            throw new UsageException("doctor --router needs --plan PLAN.json (what the router should hold).");
         }
 
-        foreach (var (tool, present) in tools)
+        if (router && host is not null)
         {
-            if (!present)
-            {
-                advice.Add($"'{tool}' is not installed: run 'sudo ./setup.sh' (router and lab need it).");
-            }
+            throw new UsageException("--host checks a host; drop it with --router.");
         }
 
-        return new DoctorReport(kernel, supported, netns.ToString(), reserved.Select(r => r.ToString()).ToList(), root, tools, advice);
+        if (host is not null && plan is null)
+        {
+            throw new UsageException("--host needs --plan PLAN.json (the plan the host is checked against).");
+        }
+
+        if (netns is not null)
+        {
+            RoutingOptions.RequireRoot();
+        }
+
+        using var facts = new SystemDoctorFacts(netns);
+        DoctorResult result;
+        if (router)
+        {
+            result = DoctorRunner.Router(facts, plan!, netns);
+        }
+        else
+        {
+            // --plan alone: the host the host file names.
+            host ??= plan is null ? null : DoctorRunner.ReadHostFile(hostFile).Slices?.Host
+                ?? throw new UsageException("--plan needs --host NAME: no host file names this host.");
+            result = DoctorRunner.Host(facts, plan, host, hostFile, netns);
+        }
+
+        if (p.GetValue(s_json))
+        {
+            console.RawOut.WriteLine(DoctorRunner.ToJson(result, facts.NetnsRange.ToString()));
+        }
+        else
+        {
+            DoctorRunner.WriteTables(console, [result]);
+        }
+
+        return result.Passed ? ExitCodes.Success : ExitCodes.Failure;
     }
-
-    private static int Run(CliConsole console, bool json)
-    {
-        var report = Collect();
-        if (json)
-        {
-            console.RawOut.WriteLine(JsonSerializer.Serialize(report, CliJsonContext.Default.DoctorReport));
-            return ExitCodes.Success;
-        }
-
-        var grid = new Grid().AddColumn().AddColumn();
-        grid.AddRow("[bold]kernel[/]", report.Kernel.EscapeMarkup());
-        grid.AddRow("[bold]IP_LOCAL_PORT_RANGE[/]", report.LocalPortRangeSupported ? "[green]supported[/]" : "[yellow]not supported[/]");
-        grid.AddRow("[bold]netns port range[/]", report.NetnsRange);
-        grid.AddRow("[bold]reserved ports[/]", report.ReservedPorts.Count == 0 ? "none" : string.Join(',', report.ReservedPorts));
-        grid.AddRow("[bold]root[/]", report.Root ? "yes" : "no");
-        grid.AddRow("[bold]tools[/]", string.Join("  ", report.Tools.Select(t => t.Value ? $"[green]{t.Key}[/]" : $"[red]{t.Key} missing[/]")));
-        console.Out.Write(new Panel(grid).Header("portshare doctor").Border(BoxBorder.Rounded));
-        foreach (var line in report.Advice)
-        {
-            console.Out.MarkupLine($"• {line.EscapeMarkup()}");
-        }
-
-        return ExitCodes.Success;
-    }
-
-    private static bool OnPath(string tool) =>
-        (Environment.GetEnvironmentVariable("PATH") ?? "/usr/sbin:/usr/bin:/sbin:/bin")
-            .Split(':', StringSplitOptions.RemoveEmptyEntries)
-            .Append("/usr/sbin").Append("/sbin")
-            .Any(dir => File.Exists(Path.Combine(dir, tool)));
 }

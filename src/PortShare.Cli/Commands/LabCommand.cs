@@ -116,6 +116,7 @@ internal static class LabCommand
         command.Subcommands.Add(down);
         command.Subcommands.Add(demo);
         command.Subcommands.Add(replan);
+        command.Subcommands.Add(LabDoctorCommand.Create(console, s_state));
         return command;
     }
 
