@@ -272,14 +272,15 @@ public sealed class UdpSliceConnector : IDisposable
     }
 
     /// <summary>
-    /// connectx's <c>_connectx_udp</c> (CONFORMANCE "connectx: UDP algorithm") with one netlink round trip per flow: pick a
-    /// port (random start, skipping ports our own live flows hold and ports recently seen connected to
-    /// <paramref name="remote"/>), bind it with SO_REUSEADDR, clear SO_REUSEADDR as a lock (no other socket can bind the
-    /// 2-tuple now), check under the lock with one exact lookup that the kernel would deliver the 4-tuple to this socket
-    /// (its cookie), connect, and set SO_REUSEADDR again so flows to other destinations can share the port. The check
-    /// under the lock alone keeps the guarantee: a socket already connected on the 4-tuple outranks ours in the lookup,
-    /// and of two claimers racing for one 2-tuple only one sees its own cookie. connectx's lookup before the claim only
-    /// saves a bind; here hints (and, in a crowded slice, one dump) do that instead.
+    /// connectx's <c>_connectx_udp</c> (CONFORMANCE "connectx: UDP algorithm") with at most one netlink round trip per
+    /// flow: pick a port (random start, skipping ports our own live flows hold and ports recently seen connected to
+    /// <paramref name="remote"/>); a port no socket is on is taken with a plain bind (see <see cref="TryClaim"/>);
+    /// otherwise bind it with SO_REUSEADDR, clear SO_REUSEADDR as a lock (no other socket can bind the 2-tuple now), check
+    /// under the lock with one exact lookup that the kernel would deliver the 4-tuple to this socket (its cookie),
+    /// connect, and set SO_REUSEADDR again so flows to other destinations can share the port. The check under the lock
+    /// alone keeps the guarantee — never two connected sockets on one 4-tuple: a socket already connected on the
+    /// 4-tuple outranks ours in the lookup, and of two claimers racing for one 2-tuple only one sees its own cookie.
+    /// connectx's lookup before the claim only saves a bind; here hints (and, in a crowded slice, one dump) do that.
     /// </summary>
     private Socket ConnectShared(IPEndPoint remote, CancellationToken cancellationToken)
     {
@@ -409,7 +410,13 @@ public sealed class UdpSliceConnector : IDisposable
         Locked,
     }
 
-    /// <summary>One pass of the lock protocol on one port, with one netlink round trip (the lookup under the lock).</summary>
+    /// <summary>
+    /// One claim of one port. A bind without SO_REUSEADDR succeeds only when no socket at all is on the port (any
+    /// address of the family, dual-stack included): then no 4-tuple on it can be taken and nobody can bind beside us
+    /// until we set SO_REUSEADDR after connecting, so the port is ours with no netlink round trip. Otherwise the port is
+    /// shared with flows to other destinations, and the lock protocol decides, with one round trip (the lookup under
+    /// the lock).
+    /// </summary>
     private Claim TryClaim(SockDiagClient client, IPEndPoint local, IPEndPoint remote, out SliceSocket? claimed)
     {
         claimed = null;
@@ -417,34 +424,28 @@ public sealed class UdpSliceConnector : IDisposable
         var socket = _env.CreateSocket(() => new SliceSocket(family, SocketType.Dgram, ProtocolType.Udp));
         try
         {
-            var cookie = Interop.SocketOptions.GetCookie(socket);
+            if (!TryBind(socket, local))
+            {
+                // Raw SO_REUSEADDR: the managed ReuseAddress option would also set SO_REUSEPORT, which changes delivery.
+                Interop.SocketOptions.SetInt(socket, Interop.SocketOptions.SOL_SOCKET, Interop.SocketOptions.SO_REUSEADDR, 1);
+                if (!TryBind(socket, local))
+                {
+                    // A socket on this 2-tuple holds the lock (or never set SO_REUSEADDR): not ours to share now.
+                    socket.Dispose();
+                    return Claim.Locked;
+                }
 
-            // Raw SO_REUSEADDR: the managed ReuseAddress option would also set SO_REUSEPORT, which changes delivery.
-            Interop.SocketOptions.SetInt(socket, Interop.SocketOptions.SOL_SOCKET, Interop.SocketOptions.SO_REUSEADDR, 1);
-            try
-            {
-                socket.Bind(local);
-            }
-            catch (SocketException ex) when (ex.SocketErrorCode == SocketError.AddressAlreadyInUse)
-            {
-                // A socket on this 2-tuple holds the lock (or never set SO_REUSEADDR): not ours to share now.
-                socket.Dispose();
-                return Claim.Locked;
-            }
-            catch (SocketException ex) when (ex.SocketErrorCode == SocketError.AddressNotAvailable)
-            {
-                throw SliceGuard.NotLocal(local.Address, ex);
-            }
-
-            // Critical section: with SO_REUSEADDR cleared no other socket can bind this 2-tuple (CONFORMANCE E7).
-            Interop.SocketOptions.SetInt(socket, Interop.SocketOptions.SOL_SOCKET, Interop.SocketOptions.SO_REUSEADDR, 0);
-            var owner = client.LookupUdp(local, remote);
-            if (owner is null || owner.Cookie != cookie)
-            {
-                // A socket already connected on the 4-tuple outranks ours, or one that bound before our lock comes first.
-                // This socket never connected, so discarding it is enough (connectx dissolves it, then raises EADDRINUSE).
-                socket.Dispose();
-                return owner is { HasRemote: true } ? Claim.Connected : Claim.Locked;
+                // Critical section: with SO_REUSEADDR cleared no other socket can bind this 2-tuple (CONFORMANCE E7).
+                Interop.SocketOptions.SetInt(socket, Interop.SocketOptions.SOL_SOCKET, Interop.SocketOptions.SO_REUSEADDR, 0);
+                var owner = client.LookupUdp(local, remote);
+                if (owner is null || owner.Cookie != Interop.SocketOptions.GetCookie(socket))
+                {
+                    // A socket already connected on the 4-tuple outranks ours, or one that bound before our lock comes
+                    // first. This socket never connected, so discarding it is enough (connectx dissolves it, then raises
+                    // EADDRINUSE).
+                    socket.Dispose();
+                    return owner is { HasRemote: true } ? Claim.Connected : Claim.Locked;
+                }
             }
 
             socket.Connect(remote);
@@ -457,6 +458,23 @@ public sealed class UdpSliceConnector : IDisposable
         {
             socket.Dispose();
             throw;
+        }
+    }
+
+    private static bool TryBind(Socket socket, IPEndPoint local)
+    {
+        try
+        {
+            socket.Bind(local);
+            return true;
+        }
+        catch (SocketException ex) when (ex.SocketErrorCode == SocketError.AddressAlreadyInUse)
+        {
+            return false;
+        }
+        catch (SocketException ex) when (ex.SocketErrorCode == SocketError.AddressNotAvailable)
+        {
+            throw SliceGuard.NotLocal(local.Address, ex);
         }
     }
 

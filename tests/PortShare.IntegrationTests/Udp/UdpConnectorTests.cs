@@ -246,7 +246,7 @@ public class UdpConnectorTests
     [Theory]
     [InlineData("127.0.0.1")]
     [InlineData("::1")]
-    public async Task Lightly_used_slice_costs_one_netlink_round_trip_per_flow(string address)
+    public async Task Lightly_used_slice_costs_at_most_one_netlink_round_trip_per_flow(string address)
     {
         Root.Require();
         using var ns = TestNetns.Create();
@@ -260,7 +260,7 @@ public class UdpConnectorTests
             {
                 var before = connector.NetlinkRoundTrips;
                 flows.Add(await connector.ConnectAsync(server.Endpoint(), TestContext.Current.CancellationToken));
-                Assert.Equal(1, connector.NetlinkRoundTrips - before);
+                Assert.InRange(connector.NetlinkRoundTrips - before, 0, 1);
             }
         }
         finally
@@ -366,14 +366,14 @@ public class UdpConnectorTests
                 flows.Add(await connector.ConnectAsync(server.Endpoint(), TestContext.Current.CancellationToken));
             }
 
-            // Learned: the held half is skipped without a claim, our own flows too: one round trip, the lock check.
+            // Learned: the held half is skipped without a claim, our own flows too; a port no socket is on needs no lookup.
             var before = connector.NetlinkRoundTrips;
             for (var i = 0; i < 32; i++)
             {
                 flows.Add(await connector.ConnectAsync(server.Endpoint(), TestContext.Current.CancellationToken));
             }
 
-            Assert.InRange(connector.NetlinkRoundTrips - before, 32, 32 + 8);
+            Assert.InRange(connector.NetlinkRoundTrips - before, 0, 8);
             Assert.All(flows, f => Assert.InRange(f.Endpoint().Port, slice.Low + 128, slice.High));
             Assert.Equal(flows.Count, flows.Select(f => f.Endpoint().Port).Distinct().Count());
         }
