@@ -8,7 +8,8 @@ namespace PortShare.Cli.Bench;
 /// <summary>
 /// UDP flows per second from a slice against a plain UDP connect() (autobind, the baseline), each scenario interleaved
 /// with the baseline in short windows: unique-port mode (IP_LOCAL_PORT_RANGE) and shared-port mode (connectx: sock_diag
-/// lookups and the SO_REUSEADDR lock) at 0, 50 and 90 % slice fill (flows held toward the same destination).
+/// lock check) at 0, 50 and 90 % slice fill (flows held toward the same destination), and with every port already
+/// carrying a flow to another destination (so every claim takes the lock and one netlink round trip).
 /// </summary>
 internal static class UdpBenchmark
 {
@@ -16,6 +17,7 @@ internal static class UdpBenchmark
     {
         var slice = ConnectBenchmark.Slice;
         using var receiver = ConnectBenchmark.BindOutside(slice, SocketType.Dgram, ProtocolType.Udp);
+        using var other = ConnectBenchmark.BindOutside(slice, SocketType.Dgram, ProtocolType.Udp);
         var remote = (IPEndPoint)receiver.LocalEndPoint!;
         using var unique = new UdpSliceConnector(slice, null, UdpPortMode.Unique);
         using var shared = new UdpSliceConnector(slice, null, UdpPortMode.Shared);
@@ -28,13 +30,23 @@ internal static class UdpBenchmark
 
         var results = new List<BenchResult>();
         Loop(Plain, Math.Min(0.3, seconds), ct); // warm-up
-        foreach (var (name, connector, fill) in new[] { ("unique-port (IP_LOCAL_PORT_RANGE)", unique, 0.0), ("shared-port (connectx)", shared, 0.0), ("shared-port (connectx)", shared, 0.5), ("shared-port (connectx)", shared, 0.9) })
+        foreach (var (name, connector, fill) in new[]
+        {
+            ("unique-port (IP_LOCAL_PORT_RANGE)", unique, 0.0),
+            ("shared-port (connectx)", shared, 0.0),
+            ("shared-port (connectx)", shared, 0.5),
+            ("shared-port (connectx)", shared, 0.9),
+            ("shared-port (connectx), every port also carrying a flow to another destination", shared, 0.0),
+        })
         {
             progress($"UDP {name}, fill {fill:P0}, against plain UDP connect");
-            var held = Fill(slice, remote, fill);
+            var held = name.Contains("another destination", StringComparison.Ordinal)
+                ? [.. Enumerable.Range(0, slice.Count).Select(_ => shared.ConnectAsync((IPEndPoint)other.LocalEndPoint!, ct).AsTask().GetAwaiter().GetResult())]
+                : Fill(slice, remote, fill);
             try
             {
                 var rounds = Math.Max(4, (int)(seconds * 4));
+                var tripsBefore = connector.NetlinkRoundTrips;
                 long n = 0, baseN = 0;
                 double t = 0, baseT = 0;
                 for (var i = 0; i < rounds; i++)
@@ -50,7 +62,8 @@ internal static class UdpBenchmark
                 var baseRate = baseN / baseT;
                 var rate = n / t;
                 results.Add(new BenchResult("UDP plain connect (baseline)", "loop", fill, baseN, baseT, baseRate, 1, "interleaved with the row below"));
-                results.Add(new BenchResult($"UDP {name}", "loop", fill, n, t, rate, rate / baseRate, $"{connector.NetlinkRoundTrips} netlink round trips in all so far"));
+                var trips = connector.NetlinkRoundTrips - tripsBefore;
+                results.Add(new BenchResult($"UDP {name}", "loop", fill, n, t, rate, rate / baseRate, string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{(double)trips / Math.Max(1, n):0.00} netlink round trips per flow")));
             }
             finally
             {

@@ -312,6 +312,9 @@ public sealed class UdpSliceConnector : IDisposable
                 // RFC 6056: a random start spreads concurrent callers over the slice.
                 var start = Random.Shared.Next(count);
                 var lost = 0;
+
+                // One clock read per pass: a crowded slice is walked port by port, and hints are seconds long.
+                var now = Environment.TickCount64;
                 bool[]? busy = null;
                 for (var i = 0; i < count; i++)
                 {
@@ -332,7 +335,6 @@ public sealed class UdpSliceConnector : IDisposable
                         continue;
                     }
 
-                    var now = Environment.TickCount64;
                     if (useHints && entry > now)
                     {
                         skippedHinted = true;
