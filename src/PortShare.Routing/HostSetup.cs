@@ -246,9 +246,9 @@ public sealed class HostSetup
             {
                 file.Save(path);
             }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            catch (PortShareException ex)
             {
-                throw new RoutingException($"Cannot write the host file {path}: {ex.Message.TrimEnd('.')}. Nothing was left applied.", ex);
+                throw new RoutingException($"{ex.Message} Nothing was left applied.", ex);
             }
         }
         catch
@@ -344,20 +344,13 @@ public sealed class HostSetup
 
     private static void CheckWritable(string path)
     {
-        if (string.IsNullOrWhiteSpace(path))
+        try
         {
-            throw new RoutingException("The host file path is empty: give a file path, or unset PORTSHARE_HOST_FILE.");
+            SafeFile.Check(path, "the host file");
         }
-
-        if (Directory.Exists(path))
+        catch (PortShareException ex)
         {
-            throw new RoutingException($"The host file path {path} is a directory: give a file path.");
-        }
-
-        var dir = Path.GetDirectoryName(Path.GetFullPath(path));
-        if (dir is not null && File.Exists(dir))
-        {
-            throw new RoutingException($"The host file {path} cannot be written: {dir} is a file, not a directory.");
+            throw new RoutingException(ex.Message, ex);
         }
     }
 

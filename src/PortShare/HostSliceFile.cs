@@ -236,27 +236,9 @@ public sealed record HostSliceFile
         return JsonSerializer.Serialize(dto, HostFileJsonContext.Default.HostFileJson) + "\n";
     }
 
-    /// <summary>Writes the file atomically (a temporary file in the same directory, renamed over the target).</summary>
-    public void Save(string? path = null)
-    {
-        path = ResolvePath(path);
-        var dir = Path.GetDirectoryName(Path.GetFullPath(path));
-        if (!string.IsNullOrEmpty(dir))
-        {
-            Directory.CreateDirectory(dir);
-        }
-
-        var tmp = Path.Combine(dir ?? ".", $".{Path.GetFileName(path)}.{Environment.ProcessId}.tmp");
-        try
-        {
-            File.WriteAllText(tmp, ToJson());
-            File.Move(tmp, path, overwrite: true);
-        }
-        finally
-        {
-            File.Delete(tmp);
-        }
-    }
+    /// <summary>Writes the file atomically (see <see cref="SafeFile.Write"/>).</summary>
+    /// <exception cref="PortShareException">The path cannot be written; the message says why.</exception>
+    public void Save(string? path = null) => SafeFile.Write(ResolvePath(path), ToJson(), "the host file");
 
     private static HostChanges? ReadApplied(HostFileJson dto, string source)
     {
