@@ -25,9 +25,10 @@ internal readonly record struct Unit(int Low, int High, int Capacity, PortRange[
 /// <summary>One egress IP as the planner sees it: its usable ports cut into units, in port order.</summary>
 internal sealed class Geometry
 {
-    private Geometry(string text, IPAddress address, PortRange usable, List<PortRange> reserved, List<Unit> units)
+    private Geometry(string text, IPAddress address, PortRange usable, List<PortRange> reserved, List<Unit> units, bool isMap)
     {
         Text = text;
+        IsMap = isMap;
         Address = address;
         Usable = usable;
         Reserved = reserved;
@@ -44,12 +45,15 @@ internal sealed class Geometry
 
     public List<Unit> Units { get; }
 
+    /// <summary>MAP shape: a unit is a PSID's port set, not a run of the grid.</summary>
+    public bool IsMap { get; }
+
     public static Geometry Create(PlanSpec spec, SpecEgress egress)
     {
         var usable = egress.UsableRange ?? spec.UsableRange;
         var reserved = PortSet.Normalize(spec.Reserved.Concat(egress.Reserved));
         var units = spec.Map is { } map ? MapUnits(map, usable, reserved) : GridUnits(spec.Alignment, usable, reserved);
-        return new Geometry(egress.Address, IPAddress.Parse(egress.Address), usable, reserved, units);
+        return new Geometry(egress.Address, IPAddress.Parse(egress.Address), usable, reserved, units, spec.Map is not null);
     }
 
     private static List<Unit> GridUnits(int alignment, PortRange usable, List<PortRange> reserved)
