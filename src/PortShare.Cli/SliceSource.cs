@@ -43,7 +43,7 @@ internal static class SliceSource
                 throw new UsageException("--plan and --host go together: --plan PLAN.json --host NAME.");
             }
 
-            var loaded = PlanFile.Load(plan);
+            var loaded = PlanFile.LoadForHost(plan, host);
             var egress = parse.GetValue(Egress);
             var assignments = egress is null ? loaded.GetSlices(host).ToList() : [loaded.GetAssignment(host, egress)];
             if (assignments.Count == 0)

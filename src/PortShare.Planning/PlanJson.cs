@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Globalization;
+using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
@@ -24,6 +25,70 @@ public static class PlanJson
     /// <summary>Parses a plan from UTF-8 bytes (a file as read); reads versions 1 and 2. Does not validate.</summary>
     public static Plan DeserializePlan(ReadOnlySpan<byte> utf8, string source = "plan") =>
         Read(utf8, source, Plan.OldestReadableVersion, Plan.CurrentVersion, PlanningJsonContext.Default.Plan);
+
+    /// <summary>Parses only what <paramref name="host"/> needs of a plan: every egress IP with its rules, and that
+    /// host's slices and next hops (the other hosts' are skipped unparsed). Does not validate.</summary>
+    internal static Plan DeserializePlanFor(ReadOnlySpan<byte> utf8, string host, string source)
+    {
+        utf8 = WithoutBom(utf8);
+        CheckVersion(utf8, source, Plan.OldestReadableVersion, Plan.CurrentVersion);
+        try
+        {
+            var reader = new Utf8JsonReader(utf8);
+            reader.Read();
+            return new PlanJsonConverter(host).Read(ref reader, typeof(Plan), PlanningJsonContext.Default.Options);
+        }
+        catch (JsonException ex)
+        {
+            throw new PlanFileException(source, Describe(ex), ex);
+        }
+    }
+
+    // The last member of a plan PortShare wrote after validating it: a digest of everything before it. A reader that
+    // finds the digest matching knows the bytes are the validated ones and need not validate again; an edited file
+    // (or a newer validator: the salt names its rules) no longer matches and is validated in full.
+    private static ReadOnlySpan<byte> StampStart => ",\n  \"validated\": \"sha256:"u8;
+
+    private static ReadOnlySpan<byte> StampEnd => "\"\n}\n"u8;
+
+    private static ReadOnlySpan<byte> StampSalt => "portshare plan validator 2\n"u8;
+
+    /// <summary>Appends the "validated" digest to a serialized plan (which must have passed <see cref="PlanValidator"/>).</summary>
+    internal static byte[] Stamp(byte[] json)
+    {
+        var body = json.AsSpan(0, json.AsSpan().LastIndexOf((byte)'}')).TrimEnd("\n "u8);
+        var result = new byte[body.Length + StampStart.Length + 64 + StampEnd.Length];
+        body.CopyTo(result);
+        StampStart.CopyTo(result.AsSpan(body.Length));
+        Encoding.ASCII.GetBytes(Digest(body), result.AsSpan(body.Length + StampStart.Length));
+        StampEnd.CopyTo(result.AsSpan(result.Length - StampEnd.Length));
+        return result;
+    }
+
+    /// <summary>True when the file ends with a "validated" digest that matches its content.</summary>
+    internal static bool IsStamped(ReadOnlySpan<byte> utf8)
+    {
+        var tail = utf8.TrimEnd("\n \r"u8);
+        var at = tail.LastIndexOf(StampStart);
+        if (at < 0 || tail.Length - at != StampStart.Length + 64 + 3 || !tail.EndsWith("\"\n}"u8))
+        {
+            return false;
+        }
+
+        Span<char> hex = stackalloc char[64];
+        Encoding.ASCII.GetChars(tail.Slice(at + StampStart.Length, 64), hex);
+        return hex.SequenceEqual(Digest(WithoutBom(tail[..at])));
+    }
+
+    private static string Digest(ReadOnlySpan<byte> body)
+    {
+        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        sha.AppendData(StampSalt);
+        sha.AppendData(body);
+        return Convert.ToHexStringLower(sha.GetHashAndReset());
+    }
+
+    private static ReadOnlySpan<byte> WithoutBom(ReadOnlySpan<byte> utf8) => utf8.StartsWith("\uFEFF"u8) ? utf8[3..] : utf8;
 
     /// <summary>Parses a spec; <paramref name="source"/> names the input in error messages. Does not validate.</summary>
     public static PlanSpec DeserializeSpec(string json, string source = "spec") => DeserializeSpec(Utf8(json), source);
@@ -60,10 +125,7 @@ public static class PlanJson
         where T : class
     {
         // A byte-order mark is legal in a file but not in JSON.
-        if (utf8.StartsWith("\uFEFF"u8))
-        {
-            utf8 = utf8[3..];
-        }
+        utf8 = WithoutBom(utf8);
 
         CheckVersion(utf8, source, oldest, newest);
         try
@@ -189,10 +251,46 @@ public sealed class PlanFileException : PortShareException
 /// <summary>File access for plans and specs: what applications and the CLI call.</summary>
 public static class PlanFile
 {
-    /// <summary>Loads and validates a plan; throws <see cref="PlanFileException"/> listing every error.</summary>
+    /// <summary>
+    /// Loads a valid plan; throws <see cref="PlanFileException"/> listing every error. A plan is validated once: when
+    /// PortShare writes it (<see cref="Save"/> stamps a valid plan with a digest of its bytes), or on load when the file
+    /// has no matching digest (hand-edited, or written by another tool).
+    /// </summary>
     public static Plan Load(string path)
     {
-        var plan = LoadUnvalidated(path);
+        var bytes = ReadBytes(path);
+        return Checked(PlanJson.DeserializePlan(bytes, path), bytes, path);
+    }
+
+    /// <summary>
+    /// What <paramref name="host"/> needs of a plan (a fleet's has 160,000 slices; a host boots with its own): every
+    /// egress IP with its rules, and that host's slices only. A plan stamped valid is read without parsing the other
+    /// hosts' slices; any other is loaded and validated in full, as by <see cref="Load"/> (so is one without the host, so
+    /// that the caller's error can name the hosts there are).
+    /// </summary>
+    public static Plan LoadForHost(string path, string host)
+    {
+        ArgumentNullException.ThrowIfNull(host);
+        var bytes = ReadBytes(path);
+        if (PlanJson.IsStamped(bytes))
+        {
+            var mine = PlanJson.DeserializePlanFor(bytes, host, path);
+            if (mine.Egress.Any(e => e.Slices.Count > 0))
+            {
+                return mine;
+            }
+        }
+
+        return Checked(PlanJson.DeserializePlan(bytes, path), bytes, path);
+    }
+
+    private static Plan Checked(Plan plan, byte[] bytes, string path)
+    {
+        if (PlanJson.IsStamped(bytes))
+        {
+            return plan;
+        }
+
         var errors = PlanValidator.Validate(plan).Where(i => i.Severity == IssueSeverity.Error).Select(i => i.Message).ToList();
         return errors.Count == 0 ? plan : throw new PlanFileException(path, errors);
     }
@@ -208,7 +306,13 @@ public static class PlanFile
         return errors.Count == 0 ? spec : throw new PlanFileException(path, errors);
     }
 
-    public static void Save(Plan plan, string path) => WriteBytes(path, PlanJson.SerializeToUtf8Bytes(plan));
+    /// <summary>Writes the plan (atomically); a plan that passes <see cref="PlanValidator"/> is stamped as validated.</summary>
+    public static void Save(Plan plan, string path)
+    {
+        var bytes = PlanJson.SerializeToUtf8Bytes(plan);
+        var valid = PlanValidator.Validate(plan).All(i => i.Severity != IssueSeverity.Error);
+        WriteBytes(path, valid ? PlanJson.Stamp(bytes) : bytes);
+    }
 
     internal static byte[] ReadBytes(string path)
     {
@@ -226,12 +330,18 @@ public static class PlanFile
     /// <summary>Writes through a temporary file and a rename, so a reader never sees half a plan.</summary>
     internal static void WriteText(string path, string text) => WriteBytes(path, new UTF8Encoding(false).GetBytes(text));
 
-    internal static void WriteBytes(string path, byte[] utf8)
+    internal static void WriteBytes(string path, byte[] utf8) => Write(path, stream => stream.Write(utf8));
+
+    private static void Write(string path, Action<Stream> write)
     {
         ArgumentNullException.ThrowIfNull(path);
         var full = Path.GetFullPath(path);
         var temp = Path.Combine(Path.GetDirectoryName(full) ?? ".", $".{Path.GetFileName(full)}.{Environment.ProcessId}.tmp");
-        File.WriteAllBytes(temp, utf8);
+        using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16))
+        {
+            write(stream);
+        }
+
         File.Move(temp, full, overwrite: true);
     }
 }

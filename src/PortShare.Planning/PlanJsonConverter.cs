@@ -22,6 +22,21 @@ namespace PortShare.Planning;
 /// </summary>
 public sealed class PlanJsonConverter : JsonConverter<Plan>
 {
+    private readonly string? _only;
+    private readonly byte[]? _onlyUtf8;
+
+    public PlanJsonConverter()
+    {
+    }
+
+    /// <summary>A reader that keeps only <paramref name="host"/>'s slices (and next hops), skipping the rest unparsed:
+    /// what a host needs of a fleet's plan (<see cref="PlanFile.LoadForHost"/>).</summary>
+    internal PlanJsonConverter(string host)
+    {
+        _only = host;
+        _onlyUtf8 = Encoding.UTF8.GetBytes(host);
+    }
+
     public override Plan Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
     {
         Expect(ref reader, JsonTokenType.StartObject, "the plan");
@@ -41,6 +56,7 @@ public sealed class PlanJsonConverter : JsonConverter<Plan>
                 case "map": map = reader.TokenType == JsonTokenType.Null ? null : JsonSerializer.Deserialize(ref reader, PlanningJsonContext.Default.MapShape); break;
                 case "hosts": hosts = ReadHosts(ref reader); break;
                 case "egress": egress = ReadEgressList(ref reader, hosts); break;
+                case "validated": ReadString(ref reader, "validated"); break; // checked on the file's bytes (PlanFile)
                 default: throw Unknown(name, "$");
             }
         }
@@ -127,7 +143,7 @@ public sealed class PlanJsonConverter : JsonConverter<Plan>
 
         writer.WriteEndObject();
         writer.WriteStartArray("egress");
-        Span<char> buffer = stackalloc char[64];
+        Span<byte> buffer = stackalloc byte[64];
         foreach (var e in value.Egress)
         {
             writer.WriteStartObject();
@@ -145,32 +161,42 @@ public sealed class PlanJsonConverter : JsonConverter<Plan>
 
             writer.WriteEndObject();
             writer.WriteEndObject();
+
+            // Over a file, hand each egress IP's bytes on rather than holding the whole plan in the writer's buffer.
+            writer.Flush();
         }
 
         writer.WriteEndArray();
         writer.WriteEndObject();
     }
 
-    /// <summary>Ranges as one string, <c>LO-HI[,LO-HI…]</c> (a single port as <c>P</c>).</summary>
-    private static void WriteRanges(Utf8JsonWriter writer, IReadOnlyList<PortRange> ranges, Span<char> buffer)
+    /// <summary>Ranges as one string, <c>LO-HI[,LO-HI…]</c> (a single port as <c>P</c>), formatted straight to UTF-8.</summary>
+    private static void WriteRanges(Utf8JsonWriter writer, IReadOnlyList<PortRange> ranges, Span<byte> buffer)
     {
-        var text = ranges.Count * 12 <= buffer.Length ? buffer : new char[ranges.Count * 12];
+        var text = ranges.Count * 12 <= buffer.Length ? buffer : new byte[ranges.Count * 12];
         var n = 0;
         for (var i = 0; i < ranges.Count; i++)
         {
             if (i > 0)
             {
-                text[n++] = ',';
+                text[n++] = (byte)',';
             }
 
-            ranges[i].TryFormat(text[n..], out var written, default, null);
+            var r = ranges[i];
+            r.Low.TryFormat(text[n..], out var written, default, CultureInfo.InvariantCulture);
             n += written;
+            if (r.High != r.Low)
+            {
+                text[n++] = (byte)'-';
+                r.High.TryFormat(text[n..], out written, default, CultureInfo.InvariantCulture);
+                n += written;
+            }
         }
 
         writer.WriteStringValue(text[..n]);
     }
 
-    private static void WriteRangeArray(Utf8JsonWriter writer, string name, IReadOnlyList<PortRange> ranges, Span<char> buffer)
+    private static void WriteRangeArray(Utf8JsonWriter writer, string name, IReadOnlyList<PortRange> ranges, Span<byte> buffer)
     {
         writer.WriteStartArray(name);
         foreach (var r in ranges)
@@ -181,11 +207,11 @@ public sealed class PlanJsonConverter : JsonConverter<Plan>
         writer.WriteEndArray();
     }
 
-    private static Dictionary<string, HostHops> ReadHosts(ref Utf8JsonReader reader)
+    private Dictionary<string, HostHops> ReadHosts(ref Utf8JsonReader reader)
     {
         Expect(ref reader, JsonTokenType.StartObject, "\"hosts\"");
         var hosts = new Dictionary<string, HostHops>(StringComparer.Ordinal);
-        while (NextMember(ref reader, "\"hosts\"") is { } host)
+        while (NextMember(ref reader, "\"hosts\"", _onlyUtf8) is { } host)
         {
             var where = $"hosts.{host}";
             if (hosts.ContainsKey(host))
@@ -229,7 +255,7 @@ public sealed class PlanJsonConverter : JsonConverter<Plan>
         return hosts;
     }
 
-    private static List<EgressDraft> ReadEgressList(ref Utf8JsonReader reader, Dictionary<string, HostHops>? hosts)
+    private List<EgressDraft> ReadEgressList(ref Utf8JsonReader reader, Dictionary<string, HostHops>? hosts)
     {
         Expect(ref reader, JsonTokenType.StartArray, "\"egress\"");
         var list = new List<EgressDraft>();
@@ -241,7 +267,7 @@ public sealed class PlanJsonConverter : JsonConverter<Plan>
         return list;
     }
 
-    private static EgressDraft ReadEgress(ref Utf8JsonReader reader, Dictionary<string, HostHops>? hosts, int index)
+    private EgressDraft ReadEgress(ref Utf8JsonReader reader, Dictionary<string, HostHops>? hosts, int index)
     {
         var where = string.Create(CultureInfo.InvariantCulture, $"egress[{index}]");
         if (reader.TokenType != JsonTokenType.StartObject)
@@ -278,7 +304,7 @@ public sealed class PlanJsonConverter : JsonConverter<Plan>
         return draft;
     }
 
-    private static void ReadSlicesV2(ref Utf8JsonReader reader, EgressDraft draft, Dictionary<string, HostHops>? hosts)
+    private void ReadSlicesV2(ref Utf8JsonReader reader, EgressDraft draft, Dictionary<string, HostHops>? hosts)
     {
         // Host names repeat on every egress IP: look the name up in the hosts table without allocating, and share its string.
         var lookup = hosts?.GetAlternateLookup<ReadOnlySpan<char>>();
@@ -286,6 +312,13 @@ public sealed class PlanJsonConverter : JsonConverter<Plan>
         var slices = new List<SliceDraft>();
         while (reader.Read() && reader.TokenType != JsonTokenType.EndObject)
         {
+            if (_onlyUtf8 is not null && !reader.ValueTextEquals(_onlyUtf8))
+            {
+                reader.Read();
+                reader.Skip();
+                continue;
+            }
+
             HostHops? known = null;
             string host;
             if (lookup is { } l && !reader.ValueIsEscaped && reader.ValueSpan.Length <= chars.Length &&
@@ -307,7 +340,7 @@ public sealed class PlanJsonConverter : JsonConverter<Plan>
         draft.Slices = slices;
     }
 
-    private static void ReadSlicesV1(ref Utf8JsonReader reader, EgressDraft draft)
+    private void ReadSlicesV1(ref Utf8JsonReader reader, EgressDraft draft)
     {
         Expect(ref reader, JsonTokenType.StartArray, $"{draft.Where}.slices");
         var slices = new List<SliceDraft>();
@@ -333,7 +366,11 @@ public sealed class PlanJsonConverter : JsonConverter<Plan>
                 }
             }
 
-            slices.Add(new SliceDraft(host ?? throw Missing("host", where), null, hop ?? throw Missing("next_hop", where), ranges ?? throw Missing("ranges", where)));
+            var slice = new SliceDraft(host ?? throw Missing("host", where), null, hop ?? throw Missing("next_hop", where), ranges ?? throw Missing("ranges", where));
+            if (_only is null || slice.Host == _only)
+            {
+                slices.Add(slice);
+            }
         }
 
         draft.Slices = slices;
@@ -446,23 +483,34 @@ public sealed class PlanJsonConverter : JsonConverter<Plan>
         }
     }
 
-    /// <summary>Moves to the next member of the current object and onto its value; null at the object's end.</summary>
-    private static string? NextMember(ref Utf8JsonReader reader, string where)
+    /// <summary>Moves to the next member of the current object and onto its value; null at the object's end. With
+    /// <paramref name="only"/>, members of other names are skipped unread.</summary>
+    private static string? NextMember(ref Utf8JsonReader reader, string where, byte[]? only = null)
     {
-        reader.Read();
-        if (reader.TokenType == JsonTokenType.EndObject)
+        while (true)
         {
-            return null;
-        }
+            reader.Read();
+            if (reader.TokenType == JsonTokenType.EndObject)
+            {
+                return null;
+            }
 
-        if (reader.TokenType != JsonTokenType.PropertyName)
-        {
-            throw new JsonException($"{where}: expected a member name, found {Describe(reader.TokenType)}");
-        }
+            if (reader.TokenType != JsonTokenType.PropertyName)
+            {
+                throw new JsonException($"{where}: expected a member name, found {Describe(reader.TokenType)}");
+            }
 
-        var name = reader.GetString()!;
-        reader.Read();
-        return name;
+            if (only is not null && !reader.ValueTextEquals(only))
+            {
+                reader.Read();
+                reader.Skip();
+                continue;
+            }
+
+            var name = reader.GetString()!;
+            reader.Read();
+            return name;
+        }
     }
 
     private static JsonException Unknown(string name, string where) =>

@@ -70,9 +70,10 @@ public static class Planner
 
         var errors = new List<string>();
         var egressPlans = new List<EgressPlan>(spec.Egress.Count);
+        var grids = new Dictionary<string, Geometry.Grid>(StringComparer.Ordinal);
         foreach (var egress in spec.Egress)
         {
-            var geometry = Geometry.Create(spec, egress);
+            var geometry = Geometry.Create(spec, egress, grids);
             var v6 = geometry.Address.AddressFamily == AddressFamily.InterNetworkV6;
             var hosts = new List<SpecHost>(spec.Hosts.Count);
             var nextHops = new List<IPAddress>(spec.Hosts.Count);
@@ -116,11 +117,7 @@ public static class Planner
             spare += units[allocatable - 1].Capacity;
         }
 
-        var prefix = new long[allocatable + 1];
-        for (var i = 0; i < allocatable; i++)
-        {
-            prefix[i + 1] = prefix[i] + units[i].Capacity;
-        }
+        var prefix = g.Prefix(allocatable);
 
         var (targets, floors) = Targets(hosts, prefix[allocatable], spec.MinSliceSize);
         var runs = prior is null ? Cut(targets, floors, prefix, spec.MinSliceSize) : null;

@@ -29,4 +29,7 @@ public static class PlanRoutes
     /// holds the router's rules too — so a plan that fails throws <see cref="PlanFileException"/> listing every problem.
     /// </summary>
     public static IReadOnlyList<RouteSlice> Load(string path) => From(PlanFile.Load(path));
+
+    /// <summary>The routes of <paramref name="host"/> only (what <c>host apply</c> needs), read as <see cref="PlanFile.LoadForHost"/> reads.</summary>
+    public static IReadOnlyList<RouteSlice> LoadForHost(string path, string host) => From(PlanFile.LoadForHost(path, host));
 }

@@ -210,8 +210,8 @@ internal static class PlanCommand
 
         private static int Run(CliConsole console, ParseResult parse)
         {
-            var plan = PlanFile.Load(parse.GetValue(s_plan)!);
             var host = parse.GetValue(s_host)!;
+            var plan = PlanFile.LoadForHost(parse.GetValue(s_plan)!, host);
             SliceAssignment slice;
             if (parse.GetValue(s_egress) is { } egress)
             {
