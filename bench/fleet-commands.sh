@@ -28,7 +28,7 @@ done
 
 if [[ -z "$bin" ]]; then
   "$root/portshare" --version >/dev/null   # builds when sources changed
-  bin="$root/artifacts/bin/PortShare.Cli/release/PortShare.Cli"
+  bin="$root/artifacts/portshare/PortShare.Cli"
 fi
 bin="$(realpath "$bin")"
 
