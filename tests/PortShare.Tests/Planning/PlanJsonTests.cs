@@ -3,8 +3,12 @@ using PortShare.Planning;
 
 namespace PortShare.Tests.Planning;
 
-public class PlanJsonTests
+public sealed class PlanJsonTests : IDisposable
 {
+    private readonly string _dir = Directory.CreateTempSubdirectory("portshare-json-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
     [Fact]
     public void Example_spec_loads_with_defaults_for_missing_members()
     {
@@ -166,68 +170,52 @@ public class PlanJsonTests
     [Fact]
     public void A_saved_valid_plan_is_stamped_and_an_edit_breaks_the_stamp()
     {
-        var dir = Directory.CreateTempSubdirectory("portshare-stamp-").FullName;
-        try
-        {
-            var plan = Planner.Create(PlanTestData.Example());
-            var path = Path.Combine(dir, "p.json");
-            PlanFile.Save(plan, path);
-            var bytes = File.ReadAllBytes(path);
-            Assert.True(PlanJson.IsStamped(bytes));
-            Assert.Matches("\"validated\": \"sha256:[0-9a-f]{64}\"\n}\n$", File.ReadAllText(path));
-            Assert.Equal(plan, PlanFile.Load(path));
+        var plan = Planner.Create(PlanTestData.Example());
+        var path = Path.Combine(_dir, "p.json");
+        PlanFile.Save(plan, path);
+        var bytes = File.ReadAllBytes(path);
+        Assert.True(PlanJson.IsStamped(bytes));
+        Assert.Matches("\"validated\": \"sha256:[0-9a-f]{64}\"\n}\n$", File.ReadAllText(path));
+        Assert.Equal(plan, PlanFile.Load(path));
 
-            // One port moved by hand: the digest no longer matches, so the plan is validated (and here rejected).
-            var edited = File.ReadAllText(path).Replace("\"dns-1\": \"56832-60927\"", "\"dns-1\": \"56832-60928\"", StringComparison.Ordinal);
-            Assert.False(PlanJson.IsStamped(System.Text.Encoding.UTF8.GetBytes(edited)));
-            File.WriteAllText(path, edited);
-            var ex = Assert.Throws<PlanFileException>(() => PlanFile.Load(path));
-            Assert.Contains(ex.Problems, p => p.Contains("dns-1", StringComparison.Ordinal));
+        // One port moved by hand: the digest no longer matches, so the plan is validated (and here rejected).
+        var edited = File.ReadAllText(path).Replace("\"dns-1\": \"56832-60927\"", "\"dns-1\": \"56832-60928\"", StringComparison.Ordinal);
+        Assert.False(PlanJson.IsStamped(System.Text.Encoding.UTF8.GetBytes(edited)));
+        File.WriteAllText(path, edited);
+        var ex = Assert.Throws<PlanFileException>(() => PlanFile.Load(path));
+        Assert.Contains(ex.Problems, p => p.Contains("dns-1", StringComparison.Ordinal));
 
-            // An invalid plan is written without a stamp.
-            var bad = plan with { Generation = 0 };
-            PlanFile.Save(bad, path);
-            Assert.False(PlanJson.IsStamped(File.ReadAllBytes(path)));
-        }
-        finally
-        {
-            Directory.Delete(dir, recursive: true);
-        }
+        // An invalid plan is written without a stamp.
+        var bad = plan with { Generation = 0 };
+        PlanFile.Save(bad, path);
+        Assert.False(PlanJson.IsStamped(File.ReadAllBytes(path)));
     }
 
     [Fact]
     public void Loading_for_one_host_keeps_its_slices_and_every_egress_ip()
     {
-        var dir = Directory.CreateTempSubdirectory("portshare-host-").FullName;
-        try
+        var plan = Planner.Create(PlanTestData.Example());
+        var path = Path.Combine(_dir, "p.json");
+        PlanFile.Save(plan, path);
+        foreach (var stamped in new[] { true, false })
         {
-            var plan = Planner.Create(PlanTestData.Example());
-            var path = Path.Combine(dir, "p.json");
-            PlanFile.Save(plan, path);
-            foreach (var stamped in new[] { true, false })
+            if (!stamped)
             {
-                if (!stamped)
-                {
-                    // Without the stamp the whole plan is loaded and validated: the same answers.
-                    File.WriteAllText(path, PlanJson.Serialize(plan));
-                }
-
-                var mine = PlanFile.LoadForHost(path, "web-2");
-                Assert.Equal(plan.Egress.Select(e => e.Address), mine.Egress.Select(e => e.Address));
-                Assert.Equal(plan.GetSlices("web-2").Select(a => (a.Egress, a.NextHop, string.Join(",", a.Ranges))), mine.GetSlices("web-2").Select(a => (a.Egress, a.NextHop, string.Join(",", a.Ranges))));
-                Assert.Equal(plan.Egress[0].Reserved, mine.Egress[0].Reserved);
-                if (stamped)
-                {
-                    Assert.All(mine.Egress, e => Assert.Equal("web-2", Assert.Single(e.Slices).Host));
-                }
+                // Without the stamp the whole plan is loaded and validated: the same answers.
+                File.WriteAllText(path, PlanJson.Serialize(plan));
             }
 
-            // A host that is not there: the whole plan, so that the caller can list the hosts there are.
-            Assert.Equal(4, PlanFile.LoadForHost(path, "nobody").Egress[0].Slices.Count);
+            var mine = PlanFile.LoadForHost(path, "web-2");
+            Assert.Equal(plan.Egress.Select(e => e.Address), mine.Egress.Select(e => e.Address));
+            Assert.Equal(plan.GetSlices("web-2").Select(a => (a.Egress, a.NextHop, string.Join(",", a.Ranges))), mine.GetSlices("web-2").Select(a => (a.Egress, a.NextHop, string.Join(",", a.Ranges))));
+            Assert.Equal(plan.Egress[0].Reserved, mine.Egress[0].Reserved);
+            if (stamped)
+            {
+                Assert.All(mine.Egress, e => Assert.Equal("web-2", Assert.Single(e.Slices).Host));
+            }
         }
-        finally
-        {
-            Directory.Delete(dir, recursive: true);
-        }
+
+        // A host that is not there: the whole plan, so that the caller can list the hosts there are.
+        Assert.Equal(4, PlanFile.LoadForHost(path, "nobody").Egress[0].Slices.Count);
     }
 }
