@@ -161,9 +161,6 @@ public sealed class PlanJsonConverter : JsonConverter<Plan>
 
             writer.WriteEndObject();
             writer.WriteEndObject();
-
-            // Over a file, hand each egress IP's bytes on rather than holding the whole plan in the writer's buffer.
-            writer.Flush();
         }
 
         writer.WriteEndArray();
