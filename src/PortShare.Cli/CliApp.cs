@@ -6,27 +6,54 @@ namespace PortShare.Cli;
 /// <summary>Builds the <c>portshare</c> command tree and runs it.</summary>
 internal static class CliApp
 {
-    public static RootCommand BuildRoot(CliConsole console)
+    // Each command group lives in its own file under Commands/ and is listed here. Building a group runs its static
+    // initializers (every option of every subcommand) and JIT-compiles them, so a run builds only the group it names.
+    private static readonly (string Name, Func<CliConsole, Command> Create)[] s_groups =
+    [
+        ("connect", Commands.ConnectCommand.Create),
+        ("doctor", Commands.DoctorCommand.Create),
+        ("ping", Commands.PingCommand.Create),
+        ("bench", Commands.BenchCommand.Create),
+        ("status", Commands.StatusCommand.Create),
+        ("plan", Commands.PlanCommand.Create),
+        ("router", Commands.RouterCommand.Create),
+        ("host", Commands.HostCommand.Create),
+        ("lab", Commands.LabCommand.Create),
+    ];
+
+    /// <summary>The whole command tree (for help and for tests that walk it).</summary>
+    public static RootCommand BuildRoot(CliConsole console) => BuildRoot(console, []);
+
+    /// <summary>
+    /// The command tree for <paramref name="args"/>: only the group named by the first argument when it names one,
+    /// nothing below the root for a bare <c>--version</c>, and everything otherwise (root help, a mistyped command,
+    /// whose error lists the commands).
+    /// </summary>
+    public static RootCommand BuildRoot(CliConsole console, string[] args)
     {
+        ArgumentNullException.ThrowIfNull(args);
         var root = new RootCommand("PortShare: many hosts share one egress IP without NAT state, each using only its own slice of the port range.");
         root.Options.Add(CliOptions.Verbose);
+        if (args is ["--version"])
+        {
+            return root;
+        }
 
-        // Each command group lives in its own file under Commands/ and adds itself here.
-        root.Subcommands.Add(Commands.ConnectCommand.Create(console));
-        root.Subcommands.Add(Commands.DoctorCommand.Create(console));
-        root.Subcommands.Add(Commands.PingCommand.Create(console));
-        root.Subcommands.Add(Commands.BenchCommand.Create(console));
-        root.Subcommands.Add(Commands.StatusCommand.Create(console));
-        root.Subcommands.Add(Commands.PlanCommand.Create(console));
-        root.Subcommands.Add(Commands.RouterCommand.Create(console));
-        root.Subcommands.Add(Commands.HostCommand.Create(console));
-        root.Subcommands.Add(Commands.LabCommand.Create(console));
+        var named = args.Length > 0 ? Array.FindIndex(s_groups, g => g.Name == args[0]) : -1;
+        foreach (var (group, i) in s_groups.Select((g, i) => (g, i)))
+        {
+            if (named < 0 || named == i)
+            {
+                root.Subcommands.Add(group.Create(console));
+            }
+        }
+
         return root;
     }
 
     public static async Task<int> RunAsync(string[] args, CliConsole console)
     {
-        var root = BuildRoot(console);
+        var root = BuildRoot(console, args);
         var parse = root.Parse(args);
         console.Verbose |= parse.GetValue(CliOptions.Verbose);
         if (parse.Errors.Count > 0 && !IsHelpOrVersion(args))

@@ -8,17 +8,25 @@ namespace PortShare.Cli;
 /// </summary>
 internal sealed class CliConsole
 {
+    private readonly Lazy<IAnsiConsole> _out;
+    private readonly Lazy<IAnsiConsole> _error;
+
     public CliConsole(IAnsiConsole output, IAnsiConsole error, TextWriter rawOutput, TextWriter rawError)
+        : this(new Lazy<IAnsiConsole>(output), new Lazy<IAnsiConsole>(error), rawOutput, rawError)
     {
-        Out = output;
-        Error = error;
+    }
+
+    private CliConsole(Lazy<IAnsiConsole> output, Lazy<IAnsiConsole> error, TextWriter rawOutput, TextWriter rawError)
+    {
+        _out = output;
+        _error = error;
         RawOut = rawOutput;
         RawError = rawError;
     }
 
-    public IAnsiConsole Out { get; }
+    public IAnsiConsole Out => _out.Value;
 
-    public IAnsiConsole Error { get; }
+    public IAnsiConsole Error => _error.Value;
 
     /// <summary>Plain stdout for machine output (JSON lines), never decorated.</summary>
     public TextWriter RawOut { get; }
@@ -29,12 +37,13 @@ internal sealed class CliConsole
     /// <summary><c>--verbose</c> (or <c>PORTSHARE_DEBUG=1</c>): errors also print their stack trace.</summary>
     public bool Verbose { get; set; } = Environment.GetEnvironmentVariable("PORTSHARE_DEBUG") == "1";
 
-    public static CliConsole CreateDefault()
-    {
-        var stdout = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Out) });
-        var stderr = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
-        return new CliConsole(stdout, stderr, Console.Out, Console.Error);
-    }
+    /// <summary>The process's consoles. Spectre's are made on first use: detecting the terminal costs start-up time
+    /// that commands printing only plain lines (JSON, <c>plan slice</c>, errors) need not pay.</summary>
+    public static CliConsole CreateDefault() => new(
+        new Lazy<IAnsiConsole>(() => AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Out) })),
+        new Lazy<IAnsiConsole>(() => AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) })),
+        Console.Out,
+        Console.Error);
 
     /// <summary>One clear line on stderr: <c>error: …</c>.</summary>
     public void WriteError(string message) => RawError.WriteLine($"error: {OneLine(message)}");

@@ -61,7 +61,7 @@ internal static class SliceSource
                 throw new UsageException("--plan and --host go together: --plan PLAN.json --host NAME.");
             }
 
-            file = PlanFile.Load(plan).HostFile(host);
+            file = PlanFile.LoadForHost(plan, host).HostFile(host);
             from = $"plan {plan}, host {host}";
         }
         else

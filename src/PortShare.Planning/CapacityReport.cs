@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Numerics;
 
 namespace PortShare.Planning;
 
@@ -28,6 +29,12 @@ public sealed record SliceCapacity
     public IReadOnlyList<string> Warnings { get; set; } = [];
 }
 
+/// <summary>How many of an egress IP's slices hold between <see cref="MinPorts"/> and <see cref="MaxPorts"/> ports.</summary>
+public sealed record SizeBucket(int MinPorts, int MaxPorts, int Slices);
+
+/// <summary>One host's share, for the smallest and the largest slice of an egress IP.</summary>
+public sealed record ShareOf(string Host, int Ports, double Share);
+
 public sealed record EgressCapacity
 {
     public required string Egress { get; init; }
@@ -42,6 +49,26 @@ public sealed record EgressCapacity
 
     public required int SparePorts { get; init; }
 
+    /// <summary>Hosts with a slice on this egress IP.</summary>
+    public required int Hosts { get; init; }
+
+    public ShareOf? Smallest { get; init; }
+
+    public ShareOf? Largest { get; init; }
+
+    /// <summary>Slices by size, in powers of two (2-3, 4-7, 8-15, … ports); empty buckets are left out.</summary>
+    public required IReadOnlyList<SizeBucket> Distribution { get; init; }
+
+    /// <summary>Slices with fewer than 2^<see cref="CapacityReport.DnsEntropyWarningBits"/> ports (guessable DNS source ports).</summary>
+    public required int LowEntropySlices { get; init; }
+
+    /// <summary>Slices with fewer than <see cref="CapacityReport.SmallSlicePorts"/> ports.</summary>
+    public required int SmallSlices { get; init; }
+
+    /// <summary>Slices the kernel sees as more than one range.</summary>
+    public required int SplitSlices { get; init; }
+
+    /// <summary>Per-host rows: every slice, or only those asked for (<c>plan show --host</c>); none in a summary.</summary>
     public required IReadOnlyList<SliceCapacity> Slices { get; init; }
 }
 
@@ -59,31 +86,87 @@ public sealed record CapacityReport
 
     public required IReadOnlyList<EgressCapacity> Egress { get; init; }
 
-    public static CapacityReport Create(Plan plan)
+    /// <summary>The report with a row for every slice.</summary>
+    public static CapacityReport Create(Plan plan) => Create(plan, static _ => true);
+
+    /// <summary>
+    /// The summary of every egress IP (counts, smallest and largest share, size distribution, risks), with per-host rows
+    /// only for the slices <paramref name="include"/> selects (none: <c>_ => false</c>). The summary costs no string per
+    /// slice, so it stays fast for a fleet.
+    /// </summary>
+    public static CapacityReport Create(Plan plan, Func<HostSlice, bool> include)
     {
         ArgumentNullException.ThrowIfNull(plan);
+        ArgumentNullException.ThrowIfNull(include);
         var egress = new List<EgressCapacity>(plan.Egress.Count);
         foreach (var e in plan.Egress)
         {
+            var address = e.Address.ToString();
             var reserved = PortSet.Count(PortSet.Intersect(PortSet.Normalize(e.Reserved), [e.UsableRange]));
             var usable = e.UsableRange.Count - reserved;
-            var slices = e.Slices.Select(s => Slice(e, s, usable)).ToList();
+            var buckets = new int[17];
+            int allocated = 0, lowEntropy = 0, small = 0, split = 0;
+            HostSlice? smallest = null, largest = null;
+            int min = int.MaxValue, max = -1;
+            var rows = new List<SliceCapacity>();
+            foreach (var s in e.Slices)
+            {
+                var ports = s.PortCount;
+                allocated += ports;
+                buckets[ports <= 1 ? 0 : BitOperations.Log2((uint)ports)]++;
+                lowEntropy += ports < 1 << (int)DnsEntropyWarningBits ? 1 : 0;
+                small += ports < SmallSlicePorts ? 1 : 0;
+                split += s.Ranges.Count > 1 && PortSet.Segments(s.Ranges, e.Reserved).Count > 1 ? 1 : 0;
+                if (ports < min)
+                {
+                    (min, smallest) = (ports, s);
+                }
+
+                if (ports > max)
+                {
+                    (max, largest) = (ports, s);
+                }
+
+                if (include(s))
+                {
+                    rows.Add(Slice(e, address, s, usable));
+                }
+            }
+
+            var distribution = new List<SizeBucket>();
+            for (var b = 0; b < buckets.Length; b++)
+            {
+                if (buckets[b] > 0)
+                {
+                    distribution.Add(new SizeBucket(b == 0 ? 0 : 1 << b, b == 0 ? 1 : (int)Math.Min(65535, (1L << (b + 1)) - 1), buckets[b]));
+                }
+            }
+
             egress.Add(new EgressCapacity
             {
-                Egress = e.Address,
+                Egress = address,
                 UsableRange = e.UsableRange,
                 UsablePorts = usable,
                 ReservedPorts = reserved,
-                AllocatedPorts = slices.Sum(s => s.Ports),
+                AllocatedPorts = allocated,
                 SparePorts = PortSet.Count(e.Spare),
-                Slices = slices,
+                Hosts = e.Slices.Count,
+                Smallest = smallest is null ? null : new ShareOf(smallest.Host, min, ShareOfUsable(min, usable)),
+                Largest = largest is null ? null : new ShareOf(largest.Host, max, ShareOfUsable(max, usable)),
+                Distribution = distribution,
+                LowEntropySlices = lowEntropy,
+                SmallSlices = small,
+                SplitSlices = split,
+                Slices = rows,
             });
         }
 
         return new CapacityReport { Generation = plan.Generation, Egress = egress };
     }
 
-    private static SliceCapacity Slice(EgressPlan e, HostSlice s, int usable)
+    private static double ShareOfUsable(int ports, int usable) => usable > 0 ? Math.Round((double)ports / usable, 6) : 0;
+
+    private static SliceCapacity Slice(EgressPlan e, string address, HostSlice s, int usable)
     {
         var ports = s.PortCount;
         var bits = ports > 0 ? Math.Log2(ports) : 0;
@@ -106,11 +189,11 @@ public sealed record CapacityReport
 
         return new SliceCapacity
         {
-            Egress = e.Address,
+            Egress = address,
             Host = s.Host,
             Ranges = s.Ranges,
             Ports = ports,
-            Share = usable > 0 ? Math.Round((double)ports / usable, 6) : 0,
+            Share = ShareOfUsable(ports, usable),
             TcpPerDestination = ports,
             UdpFlows = ports,
             EntropyBits = Math.Round(bits, 3),

@@ -25,13 +25,16 @@ internal readonly record struct Unit(int Low, int High, int Capacity, PortRange[
 /// <summary>One egress IP as the planner sees it: its usable ports cut into units, in port order.</summary>
 internal sealed class Geometry
 {
-    private Geometry(string text, IPAddress address, PortRange usable, List<PortRange> reserved, List<Unit> units)
+    private readonly Grid _grid;
+
+    private Geometry(string text, IPAddress address, PortRange usable, List<PortRange> reserved, Grid grid, bool isMap)
     {
         Text = text;
+        IsMap = isMap;
         Address = address;
         Usable = usable;
         Reserved = reserved;
-        Units = units;
+        _grid = grid;
     }
 
     public string Text { get; }
@@ -42,14 +45,54 @@ internal sealed class Geometry
 
     public List<PortRange> Reserved { get; }
 
-    public List<Unit> Units { get; }
+    public List<Unit> Units => _grid.Units;
 
-    public static Geometry Create(PlanSpec spec, SpecEgress egress)
+    /// <summary>prefix[i] = ports in units [0, i), for the first <paramref name="allocatable"/> units. Shared by the egress IPs
+    /// with the same range and reserved ports, like <see cref="Units"/>: both are large (32,256 units for 1024-65535
+    /// cut by 2) and, allocated per egress IP, pushed every plan into gen-2 collections.</summary>
+    public long[] Prefix(int allocatable) => _grid.Prefix(allocatable);
+
+    /// <summary>MAP shape: a unit is a PSID's port set, not a run of the grid.</summary>
+    public bool IsMap { get; }
+
+    /// <summary>The geometry of <paramref name="egress"/>; <paramref name="shared"/> holds the unit grids already cut for
+    /// this spec (the same for every egress IP with the same usable range and reserved ports).</summary>
+    public static Geometry Create(PlanSpec spec, SpecEgress egress, Dictionary<string, Grid> shared)
     {
+        ArgumentNullException.ThrowIfNull(shared);
         var usable = egress.UsableRange ?? spec.UsableRange;
         var reserved = PortSet.Normalize(spec.Reserved.Concat(egress.Reserved));
-        var units = spec.Map is { } map ? MapUnits(map, usable, reserved) : GridUnits(spec.Alignment, usable, reserved);
-        return new Geometry(egress.Address, IPAddress.Parse(egress.Address), usable, reserved, units);
+        var key = $"{usable}|{PortSet.Format(reserved)}";
+        if (!shared.TryGetValue(key, out var grid))
+        {
+            grid = new Grid(spec.Map is { } map ? MapUnits(map, usable, reserved) : GridUnits(spec.Alignment, usable, reserved));
+            shared[key] = grid;
+        }
+
+        return new Geometry(egress.Address, IPAddress.Parse(egress.Address), usable, reserved, grid, spec.Map is not null);
+    }
+
+    internal sealed class Grid(List<Unit> units)
+    {
+        private long[]? _prefix;
+
+        public List<Unit> Units { get; } = units;
+
+        public long[] Prefix(int allocatable)
+        {
+            if (_prefix is { } p && p.Length == allocatable + 1)
+            {
+                return p;
+            }
+
+            p = new long[allocatable + 1];
+            for (var i = 0; i < allocatable; i++)
+            {
+                p[i + 1] = p[i] + Units[i].Capacity;
+            }
+
+            return _prefix = p;
+        }
     }
 
     private static List<Unit> GridUnits(int alignment, PortRange usable, List<PortRange> reserved)

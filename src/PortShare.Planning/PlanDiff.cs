@@ -47,7 +47,8 @@ public static class PlanDiff
         var seen = new HashSet<IPAddress>();
         foreach (var egress in next.Egress.Concat(previous.Egress))
         {
-            var address = IPAddress.Parse(egress.Address);
+            var address = egress.Address;
+            var text = address.ToString();
             if (!seen.Add(address))
             {
                 continue;
@@ -62,11 +63,8 @@ public static class PlanDiff
             var afterByHost = BySlice(after);
             foreach (var host in hosts)
             {
-                var old = PortSet.Normalize(beforeByHost.GetValueOrDefault(host)?.Ranges ?? []);
-                var now = PortSet.Normalize(afterByHost.GetValueOrDefault(host)?.Ranges ?? []);
-                var kept = PortSet.Count(PortSet.Intersect(old, now));
-                int b = PortSet.Count(old), a = PortSet.Count(now);
-                rows.Add(new HostMovement { Egress = egress.Address, Host = host, Before = b, After = a, Kept = kept, Released = b - kept, Acquired = a - kept });
+                var (b, a, kept) = Overlap(beforeByHost.GetValueOrDefault(host)?.Ranges ?? [], afterByHost.GetValueOrDefault(host)?.Ranges ?? []);
+                rows.Add(new HostMovement { Egress = text, Host = host, Before = b, After = a, Kept = kept, Released = b - kept, Acquired = a - kept });
             }
         }
 
@@ -78,6 +76,21 @@ public static class PlanDiff
             MovedPorts = rows.Sum(r => (long)r.Released),
             Hosts = rows,
         };
+    }
+
+    /// <summary>Ports in <paramref name="before"/>, in <paramref name="after"/>, and in both (a slice listing a port twice
+    /// counts it once).</summary>
+    internal static (int Before, int After, int Kept) Overlap(IReadOnlyList<PortRange> before, IReadOnlyList<PortRange> after)
+    {
+        if (before.Count == 1 && after.Count == 1)
+        {
+            // The usual slice, without the lists that merging needs.
+            return (before[0].Count, after[0].Count, before[0].Intersect(after[0])?.Count ?? 0);
+        }
+
+        var old = PortSet.Normalize(before);
+        var now = PortSet.Normalize(after);
+        return (PortSet.Count(old), PortSet.Count(now), PortSet.Count(PortSet.Intersect(old, now)));
     }
 
     /// <summary>Each host's slice on <paramref name="egress"/> (the first, as <see cref="EgressPlan.FindSlice"/> returns).</summary>

@@ -8,7 +8,10 @@ namespace PortShare.Planning;
 /// </summary>
 public sealed record PlanHistory
 {
-    public const int CurrentVersion = 1;
+    /// <summary>Version 2 holds version 2 plans; version 1 (version 1 plans) is still read.</summary>
+    public const int CurrentVersion = 2;
+
+    public const int OldestReadableVersion = 1;
 
     public required int Version { get; init; }
 
@@ -64,12 +67,12 @@ public sealed record PlanHistory
             : WhoAnswer.From(entry.Plan, egress, port, at, entry.EffectiveFrom);
     }
 
-    public static PlanHistory Load(string path) => PlanJson.DeserializeHistory(PlanFile.ReadText(path), path);
+    public static PlanHistory Load(string path) => PlanJson.DeserializeHistory(PlanFile.ReadBytes(path), path);
 
     /// <summary>Loads the history, or an empty one when the file does not exist yet.</summary>
     public static PlanHistory LoadOrEmpty(string path) => File.Exists(path) ? Load(path) : Empty;
 
-    public void Save(string path) => PlanFile.WriteText(path, PlanJson.Serialize(this));
+    public void Save(string path) => PlanFile.WriteText(path, PlanJson.Serialize(this with { Version = CurrentVersion }));
 }
 
 public sealed record HistoryEntry
@@ -119,7 +122,7 @@ public sealed record WhoAnswer
 
     public string? Host { get; init; }
 
-    public string? NextHop { get; init; }
+    public IPAddress? NextHop { get; init; }
 
     public static WhoAnswer From(Plan plan, IPAddress egress, ushort port, DateTimeOffset? at = null, DateTimeOffset? effectiveFrom = null)
     {

@@ -1,3 +1,6 @@
+using System.Buffers;
+using System.Globalization;
+using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
@@ -13,27 +16,27 @@ public static class PlanJson
 
     public static string Serialize(PlanHistory history) => Write(history, PlanningJsonContext.Default.PlanHistory);
 
+    /// <summary>The plan as UTF-8 JSON (what <see cref="PlanFile.Save"/> writes), without a detour through a string.</summary>
+    public static byte[] SerializeToUtf8Bytes(Plan plan) => WriteUtf8(plan, PlanningJsonContext.Default.Plan);
+
     /// <summary>Parses a plan; <paramref name="source"/> names the input in error messages. Does not validate.</summary>
-    public static Plan DeserializePlan(string json, string source = "plan") =>
-        Read(json, source, Plan.CurrentVersion, PlanningJsonContext.Default.Plan);
+    public static Plan DeserializePlan(string json, string source = "plan") => DeserializePlan(Utf8(json), source);
 
-    /// <summary>Parses a spec; <paramref name="source"/> names the input in error messages. Does not validate.</summary>
-    public static PlanSpec DeserializeSpec(string json, string source = "spec") =>
-        Read(json, source, PlanSpec.CurrentVersion, PlanningJsonContext.Default.PlanSpec);
+    /// <summary>Parses a plan from UTF-8 bytes (a file as read); reads versions 1 and 2. Does not validate.</summary>
+    public static Plan DeserializePlan(ReadOnlySpan<byte> utf8, string source = "plan") =>
+        Read(utf8, source, Plan.OldestReadableVersion, Plan.CurrentVersion, PlanningJsonContext.Default.Plan);
 
-    public static PlanHistory DeserializeHistory(string json, string source = "history") =>
-        Read(json, source, PlanHistory.CurrentVersion, PlanningJsonContext.Default.PlanHistory);
-
-    private static string Write<T>(T value, JsonTypeInfo<T> type) => JsonSerializer.Serialize(value, type) + "\n";
-
-    private static T Read<T>(string json, string source, int version, JsonTypeInfo<T> type)
-        where T : class
+    /// <summary>Parses only what <paramref name="host"/> needs of a plan: every egress IP with its rules, and that
+    /// host's slices and next hops (the other hosts' are skipped unparsed). Does not validate.</summary>
+    internal static Plan DeserializePlanFor(ReadOnlySpan<byte> utf8, string host, string source)
     {
-        ArgumentNullException.ThrowIfNull(json);
-        CheckVersion(json, source, version);
+        utf8 = WithoutBom(utf8);
+        CheckVersion(utf8, source, Plan.OldestReadableVersion, Plan.CurrentVersion);
         try
         {
-            return JsonSerializer.Deserialize(json, type) ?? throw new PlanFileException(source, "the file holds null, not an object.");
+            var reader = new Utf8JsonReader(utf8);
+            reader.Read();
+            return new PlanJsonConverter(host).Read(ref reader, typeof(Plan), PlanningJsonContext.Default.Options);
         }
         catch (JsonException ex)
         {
@@ -41,36 +44,142 @@ public static class PlanJson
         }
     }
 
-    // Checked before binding, so a newer file says "unsupported version" rather than "unknown field".
-    private static void CheckVersion(string json, string source, int version)
+    // The last member of a plan PortShare wrote after validating it: a digest of everything before it. A reader that
+    // finds the digest matching knows the bytes are the validated ones and need not validate again; an edited file
+    // (or a newer validator: the salt names its rules) no longer matches and is validated in full.
+    private static ReadOnlySpan<byte> StampStart => ",\n  \"validated\": \"sha256:"u8;
+
+    private static ReadOnlySpan<byte> StampEnd => "\"\n}\n"u8;
+
+    private static ReadOnlySpan<byte> StampSalt => "portshare plan validator 2\n"u8;
+
+    /// <summary>Appends the "validated" digest to a serialized plan (which must have passed <see cref="PlanValidator"/>).</summary>
+    internal static byte[] Stamp(byte[] json)
     {
-        JsonDocument doc;
+        var body = json.AsSpan(0, json.AsSpan().LastIndexOf((byte)'}')).TrimEnd("\n "u8);
+        var result = new byte[body.Length + StampStart.Length + 64 + StampEnd.Length];
+        body.CopyTo(result);
+        StampStart.CopyTo(result.AsSpan(body.Length));
+        Encoding.ASCII.GetBytes(Digest(body), result.AsSpan(body.Length + StampStart.Length));
+        StampEnd.CopyTo(result.AsSpan(result.Length - StampEnd.Length));
+        return result;
+    }
+
+    /// <summary>True when the file ends with a "validated" digest that matches its content.</summary>
+    internal static bool IsStamped(ReadOnlySpan<byte> utf8)
+    {
+        var tail = utf8.TrimEnd("\n \r"u8);
+        var at = tail.LastIndexOf(StampStart);
+        if (at < 0 || tail.Length - at != StampStart.Length + 64 + 3 || !tail.EndsWith("\"\n}"u8))
+        {
+            return false;
+        }
+
+        Span<char> hex = stackalloc char[64];
+        Encoding.ASCII.GetChars(tail.Slice(at + StampStart.Length, 64), hex);
+        return hex.SequenceEqual(Digest(WithoutBom(tail[..at])));
+    }
+
+    private static string Digest(ReadOnlySpan<byte> body)
+    {
+        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        sha.AppendData(StampSalt);
+        sha.AppendData(body);
+        return Convert.ToHexStringLower(sha.GetHashAndReset());
+    }
+
+    private static ReadOnlySpan<byte> WithoutBom(ReadOnlySpan<byte> utf8) => utf8.StartsWith("\uFEFF"u8) ? utf8[3..] : utf8;
+
+    /// <summary>Parses a spec; <paramref name="source"/> names the input in error messages. Does not validate.</summary>
+    public static PlanSpec DeserializeSpec(string json, string source = "spec") => DeserializeSpec(Utf8(json), source);
+
+    public static PlanSpec DeserializeSpec(ReadOnlySpan<byte> utf8, string source = "spec") =>
+        Read(utf8, source, PlanSpec.CurrentVersion, PlanSpec.CurrentVersion, PlanningJsonContext.Default.PlanSpec);
+
+    public static PlanHistory DeserializeHistory(string json, string source = "history") => DeserializeHistory(Utf8(json), source);
+
+    public static PlanHistory DeserializeHistory(ReadOnlySpan<byte> utf8, string source = "history") =>
+        Read(utf8, source, PlanHistory.OldestReadableVersion, PlanHistory.CurrentVersion, PlanningJsonContext.Default.PlanHistory);
+
+    private static byte[] Utf8(string json)
+    {
+        ArgumentNullException.ThrowIfNull(json);
+        return Encoding.UTF8.GetBytes(json);
+    }
+
+    private static string Write<T>(T value, JsonTypeInfo<T> type) => Encoding.UTF8.GetString(WriteUtf8(value, type));
+
+    private static byte[] WriteUtf8<T>(T value, JsonTypeInfo<T> type)
+    {
+        var buffer = new ArrayBufferWriter<byte>(64 * 1024);
+        using (var writer = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true, Encoder = type.Options.Encoder }))
+        {
+            JsonSerializer.Serialize(writer, value, type);
+        }
+
+        buffer.Write("\n"u8);
+        return buffer.WrittenSpan.ToArray();
+    }
+
+    private static T Read<T>(ReadOnlySpan<byte> utf8, string source, int oldest, int newest, JsonTypeInfo<T> type)
+        where T : class
+    {
+        // A byte-order mark is legal in a file but not in JSON.
+        utf8 = WithoutBom(utf8);
+
+        CheckVersion(utf8, source, oldest, newest);
         try
         {
-            doc = JsonDocument.Parse(json);
+            return JsonSerializer.Deserialize(utf8, type) ?? throw new PlanFileException(source, "the file holds null, not an object.");
+        }
+        catch (JsonException ex)
+        {
+            throw new PlanFileException(source, Describe(ex), ex);
+        }
+    }
+
+    // Checked before binding, so a newer file says "unsupported version" rather than "unknown field". The version is
+    // the first member of every file PortShare writes, so this reads a few bytes; elsewhere it skips to it.
+    private static void CheckVersion(ReadOnlySpan<byte> utf8, string source, int oldest, int newest)
+    {
+        var reads = oldest == newest
+            ? string.Create(CultureInfo.InvariantCulture, $"version {newest}")
+            : string.Create(CultureInfo.InvariantCulture, $"versions {oldest} to {newest}");
+        var reader = new Utf8JsonReader(utf8);
+        try
+        {
+            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+            {
+                var found = reader.TokenType == JsonTokenType.None ? "nothing" : reader.TokenType.ToString().ToLowerInvariant();
+                throw new PlanFileException(source, $"expected a JSON object, found {found}.");
+            }
+
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            {
+                var isVersion = reader.ValueTextEquals("version"u8);
+                reader.Read();
+                if (!isVersion)
+                {
+                    reader.Skip();
+                    continue;
+                }
+
+                if (reader.TokenType != JsonTokenType.Number || !reader.TryGetInt32(out var v) || v < oldest || v > newest)
+                {
+                    var raw = Encoding.UTF8.GetString(reader.HasValueSequence ? reader.ValueSequence.ToArray() : reader.ValueSpan);
+                    raw = reader.TokenType == JsonTokenType.String ? $"\"{raw}\"" : raw;
+                    throw new PlanFileException(source, $"unsupported version {raw} (this portshare reads {reads}).");
+                }
+
+                return;
+            }
         }
         catch (JsonException ex)
         {
             throw new PlanFileException(source, $"not valid JSON: {Describe(ex)}", ex);
         }
 
-        using (doc)
-        {
-            if (doc.RootElement.ValueKind != JsonValueKind.Object)
-            {
-                throw new PlanFileException(source, $"expected a JSON object, found {doc.RootElement.ValueKind.ToString().ToLowerInvariant()}.");
-            }
-
-            if (!doc.RootElement.TryGetProperty("version", out var v))
-            {
-                throw new PlanFileException(source, $"the \"version\" field is missing (this portshare reads version {version}).");
-            }
-
-            if (v.ValueKind != JsonValueKind.Number || !v.TryGetInt32(out var found) || found != version)
-            {
-                throw new PlanFileException(source, $"unsupported version {v.GetRawText()} (this portshare reads version {version}).");
-            }
-        }
+        throw new PlanFileException(source, $"the \"version\" field is missing (this portshare reads {reads}).");
     }
 
     private static string Describe(JsonException ex)
@@ -85,7 +194,7 @@ public static class PlanJson
         // STJ names CLR types; people wrote JSON.
         message = message.Replace(" contained in type 'PortShare.Planning.", " of '", StringComparison.Ordinal);
         var where = new StringBuilder();
-        if (!string.IsNullOrEmpty(ex.Path))
+        if (!string.IsNullOrEmpty(ex.Path) && ex.Path != "$")
         {
             where.Append("at ").Append(ex.Path);
         }
@@ -142,33 +251,75 @@ public sealed class PlanFileException : PortShareException
 /// <summary>File access for plans and specs: what applications and the CLI call.</summary>
 public static class PlanFile
 {
-    /// <summary>Loads and validates a plan; throws <see cref="PlanFileException"/> listing every error.</summary>
+    /// <summary>
+    /// Loads a valid plan; throws <see cref="PlanFileException"/> listing every error. A plan is validated once: when
+    /// PortShare writes it (<see cref="Save"/> stamps a valid plan with a digest of its bytes), or on load when the file
+    /// has no matching digest (hand-edited, or written by another tool).
+    /// </summary>
     public static Plan Load(string path)
     {
-        var plan = PlanJson.DeserializePlan(ReadText(path), path);
+        var bytes = ReadBytes(path);
+        return Checked(PlanJson.DeserializePlan(bytes, path), bytes, path);
+    }
+
+    /// <summary>
+    /// What <paramref name="host"/> needs of a plan (a fleet's has 160,000 slices; a host boots with its own): every
+    /// egress IP with its rules, and that host's slices only. A plan stamped valid is read without parsing the other
+    /// hosts' slices; any other is loaded and validated in full, as by <see cref="Load"/> (so is one without the host, so
+    /// that the caller's error can name the hosts there are).
+    /// </summary>
+    public static Plan LoadForHost(string path, string host)
+    {
+        ArgumentNullException.ThrowIfNull(host);
+        var bytes = ReadBytes(path);
+        if (PlanJson.IsStamped(bytes))
+        {
+            var mine = PlanJson.DeserializePlanFor(bytes, host, path);
+            if (mine.Egress.Any(e => e.Slices.Count > 0))
+            {
+                return mine;
+            }
+        }
+
+        return Checked(PlanJson.DeserializePlan(bytes, path), bytes, path);
+    }
+
+    private static Plan Checked(Plan plan, byte[] bytes, string path)
+    {
+        if (PlanJson.IsStamped(bytes))
+        {
+            return plan;
+        }
+
         var errors = PlanValidator.Validate(plan).Where(i => i.Severity == IssueSeverity.Error).Select(i => i.Message).ToList();
         return errors.Count == 0 ? plan : throw new PlanFileException(path, errors);
     }
 
     /// <summary>Loads a plan without validating it (for <c>plan validate</c>, which reports the issues itself).</summary>
-    public static Plan LoadUnvalidated(string path) => PlanJson.DeserializePlan(ReadText(path), path);
+    public static Plan LoadUnvalidated(string path) => PlanJson.DeserializePlan(ReadBytes(path), path);
 
     /// <summary>Loads and validates a spec; throws <see cref="PlanFileException"/> listing every error.</summary>
     public static PlanSpec LoadSpec(string path)
     {
-        var spec = PlanJson.DeserializeSpec(ReadText(path), path);
+        var spec = PlanJson.DeserializeSpec(ReadBytes(path), path);
         var errors = SpecValidator.Validate(spec);
         return errors.Count == 0 ? spec : throw new PlanFileException(path, errors);
     }
 
-    public static void Save(Plan plan, string path) => WriteText(path, PlanJson.Serialize(plan));
+    /// <summary>Writes the plan (atomically); a plan that passes <see cref="PlanValidator"/> is stamped as validated.</summary>
+    public static void Save(Plan plan, string path)
+    {
+        var bytes = PlanJson.SerializeToUtf8Bytes(plan);
+        var valid = PlanValidator.Validate(plan).All(i => i.Severity != IssueSeverity.Error);
+        WriteBytes(path, valid ? PlanJson.Stamp(bytes) : bytes);
+    }
 
-    internal static string ReadText(string path)
+    internal static byte[] ReadBytes(string path)
     {
         ArgumentNullException.ThrowIfNull(path);
         try
         {
-            return File.ReadAllText(path);
+            return File.ReadAllBytes(path);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
@@ -177,12 +328,20 @@ public static class PlanFile
     }
 
     /// <summary>Writes through a temporary file and a rename, so a reader never sees half a plan.</summary>
-    internal static void WriteText(string path, string text)
+    internal static void WriteText(string path, string text) => WriteBytes(path, new UTF8Encoding(false).GetBytes(text));
+
+    internal static void WriteBytes(string path, byte[] utf8) => Write(path, stream => stream.Write(utf8));
+
+    private static void Write(string path, Action<Stream> write)
     {
         ArgumentNullException.ThrowIfNull(path);
         var full = Path.GetFullPath(path);
         var temp = Path.Combine(Path.GetDirectoryName(full) ?? ".", $".{Path.GetFileName(full)}.{Environment.ProcessId}.tmp");
-        File.WriteAllText(temp, text, new UTF8Encoding(false));
+        using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16))
+        {
+            write(stream);
+        }
+
         File.Move(temp, full, overwrite: true);
     }
 }

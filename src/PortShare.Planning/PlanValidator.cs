@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
-using System.Text.RegularExpressions;
+using System.Runtime.InteropServices;
 
 namespace PortShare.Planning;
 
@@ -32,89 +32,159 @@ public enum IssueCode
     BelowMinimumSize,
     SpareConflict,
     UnaccountedPorts,
+
+    /// <summary>Nothing to route: the plan (or route set) has no slices.</summary>
+    NoSlices,
+
+    /// <summary>A host with two next hops of one address family, or a next hop given for two hosts (the router sends
+    /// each host's replies to one address per family).</summary>
+    NextHopConflict,
 }
 
 /// <summary>One problem found in a plan, naming the egress IP, host and ports involved.</summary>
 public sealed record PlanIssue(IssueSeverity Severity, IssueCode Code, string? Egress, string? Host, string Message);
 
+/// <summary>One route of the return path as the router installs it: replies to <see cref="Egress"/> on a port in
+/// <see cref="Range"/> go to <see cref="Host"/> at <see cref="NextHop"/>.</summary>
+public readonly record struct RouteEntry(IPAddress Egress, string Host, IPAddress NextHop, PortRange Range);
+
 /// <summary>
-/// Checks a plan (also a hand-edited one) against the invariants PortShare relies on, and reports every violation,
-/// not only the first: slices disjoint per egress IP, inside the usable range, clear of reserved ports, parity-aligned
-/// (F2), at least the minimum size; hosts unique; addresses valid.
+/// The one validator of plans and of the routes made from them. It checks a plan (also a hand-edited one) against the
+/// invariants PortShare relies on — slices disjoint per egress IP, inside the usable range, clear of reserved ports,
+/// parity-aligned (F2), at least the minimum size; hosts unique; next hops of the egress IP's family — and the rules the
+/// router adds — plain (not mapped or scoped) addresses, next hops that are neither loopback nor unspecified, one next
+/// hop per host and family, no next hop shared by two hosts — and reports every violation, not only the first.
+/// Addresses are typed when the file is read (<see cref="PlanJsonConverter"/>), so an address that does not parse
+/// never gets this far. Linear in the number of slices (a fleet's plan has 160,000).
 /// </summary>
-public static partial class PlanValidator
+public static class PlanValidator
 {
-    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$", RegexOptions.CultureInvariant)]
-    internal static partial Regex HostNameRegex();
+    /// <summary>True when <paramref name="name"/> is an acceptable host name: 1-63 letters, digits, '.', '_' or '-',
+    /// starting with a letter or digit (names end up in file names and command arguments).</summary>
+    public static bool IsValidHostName(string? name)
+    {
+        // By hand rather than a regex: it runs once per slice.
+        if (name is null || name.Length is 0 or > 63 || !char.IsAsciiLetterOrDigit(name[0]))
+        {
+            return false;
+        }
+
+        foreach (var c in name)
+        {
+            if (!char.IsAsciiLetterOrDigit(c) && c is not ('.' or '_' or '-'))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
 
     public static IReadOnlyList<PlanIssue> Validate(Plan plan)
     {
         ArgumentNullException.ThrowIfNull(plan);
-        var issues = new List<PlanIssue>();
-        void Add(IssueSeverity s, IssueCode c, string? egress, string? host, string message) => issues.Add(new PlanIssue(s, c, egress, host, message));
-
+        var issues = new Issues();
         if (plan.Generation < 1)
         {
-            Add(IssueSeverity.Error, IssueCode.InvalidSettings, null, null, $"generation is {plan.Generation}; generations start at 1.");
+            issues.Error(IssueCode.InvalidSettings, null, null, $"generation is {plan.Generation}; generations start at 1.");
         }
 
         foreach (var problem in SpecValidator.CheckRules(plan.Alignment, plan.MinSliceSize, plan.Map))
         {
-            Add(IssueSeverity.Error, IssueCode.InvalidSettings, null, null, problem);
+            issues.Error(IssueCode.InvalidSettings, null, null, problem);
         }
 
-        var seenEgress = new Dictionary<IPAddress, string>();
+        var seenEgress = new HashSet<IPAddress>();
+        var hops = new NextHops();
+        var slices = 0;
         foreach (var egress in plan.Egress)
         {
-            var e = egress.Address;
-            if (!SpecValidator.TryParseAddress(e, out var address))
+            var e = egress.Address.ToString();
+            CheckAddress(egress.Address, e, issues);
+            if (!seenEgress.Add(egress.Address))
             {
-                Add(IssueSeverity.Error, IssueCode.InvalidAddress, e, null, $"egress '{e}': not a valid IPv4 or IPv6 address.");
-            }
-            else if (!seenEgress.TryAdd(address, e))
-            {
-                Add(IssueSeverity.Error, IssueCode.DuplicateEgress, e, null, $"egress {e}: listed twice (also as '{seenEgress[address]}'); merge the two entries.");
+                issues.Error(IssueCode.DuplicateEgress, e, null, $"egress {e}: listed twice; merge the two entries.");
             }
 
-            ValidateEgress(plan, egress, address, Add);
+            slices += egress.Slices.Count;
+            ValidateEgress(plan, egress, e, hops, issues);
         }
 
-        return issues;
+        if (slices == 0)
+        {
+            issues.Error(IssueCode.NoSlices, null, null, "The plan has no slices: nothing to route.");
+        }
+
+        hops.Report(issues);
+        return issues.List;
     }
 
-    private static void ValidateEgress(Plan plan, EgressPlan egress, IPAddress? address, Action<IssueSeverity, IssueCode, string?, string?, string> add)
+    /// <summary>
+    /// The router's check of the routes it is asked to install (made from a validated plan, or by hand): every problem,
+    /// each naming the slice and how to fix it; empty when they are usable.
+    /// </summary>
+    public static IReadOnlyList<PlanIssue> ValidateRoutes(IReadOnlyCollection<RouteEntry> routes)
     {
-        var e = egress.Address;
+        ArgumentNullException.ThrowIfNull(routes);
+        var issues = new Issues();
+        if (routes.Count == 0)
+        {
+            issues.Error(IssueCode.NoSlices, null, null, "The plan has no slices: nothing to route.");
+        }
+
+        var hops = new NextHops();
+        var byEgress = new Dictionary<IPAddress, List<(PortRange Range, string Host)>>();
+        foreach (var r in routes)
+        {
+            var e = r.Egress.ToString();
+            if (!byEgress.TryGetValue(r.Egress, out var list))
+            {
+                byEgress[r.Egress] = list = [];
+                CheckAddress(r.Egress, e, issues);
+            }
+
+            if (!IsValidHostName(r.Host))
+            {
+                issues.Error(IssueCode.InvalidHostName, e, r.Host, InvalidName(e, r.Host));
+            }
+
+            CheckNextHop(r.Egress, e, r.Host, r.NextHop, hops, issues);
+            list.Add((r.Range, r.Host));
+        }
+
+        foreach (var (egress, list) in byEgress)
+        {
+            Sweep(list, egress.ToString(), issues);
+        }
+
+        hops.Report(issues);
+        return issues.List;
+    }
+
+    private static void ValidateEgress(Plan plan, EgressPlan egress, string e, NextHops hops, Issues issues)
+    {
         var usable = egress.UsableRange;
         var reserved = PortSet.Normalize(egress.Reserved);
-        var hosts = new HashSet<string>(StringComparer.Ordinal);
-        var all = new List<(PortRange Range, string Host)>();
+        var hosts = new HashSet<string>(egress.Slices.Count, StringComparer.Ordinal);
+        var all = new List<(PortRange Range, string Host)>(egress.Slices.Count);
 
         foreach (var slice in egress.Slices)
         {
             var h = slice.Host;
-            if (!HostNameRegex().IsMatch(h))
+            if (!IsValidHostName(h))
             {
-                add(IssueSeverity.Error, IssueCode.InvalidHostName, e, h, $"egress {e}: host name '{h}' is invalid (use letters, digits, '.', '_', '-'; at most 63 characters).");
+                issues.Error(IssueCode.InvalidHostName, e, h, InvalidName(e, h));
             }
 
             if (!hosts.Add(h))
             {
-                add(IssueSeverity.Error, IssueCode.DuplicateHost, e, h, $"egress {e}: host '{h}' has more than one slice; give it one slice with several ranges.");
+                issues.Error(IssueCode.DuplicateHost, e, h, $"egress {e}: host '{h}' has more than one slice; give it one slice with several ranges.");
             }
 
-            if (!SpecValidator.TryParseAddress(slice.NextHop, out var nextHop))
-            {
-                add(IssueSeverity.Error, IssueCode.InvalidNextHop, e, h, $"egress {e}, host '{h}': next hop '{slice.NextHop}' is not a valid IP address.");
-            }
-            else if (address is not null && nextHop.AddressFamily != address.AddressFamily)
-            {
-                add(IssueSeverity.Error, IssueCode.InvalidNextHop, e, h, $"egress {e}, host '{h}': next hop {slice.NextHop} is {Family(nextHop)} but the egress IP is {Family(address)}.");
-            }
-
+            CheckNextHop(egress.Address, e, h, slice.NextHop, hops, issues);
             if (slice.Ranges.Count == 0)
             {
-                add(IssueSeverity.Error, IssueCode.EmptySlice, e, h, $"egress {e}, host '{h}': the slice has no ranges; remove the host from this egress IP or give it ports.");
+                issues.Error(IssueCode.EmptySlice, e, h, $"egress {e}, host '{h}': the slice has no ranges; remove the host from this egress IP or give it ports.");
                 continue;
             }
 
@@ -123,39 +193,120 @@ public static partial class PlanValidator
                 all.Add((r, h));
                 if (!usable.Contains(r))
                 {
-                    add(IssueSeverity.Error, IssueCode.OutsideUsableRange, e, h, $"egress {e}, host '{h}': ports {r} lie outside the usable range {usable}; the kernel would silently use other ports (F1).");
+                    issues.Error(IssueCode.OutsideUsableRange, e, h, $"egress {e}, host '{h}': ports {r} lie outside the usable range {usable}; the kernel would silently use other ports (F1).");
                 }
 
-                var hit = PortSet.Intersect([r], reserved);
-                if (hit.Count > 0)
+                if (reserved.Count > 0 && PortSet.Intersect([r], reserved) is { Count: > 0 } hit)
                 {
-                    add(IssueSeverity.Error, IssueCode.ReservedPortInSlice, e, h, $"egress {e}, host '{h}': range {r} contains reserved port(s) {PortSet.Format(hit)}; split the range around them.");
+                    issues.Error(IssueCode.ReservedPortInSlice, e, h, $"egress {e}, host '{h}': range {r} contains reserved port(s) {PortSet.Format(hit)}; split the range around them.");
                 }
-
             }
 
             // Parity matters where the kernel sees a range: each segment's span (reserved ports inside it are skipped).
-            foreach (var span in PortSet.Segments(PortSet.Normalize(slice.Ranges), reserved))
+            // The usual slice is one range and its own segment.
+            var segments = slice.Ranges.Count == 1 ? (IReadOnlyList<PortRange>)slice.Ranges : PortSet.Segments(PortSet.Normalize(slice.Ranges), reserved);
+            foreach (var span in segments)
             {
                 if (!span.IsParityAligned)
                 {
-                    add(IssueSeverity.Error, IssueCode.ParityMisaligned, e, h, $"egress {e}, host '{h}': range {span} must start on an even port and end on an odd one, or the kernel's TCP bind(0) loses ports (C4, F2).");
+                    issues.Error(IssueCode.ParityMisaligned, e, h, $"egress {e}, host '{h}': range {span} must start on an even port and end on an odd one, or the kernel's TCP bind(0) loses ports (C4, F2).");
                 }
                 else if (plan.Map is null && !IsAligned(span, plan.Alignment, usable, reserved))
                 {
-                    add(IssueSeverity.Warning, IssueCode.NotAligned, e, h, $"egress {e}, host '{h}': range {span} is not on multiples of the alignment {plan.Alignment}.");
+                    issues.Warning(IssueCode.NotAligned, e, h, $"egress {e}, host '{h}': range {span} is not on multiples of the alignment {plan.Alignment}.");
                 }
             }
 
             var size = slice.PortCount;
             if (size < plan.MinSliceSize)
             {
-                add(IssueSeverity.Error, IssueCode.BelowMinimumSize, e, h, $"egress {e}, host '{h}': {size} ports ({PortSet.Format(slice.Ranges)}) is below the minimum slice size {plan.MinSliceSize}.");
+                issues.Error(IssueCode.BelowMinimumSize, e, h, $"egress {e}, host '{h}': {size} ports ({PortSet.Format(slice.Ranges)}) is below the minimum slice size {plan.MinSliceSize}.");
             }
         }
 
-        // Sweep by low port, remembering the range reaching furthest: every overlapping range is reported once.
-        all.Sort((a, b) => a.Range.Low != b.Range.Low ? a.Range.Low.CompareTo(b.Range.Low) : a.Range.High.CompareTo(b.Range.High));
+        Sweep(all, e, issues);
+
+        var owned = PortSet.Normalize(all.Select(a => a.Range));
+        var spare = PortSet.Normalize(egress.Spare);
+        foreach (var s in egress.Spare)
+        {
+            if (!usable.Contains(s))
+            {
+                issues.Error(IssueCode.SpareConflict, e, null, $"egress {e}: spare ports {s} lie outside the usable range {usable}.");
+            }
+        }
+
+        var spareOwned = PortSet.Intersect(spare, owned);
+        if (spareOwned.Count > 0)
+        {
+            issues.Error(IssueCode.SpareConflict, e, null, $"egress {e}: spare ports {PortSet.Format(spareOwned)} are also in a slice; remove them from the spare pool.");
+        }
+
+        var spareReserved = PortSet.Intersect(spare, reserved);
+        if (spareReserved.Count > 0)
+        {
+            issues.Error(IssueCode.SpareConflict, e, null, $"egress {e}: spare ports {PortSet.Format(spareReserved)} are reserved; remove them from the spare pool.");
+        }
+
+        var lost = PortSet.Subtract(PortSet.Subtract(PortSet.Subtract([usable], reserved), owned), spare);
+        if (lost.Count > 0)
+        {
+            issues.Warning(IssueCode.UnaccountedPorts, e, null, $"egress {e}: {PortSet.Count(lost)} usable port(s) ({Abbreviate(lost)}) are in no slice and not in the spare pool.");
+        }
+    }
+
+    private static string InvalidName(string egress, string host) =>
+        $"egress {egress}: host name '{host}' is invalid (use letters, digits, '.', '_', '-', starting with a letter or digit; at most 63 characters).";
+
+    // The router's rule for an egress address: a plain IPv4 or IPv6 address (a mapped or scoped one matches no packet).
+    private static void CheckAddress(IPAddress address, string e, Issues issues)
+    {
+        if (address.IsIPv4MappedToIPv6 || (address.AddressFamily == AddressFamily.InterNetworkV6 && address.ScopeId != 0))
+        {
+            issues.Error(IssueCode.InvalidAddress, e, null, $"egress {e}: use a plain IPv4 or IPv6 address (no IPv4-mapped or scoped address).");
+        }
+        else if (address.Equals(IPAddress.Any) || address.Equals(IPAddress.IPv6Any))
+        {
+            issues.Error(IssueCode.InvalidAddress, e, null, $"egress {e}: the unspecified address cannot be shared.");
+        }
+    }
+
+    private static void CheckNextHop(IPAddress egress, string e, string h, IPAddress hop, NextHops hops, Issues issues)
+    {
+        if (hop.AddressFamily != egress.AddressFamily)
+        {
+            issues.Error(IssueCode.InvalidNextHop, e, h, $"egress {e}, host '{h}': next hop {hop} is {Family(hop)} but the egress IP is {Family(egress)}; a next hop must be of the same family.");
+            return;
+        }
+
+        if (!hops.Add(h, hop))
+        {
+            return; // Seen before with this host: already checked.
+        }
+
+        if (hop.IsIPv4MappedToIPv6 || (hop.AddressFamily == AddressFamily.InterNetworkV6 && hop.ScopeId != 0))
+        {
+            issues.Error(IssueCode.InvalidNextHop, e, h, $"egress {e}, host '{h}': next hop {hop}: use a plain IPv4 or IPv6 address (no IPv4-mapped or scoped address).");
+        }
+        else if (IPAddress.IsLoopback(hop) || hop.Equals(IPAddress.Any) || hop.Equals(IPAddress.IPv6Any))
+        {
+            issues.Error(IssueCode.InvalidNextHop, e, h, $"egress {e}, host '{h}': next hop {hop} cannot be a loopback or unspecified address.");
+        }
+    }
+
+    // Sweep by low port, remembering the range reaching furthest: every overlapping range is reported once. A planned
+    // plan is already in port order, so the sort is skipped then.
+    private static void Sweep(List<(PortRange Range, string Host)> all, string e, Issues issues)
+    {
+        for (var i = 1; i < all.Count; i++)
+        {
+            if (Compare(all[i - 1], all[i]) > 0)
+            {
+                all.Sort(Compare);
+                break;
+            }
+        }
+
         (PortRange Range, string Host)? reach = null;
         foreach (var item in all)
         {
@@ -163,7 +314,7 @@ public static partial class PlanValidator
             {
                 var both = prev.Range.Intersect(item.Range)!.Value;
                 var who = prev.Host == item.Host ? $"host '{item.Host}' lists ports {both} twice ({prev.Range} and {item.Range})" : $"hosts '{prev.Host}' ({prev.Range}) and '{item.Host}' ({item.Range}) overlap on ports {both}";
-                add(IssueSeverity.Error, IssueCode.Overlap, e, item.Host, $"egress {e}: {who}.");
+                issues.Error(IssueCode.Overlap, e, item.Host, $"egress {e}: {who}.");
             }
 
             if (reach is null || item.Range.High > reach.Value.Range.High)
@@ -172,33 +323,73 @@ public static partial class PlanValidator
             }
         }
 
-        var owned = PortSet.Normalize(all.Select(a => a.Range));
-        var spare = PortSet.Normalize(egress.Spare);
-        foreach (var s in egress.Spare)
+        static int Compare((PortRange Range, string Host) a, (PortRange Range, string Host) b) =>
+            a.Range.Low != b.Range.Low ? a.Range.Low.CompareTo(b.Range.Low) : a.Range.High.CompareTo(b.Range.High);
+    }
+
+    /// <summary>Each host's next hops by family, and the hosts of each next hop; conflicts are reported at the end.</summary>
+    private sealed class NextHops
+    {
+        private readonly Dictionary<string, (IPAddress? V4, IPAddress? V6)> _byHost = new(StringComparer.Ordinal);
+        private readonly List<(string Host, IPAddress First, IPAddress Second)> _conflicts = [];
+
+        /// <summary>Records the pair; false when the host already had exactly this next hop.</summary>
+        public bool Add(string host, IPAddress hop)
         {
-            if (!usable.Contains(s))
+            ref var slot = ref CollectionsMarshal.GetValueRefOrAddDefault(_byHost, host, out _);
+            ref var family = ref hop.AddressFamily == AddressFamily.InterNetworkV6 ? ref slot.V6 : ref slot.V4;
+            if (family is null)
             {
-                add(IssueSeverity.Error, IssueCode.SpareConflict, e, null, $"egress {e}: spare ports {s} lie outside the usable range {usable}.");
+                family = hop;
+                return true;
+            }
+
+            if (ReferenceEquals(family, hop) || family.Equals(hop))
+            {
+                return false;
+            }
+
+            _conflicts.Add((host, family, hop));
+            return true;
+        }
+
+        public void Report(Issues issues)
+        {
+            foreach (var (host, first, second) in _conflicts)
+            {
+                issues.Error(IssueCode.NextHopConflict, null, host, $"host '{host}' has several {Family(first)} next hops ({first}, {second}); give each host one next hop per address family.");
+            }
+
+            var hostsOf = new Dictionary<IPAddress, List<string>>();
+            foreach (var (host, (v4, v6)) in _byHost)
+            {
+                foreach (var hop in (ReadOnlySpan<IPAddress?>)[v4, v6])
+                {
+                    if (hop is not null)
+                    {
+                        ref var list = ref CollectionsMarshal.GetValueRefOrAddDefault(hostsOf, hop, out _);
+                        (list ??= []).Add(host);
+                    }
+                }
+            }
+
+            foreach (var (hop, hosts) in hostsOf)
+            {
+                if (hosts.Count > 1)
+                {
+                    issues.Error(IssueCode.NextHopConflict, null, hosts[1], $"next hop {hop} is given for several hosts ('{string.Join("', '", hosts)}'); each host needs its own next hop.");
+                }
             }
         }
+    }
 
-        var spareOwned = PortSet.Intersect(spare, owned);
-        if (spareOwned.Count > 0)
-        {
-            add(IssueSeverity.Error, IssueCode.SpareConflict, e, null, $"egress {e}: spare ports {PortSet.Format(spareOwned)} are also in a slice; remove them from the spare pool.");
-        }
+    private sealed class Issues
+    {
+        public List<PlanIssue> List { get; } = [];
 
-        var spareReserved = PortSet.Intersect(spare, reserved);
-        if (spareReserved.Count > 0)
-        {
-            add(IssueSeverity.Error, IssueCode.SpareConflict, e, null, $"egress {e}: spare ports {PortSet.Format(spareReserved)} are reserved; remove them from the spare pool.");
-        }
+        public void Error(IssueCode code, string? egress, string? host, string message) => List.Add(new PlanIssue(IssueSeverity.Error, code, egress, host, message));
 
-        var lost = PortSet.Subtract(PortSet.Subtract(PortSet.Subtract([usable], reserved), owned), spare);
-        if (lost.Count > 0)
-        {
-            add(IssueSeverity.Warning, IssueCode.UnaccountedPorts, e, null, $"egress {e}: {PortSet.Count(lost)} usable port(s) ({Abbreviate(lost)}) are in no slice and not in the spare pool.");
-        }
+        public void Warning(IssueCode code, string? egress, string? host, string message) => List.Add(new PlanIssue(IssueSeverity.Warning, code, egress, host, message));
     }
 
     // A boundary off the alignment grid is fine where the usable range or a reserved port forced it.
@@ -209,11 +400,23 @@ public static partial class PlanValidator
             return true;
         }
 
-        bool Reserved(int p) => reserved.Any(x => x.Contains(p));
-        var lowOk = r.Low % alignment == 0 || r.Low - usable.Low < 2 || Reserved(r.Low - 1) || Reserved(r.Low - 2) ||
+        var lowOk = r.Low % alignment == 0 || r.Low - usable.Low < 2 || IsReserved(reserved, r.Low - 1) || IsReserved(reserved, r.Low - 2) ||
                     AlignUp(usable.Low, alignment) > r.Low;
-        var highOk = (r.High + 1) % alignment == 0 || usable.High - r.High < 2 || Reserved(r.High + 1) || Reserved(r.High + 2);
+        var highOk = (r.High + 1) % alignment == 0 || usable.High - r.High < 2 || IsReserved(reserved, r.High + 1) || IsReserved(reserved, r.High + 2);
         return lowOk && highOk;
+    }
+
+    private static bool IsReserved(List<PortRange> reserved, int port)
+    {
+        foreach (var x in reserved)
+        {
+            if (x.Contains(port))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     internal static int AlignUp(int value, int alignment) => (value + alignment - 1) / alignment * alignment;

@@ -1,3 +1,5 @@
+using System.Diagnostics.CodeAnalysis;
+using System.Net;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
@@ -16,9 +18,11 @@ namespace PortShare.Planning;
     ReadCommentHandling = JsonCommentHandling.Disallow,
     WriteIndented = true,
     UseStringEnumConverter = true,
-    Converters = [typeof(PortRangeJsonConverter)])]
+    Converters = [typeof(PortRangeJsonConverter), typeof(IPAddressJsonConverter)])]
 [JsonSerializable(typeof(PlanSpec))]
 [JsonSerializable(typeof(Plan))]
+[JsonSerializable(typeof(HostSlice))]
+[JsonSerializable(typeof(MapShape))]
 [JsonSerializable(typeof(PlanHistory))]
 [JsonSerializable(typeof(MovementReport))]
 [JsonSerializable(typeof(CapacityReport))]
@@ -49,4 +53,33 @@ public sealed class PortRangeJsonConverter : JsonConverter<PortRange>
         value.TryFormat(buffer, out var written, default, null);
         writer.WriteStringValue(buffer[..written]);
     }
+}
+
+/// <summary>An IP address in JSON: its text form. Anything else is a read error naming the value.</summary>
+public sealed class IPAddressJsonConverter : JsonConverter<IPAddress>
+{
+    public override IPAddress Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
+    {
+        if (reader.TokenType == JsonTokenType.String && TryParse(ref reader, out var address))
+        {
+            return address;
+        }
+
+        throw new JsonException(reader.TokenType == JsonTokenType.String
+            ? $"'{reader.GetString()}' is not a valid IPv4 or IPv6 address"
+            : $"expected an IP address string like \"192.0.2.1\", found {reader.TokenType}");
+    }
+
+    public override void Write(Utf8JsonWriter writer, IPAddress value, JsonSerializerOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(writer);
+        ArgumentNullException.ThrowIfNull(value);
+        Span<char> buffer = stackalloc char[64];
+        writer.WriteStringValue(value.TryFormat(buffer, out var written) ? buffer[..written] : value.ToString());
+    }
+
+    /// <summary>Parses the current string token as the spec's addresses are parsed: a plain literal (dotted quad or
+    /// IPv6), no surrounding space, no scope.</summary>
+    internal static bool TryParse(ref Utf8JsonReader reader, [NotNullWhen(true)] out IPAddress? address) =>
+        SpecValidator.TryParseAddress(reader.GetString(), out address);
 }

@@ -49,18 +49,19 @@ public static class SpecValidator
         }
 
         var names = new HashSet<string>(StringComparer.Ordinal);
+        var hopOwners = new Dictionary<IPAddress, string>();
         foreach (var h in spec.Hosts)
         {
-            CheckHost(spec, h, egress, names, problems);
+            CheckHost(spec, h, egress, names, hopOwners, problems);
         }
 
         return problems;
     }
 
-    private static void CheckHost(PlanSpec spec, SpecHost h, Dictionary<IPAddress, string> egress, HashSet<string> names, List<string> problems)
+    private static void CheckHost(PlanSpec spec, SpecHost h, Dictionary<IPAddress, string> egress, HashSet<string> names, Dictionary<IPAddress, string> hopOwners, List<string> problems)
     {
         var n = h.Name;
-        if (!PlanValidator.HostNameRegex().IsMatch(n))
+        if (!PlanValidator.IsValidHostName(n))
         {
             problems.Add($"host '{n}': invalid name (use letters, digits, '.', '_', '-'; at most 63 characters).");
         }
@@ -89,6 +90,14 @@ public static class SpecValidator
             else if (!families.TryAdd(a.AddressFamily, hop))
             {
                 problems.Add($"host '{n}': next hops '{families[a.AddressFamily]}' and '{hop}' are both {PlanValidator.Family(a)}; give one per family.");
+            }
+            else if (IPAddress.IsLoopback(a) || a.Equals(IPAddress.Any) || a.Equals(IPAddress.IPv6Any) || a.IsIPv4MappedToIPv6)
+            {
+                problems.Add($"host '{n}': next hop '{hop}' cannot be a loopback, unspecified or IPv4-mapped address; give the address the router reaches this host at.");
+            }
+            else if (!hopOwners.TryAdd(a, n))
+            {
+                problems.Add($"host '{n}': next hop '{hop}' is also host '{hopOwners[a]}''s; each host needs its own next hop (the router sends a host's replies there).");
             }
         }
 

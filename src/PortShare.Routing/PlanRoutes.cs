@@ -9,16 +9,27 @@ public static class PlanRoutes
     public static IReadOnlyList<RouteSlice> From(Plan plan)
     {
         ArgumentNullException.ThrowIfNull(plan);
-        return plan.Assignments()
-            .SelectMany(a => a.Ranges.Select(r => new RouteSlice(a.Egress, a.Host, a.NextHop, r)))
-            .ToList();
-    }
+        var routes = new List<RouteSlice>();
+        foreach (var egress in plan.Egress)
+        {
+            foreach (var slice in egress.Slices)
+            {
+                foreach (var r in slice.Ranges)
+                {
+                    routes.Add(new RouteSlice(egress.Address, slice.Host, slice.NextHop, r));
+                }
+            }
+        }
 
-    /// <summary>Loads and validates a plan file and converts it; a plan that fails validation throws, listing every problem.</summary>
-    public static IReadOnlyList<RouteSlice> Load(string path)
-    {
-        var routes = From(PlanFile.Load(path));
-        RouteValidation.ThrowIfInvalid(routes);
         return routes;
     }
+
+    /// <summary>
+    /// Loads a plan file and converts it. The plan is validated once, on load, by <see cref="PlanValidator"/> — which
+    /// holds the router's rules too — so a plan that fails throws <see cref="PlanFileException"/> listing every problem.
+    /// </summary>
+    public static IReadOnlyList<RouteSlice> Load(string path) => From(PlanFile.Load(path));
+
+    /// <summary>The routes of <paramref name="host"/> only (what <c>host apply</c> needs), read as <see cref="PlanFile.LoadForHost"/> reads.</summary>
+    public static IReadOnlyList<RouteSlice> LoadForHost(string path, string host) => From(PlanFile.LoadForHost(path, host));
 }

@@ -25,7 +25,7 @@ internal static class HostCommand
         var apply = new Command("apply", "Apply the plan's slices for one host (idempotent).") { s_plan, s_host, s_sysctl, s_state, s_dryRun, s_netns };
         apply.SetAction((p, ct) => CommandRunner.RunAsync(console, () =>
         {
-            var slices = Planning.PlanFile.Load(p.GetRequiredValue(s_plan).FullName).HostFile(p.GetRequiredValue(s_host));
+            var slices = Planning.PlanFile.LoadForHost(p.GetRequiredValue(s_plan).FullName, p.GetRequiredValue(s_host)).HostFile(p.GetRequiredValue(s_host));
             var dry = p.GetValue(s_dryRun);
             if (!dry)
             {

@@ -98,14 +98,15 @@ internal static class PlanCommand
     private static class Show
     {
         private static readonly Argument<string> s_plan = new("PLAN") { Description = "The plan file." };
-        private static readonly Option<bool> s_all = new("--all") { Description = $"List every slice and risk (default: the first {MaxRows} per egress IP)." };
+        private static readonly Option<string?> s_host = new("--host") { Description = "Also list this host's slices (ranges, ports, share, risks) on every egress IP." };
+        private static readonly Option<bool> s_all = new("--all") { Description = "Also list every slice and risk (a fleet's plan has thousands)." };
         private static readonly Option<bool> s_json = JsonOption();
 
         public static Command Create(CliConsole console)
         {
-            var command = new Command("show", "Print a plan: per egress IP a table of hosts, ranges, ports, share and where they lie; then capacity and risk.")
+            var command = new Command("show", "Summarise a plan per egress IP (hosts, ports owned, spare, smallest and largest share, slice sizes, risks); per-host rows with --host or --all.")
             {
-                s_plan, s_all, s_json,
+                s_plan, s_host, s_all, s_json,
             };
             command.SetAction((parse, ct) => CommandRunner.RunAsync(console, () => Task.FromResult(Run(console, parse))));
             return command;
@@ -114,14 +115,21 @@ internal static class PlanCommand
         private static int Run(CliConsole console, ParseResult parse)
         {
             var plan = PlanFile.Load(parse.GetValue(s_plan)!);
-            var report = CapacityReport.Create(plan);
+            var host = parse.GetValue(s_host);
+            var all = parse.GetValue(s_all);
+            var report = CapacityReport.Create(plan, host is not null ? s => string.Equals(s.Host, host, StringComparison.Ordinal) : all ? static _ => true : static _ => false);
+            if (host is not null && report.Egress.All(e => e.Slices.Count == 0))
+            {
+                throw new PlanLookupException($"Host '{host}' has no slice in the plan (generation {plan.Generation}).");
+            }
+
             if (parse.GetValue(s_json))
             {
                 console.RawOut.WriteLine(JsonSerializer.Serialize(report, PlanningJsonContext.Default.CapacityReport));
             }
             else
             {
-                WriteReport(console.Out, report, parse.GetValue(s_all));
+                WriteReport(console.Out, report);
             }
 
             return ExitCodes.Success;
@@ -202,8 +210,8 @@ internal static class PlanCommand
 
         private static int Run(CliConsole console, ParseResult parse)
         {
-            var plan = PlanFile.Load(parse.GetValue(s_plan)!);
             var host = parse.GetValue(s_host)!;
+            var plan = PlanFile.LoadForHost(parse.GetValue(s_plan)!, host);
             SliceAssignment slice;
             if (parse.GetValue(s_egress) is { } egress)
             {
@@ -222,7 +230,7 @@ internal static class PlanCommand
 
             if (parse.GetValue(s_json))
             {
-                var record = new HostSlice { Host = slice.Host, NextHop = slice.NextHop.ToString(), Ranges = slice.Ranges };
+                var record = new HostSlice { Host = slice.Host, NextHop = slice.NextHop, Ranges = slice.Ranges };
                 console.RawOut.WriteLine(JsonSerializer.Serialize(record, PlanningJsonContext.Default.HostSlice).ReplaceLineEndings(string.Empty));
             }
             else
@@ -354,7 +362,7 @@ internal static class PlanCommand
             return;
         }
 
-        var report = CapacityReport.Create(plan);
+        var report = CapacityReport.Create(plan, static _ => false);
         if (json)
         {
             console.RawOut.WriteLine(JsonSerializer.Serialize(report, PlanningJsonContext.Default.CapacityReport));
@@ -386,45 +394,82 @@ internal static class PlanCommand
 
     private const int BarWidth = 24;
 
-    // A table a person reads at a glance; thousands of rows are for --all or --json.
-    private const int MaxRows = 64;
-
-    internal static void WriteReport(IAnsiConsole console, CapacityReport report, bool all = false)
+    /// <summary>The summary table (one row per egress IP), its risks, then the per-host rows the report holds.</summary>
+    internal static void WriteReport(IAnsiConsole console, CapacityReport report)
     {
+        var summary = new Table().Border(TableBorder.Rounded)
+            .AddColumn("egress").AddColumn(new TableColumn("hosts").RightAligned()).AddColumn(new TableColumn("owned / usable").RightAligned())
+            .AddColumn(new TableColumn("reserved").RightAligned()).AddColumn(new TableColumn("spare").RightAligned())
+            .AddColumn("smallest share").AddColumn("largest share");
+        summary.Title = new TableTitle(string.Create(CultureInfo.InvariantCulture, $"plan generation {report.Generation}"));
         foreach (var e in report.Egress)
         {
-            var table = new Table().Border(TableBorder.Rounded)
-                .AddColumn("host").AddColumn("ranges").AddColumn(new TableColumn("ports").RightAligned())
-                .AddColumn(new TableColumn("share").RightAligned()).AddColumn(new TableColumn("bits").RightAligned())
-                .AddColumn($"{e.UsableRange.Low} … {e.UsableRange.High}");
-            table.Title = new TableTitle(string.Create(CultureInfo.InvariantCulture,
-                $"egress {e.Egress} (generation {report.Generation}): {e.UsablePorts} usable, {e.ReservedPorts} reserved, {e.AllocatedPorts} allocated, {e.SparePorts} spare").EscapeMarkup());
-            foreach (var s in e.Slices.Take(all ? int.MaxValue : MaxRows))
+            summary.AddRow(
+                e.Egress.EscapeMarkup(), N(e.Hosts), $"{N(e.AllocatedPorts)} / {N(e.UsablePorts)}", N(e.ReservedPorts), N(e.SparePorts), Share(e.Smallest), Share(e.Largest));
+        }
+
+        console.Write(summary);
+        foreach (var e in report.Egress)
+        {
+            var sizes = string.Join(", ", e.Distribution.Select(b => string.Create(CultureInfo.InvariantCulture, $"{b.MinPorts}-{b.MaxPorts}: {b.Slices:N0}")));
+            console.MarkupLine($"  {e.Egress.EscapeMarkup()} slice sizes (ports: slices): {sizes.EscapeMarkup()}");
+            var risks = new List<string>();
+            if (e.LowEntropySlices > 0)
             {
-                table.AddRow(
-                    s.Host.EscapeMarkup(),
-                    RangesText(s.Ranges),
-                    s.Ports.ToString(CultureInfo.InvariantCulture),
-                    s.Share.ToString("P1", CultureInfo.InvariantCulture),
-                    s.EntropyBits.ToString("0.0", CultureInfo.InvariantCulture),
-                    Bar(e.UsableRange, s.Ranges));
+                risks.Add(string.Create(CultureInfo.InvariantCulture, $"{e.LowEntropySlices:N0} slice(s) under {1 << (int)CapacityReport.DnsEntropyWarningBits} ports (guessable DNS source ports)"));
             }
 
-            console.Write(table);
-            if (!all && e.Slices.Count > MaxRows)
+            if (e.SmallSlices > 0)
             {
-                console.MarkupLine($"  [grey]… {e.Slices.Count - MaxRows} more slices: 'plan show --all' lists them, '--json' gives them to scripts.[/]");
+                risks.Add(string.Create(CultureInfo.InvariantCulture, $"{e.SmallSlices:N0} under {CapacityReport.SmallSlicePorts} ports (few connections per destination)"));
             }
 
-            var risks = e.Slices.SelectMany(s => s.Warnings.Select(w => (s.Host, Warning: w))).ToList();
-            foreach (var (host, warning) in risks.Take(all ? int.MaxValue : MaxRows))
+            if (e.SplitSlices > 0)
             {
-                console.MarkupLine($"  [yellow]risk[/] {host.EscapeMarkup()} on {e.Egress.EscapeMarkup()}: {warning.EscapeMarkup()}");
+                risks.Add(string.Create(CultureInfo.InvariantCulture, $"{e.SplitSlices:N0} split into several ranges ('plan update --compact' joins them)"));
             }
 
-            if (!all && risks.Count > MaxRows)
+            if (risks.Count > 0)
             {
-                console.MarkupLine($"  [grey]… {risks.Count - MaxRows} more risks on {e.Egress.EscapeMarkup()}.[/]");
+                console.MarkupLine($"  [yellow]risk[/] on {e.Egress.EscapeMarkup()}: {string.Join("; ", risks).EscapeMarkup()}");
+            }
+        }
+
+        foreach (var e in report.Egress.Where(e => e.Slices.Count > 0))
+        {
+            WriteSlices(console, report.Generation, e);
+        }
+
+        static string N(int n) => n.ToString("N0", CultureInfo.InvariantCulture);
+
+        static string Share(ShareOf? s) => s is null ? "-" : string.Create(CultureInfo.InvariantCulture, $"{s.Host}: {s.Ports:N0} ({s.Share:P1})").EscapeMarkup();
+    }
+
+    private static void WriteSlices(IAnsiConsole console, long generation, EgressCapacity e)
+    {
+        var table = new Table().Border(TableBorder.Rounded)
+            .AddColumn("host").AddColumn("ranges").AddColumn(new TableColumn("ports").RightAligned())
+            .AddColumn(new TableColumn("share").RightAligned()).AddColumn(new TableColumn("bits").RightAligned())
+            .AddColumn($"{e.UsableRange.Low} … {e.UsableRange.High}");
+        table.Title = new TableTitle(string.Create(CultureInfo.InvariantCulture,
+            $"egress {e.Egress} (generation {generation}): {e.UsablePorts} usable, {e.ReservedPorts} reserved, {e.AllocatedPorts} allocated, {e.SparePorts} spare").EscapeMarkup());
+        foreach (var s in e.Slices)
+        {
+            table.AddRow(
+                s.Host.EscapeMarkup(),
+                RangesText(s.Ranges),
+                s.Ports.ToString(CultureInfo.InvariantCulture),
+                s.Share.ToString("P1", CultureInfo.InvariantCulture),
+                s.EntropyBits.ToString("0.0", CultureInfo.InvariantCulture),
+                Bar(e.UsableRange, s.Ranges));
+        }
+
+        console.Write(table);
+        foreach (var s in e.Slices)
+        {
+            foreach (var warning in s.Warnings)
+            {
+                console.MarkupLine($"  [yellow]risk[/] {s.Host.EscapeMarkup()} on {e.Egress.EscapeMarkup()}: {warning.EscapeMarkup()}");
             }
         }
     }
@@ -456,6 +501,9 @@ internal static class PlanCommand
 
         return text.Append("[/]").ToString();
     }
+
+    // A movement table a person reads at a glance; the rest is for --json.
+    private const int MaxRows = 64;
 
     private static void WriteMovement(IAnsiConsole console, MovementReport movement)
     {

@@ -156,7 +156,7 @@ public class RouterApplyTests
         var router = new Router(new NetTools(ns.Name), new RouterOptions());
         var overlapping = Plan(("h1", 1, "40000-40511"), ("h2", 2, "40500-41023"));
         var ex = Assert.Throws<InvalidPlanException>(() => router.Apply(overlapping));
-        Assert.Contains("overlaps", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("overlap on ports", ex.Message, StringComparison.Ordinal);
         Assert.True(router.ReadState().IsEmpty);
     }
 

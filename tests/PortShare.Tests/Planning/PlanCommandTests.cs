@@ -30,14 +30,17 @@ public sealed class PlanCommandTests : IDisposable
         var (code, output, err) = await Run("plan", "new", PlanTestData.ExamplePath("spec.json"), "-o", P("plan.json"));
         Assert.Equal(0, code);
         Assert.Empty(err);
-        Assert.Contains("web-1", output, StringComparison.Ordinal);
-        Assert.Contains("32768-39999", output, StringComparison.Ordinal);
+        Assert.Contains("web-1: 9,628", output, StringComparison.Ordinal); // the largest share
+        Assert.DoesNotContain("32768-39999", output, StringComparison.Ordinal); // no per-host rows unless asked
         Assert.Empty(PlanValidator.Validate(PlanFile.Load(P("plan.json"))));
 
         var (showCode, show, _) = await Run("plan", "show", P("plan.json"));
         Assert.Equal(0, showCode);
-        Assert.Contains("egress 2001:db8:1::1", show, StringComparison.Ordinal);
-        Assert.Contains("█", show, StringComparison.Ordinal);
+        Assert.Contains("2001:db8:1::1", show, StringComparison.Ordinal);
+        var (allCode, all, _) = await Run("plan", "show", P("plan.json"), "--all");
+        Assert.Equal(0, allCode);
+        Assert.Contains("egress 2001:db8:1::1", all, StringComparison.Ordinal);
+        Assert.Contains("█", all, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -81,6 +84,7 @@ public sealed class PlanCommandTests : IDisposable
     [InlineData("{ nope", "not valid JSON")]
     [InlineData("{\"version\": 7}", "unsupported version 7")]
     [InlineData("{\"version\": 1, \"generation\": 1, \"min_slice_size\": 2, \"alignment\": 2, \"egress\": [], \"extra\": 1}", "extra")]
+    [InlineData("{\"version\": 2, \"generation\": 1, \"min_slice_size\": 2, \"alignment\": 2, \"egress\": []}", "\"hosts\" member is missing")]
     public async Task Bad_files_give_one_line_and_exit_1(string content, string expected)
     {
         File.WriteAllText(P("bad.json"), content);
@@ -102,12 +106,12 @@ public sealed class PlanCommandTests : IDisposable
         var e = plan.Egress[0];
         var broken = plan with
         {
-            Egress = [e with { Slices = [e.Slices[0] with { NextHop = "nope" }, e.Slices[1] with { Ranges = [new PortRange(32768, 33279)] }, .. e.Slices.Skip(2)] }, .. plan.Egress.Skip(1)],
+            Egress = [e with { Slices = [e.Slices[0] with { NextHop = IPAddress.Loopback }, e.Slices[1] with { Ranges = [new PortRange(32768, 33279)] }, .. e.Slices.Skip(2)] }, .. plan.Egress.Skip(1)],
         };
         File.WriteAllText(P("broken.json"), PlanJson.Serialize(broken));
         var (code, _, err) = await Run("plan", "validate", P("broken.json"));
         Assert.Equal(ExitCodes.Failure, code);
-        Assert.Contains("next hop 'nope'", err, StringComparison.Ordinal);
+        Assert.Contains("next hop 127.0.0.1 cannot be a loopback", err, StringComparison.Ordinal);
         Assert.Contains("hosts 'web-2' (32768-33279) and 'web-1' (32768-39999) overlap on ports 32768-33279", err, StringComparison.Ordinal);
         Assert.Contains("below the minimum slice size", err, StringComparison.Ordinal);
         Assert.Contains("warning:", err, StringComparison.Ordinal); // web-2's old ports are now in no slice
@@ -115,6 +119,41 @@ public sealed class PlanCommandTests : IDisposable
         var (okCode, ok, _) = await Run("plan", "validate", PlanTestData.ExamplePath("spec.json"));
         Assert.Equal(ExitCodes.Failure, okCode); // a spec is not a plan: its required plan members are missing
         Assert.Empty(ok);
+    }
+
+    [Fact]
+    public async Task A_bad_address_in_the_file_is_a_read_error_naming_it()
+    {
+        await Run("plan", "new", PlanTestData.ExamplePath("spec.json"), "-o", P("p.json"));
+        File.WriteAllText(P("bad.json"), File.ReadAllText(P("p.json")).Replace("\"198.51.100.6\"", "\"198.51.100.600\"", StringComparison.Ordinal));
+        var (code, _, err) = await Run("plan", "validate", P("bad.json"));
+        Assert.Equal(ExitCodes.Failure, code);
+        Assert.Contains("hosts.web-2.next_hops: '198.51.100.600' is not a valid IPv4 or IPv6 address", err, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Show_summarises_and_lists_a_host_only_when_asked()
+    {
+        await Run("plan", "new", PlanTestData.ExamplePath("spec.json"), "-o", P("p.json"));
+        var (code, summary, _) = await Run("plan", "show", P("p.json"));
+        Assert.Equal(0, code);
+        Assert.Contains("smallest share", summary, StringComparison.Ordinal);
+        Assert.Contains("dns-1: 4,096", summary, StringComparison.Ordinal);
+        Assert.Contains("slice sizes (ports: slices): 4096-8191: 2, 8192-16383: 2", summary, StringComparison.Ordinal);
+        Assert.DoesNotContain("█", summary, StringComparison.Ordinal);
+
+        var (hostCode, host, _) = await Run("plan", "show", P("p.json"), "--host", "dns-1");
+        Assert.Equal(0, hostCode);
+        Assert.Contains("56832-60927", host, StringComparison.Ordinal);
+        Assert.DoesNotContain("51968-56831", host, StringComparison.Ordinal); // batch-1's row
+
+        var (allCode, all, _) = await Run("plan", "show", P("p.json"), "--all");
+        Assert.Equal(0, allCode);
+        Assert.Contains("51968-56831", all, StringComparison.Ordinal);
+
+        var (missing, _, err) = await Run("plan", "show", P("p.json"), "--host", "nobody");
+        Assert.Equal(ExitCodes.Failure, missing);
+        Assert.Contains("Host 'nobody' has no slice", err, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -3,8 +3,12 @@ using PortShare.Planning;
 
 namespace PortShare.Tests.Planning;
 
-public class PlanJsonTests
+public sealed class PlanJsonTests : IDisposable
 {
+    private readonly string _dir = Directory.CreateTempSubdirectory("portshare-json-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
     [Fact]
     public void Example_spec_loads_with_defaults_for_missing_members()
     {
@@ -25,14 +29,52 @@ public class PlanJsonTests
         var json = PlanJson.Serialize(plan);
         Assert.Equal(json, PlanJson.Serialize(PlanJson.DeserializePlan(json)));
         Assert.Contains("\"usable_range\": \"32768-60999\"", json, StringComparison.Ordinal);
-        Assert.Contains("\"next_hop\": \"198.51.100.2\"", json, StringComparison.Ordinal);
+        Assert.Contains("\"web-1\": {\"next_hops\": [\"198.51.100.2\", \"2001:db8:100::2\"]}", json, StringComparison.Ordinal);
+        Assert.Contains("\"web-1\": \"32768-39999,40100-42495\"", json, StringComparison.Ordinal);
+        Assert.Equal(plan, PlanJson.DeserializePlan(json));
+    }
+
+    [Fact]
+    public void A_version_1_plan_is_still_read_with_typed_addresses()
+    {
+        var plan = Planner.Create(PlanTestData.Example());
+        var v1 = new System.Text.StringBuilder("{\"version\": 1, \"generation\": 1, \"min_slice_size\": 1024, \"alignment\": 256, \"egress\": [");
+        v1.AppendJoin(", ", plan.Egress.Select(e =>
+            $"{{\"address\": \"{e.Address}\", \"usable_range\": \"{e.UsableRange}\", \"reserved\": [{string.Join(", ", e.Reserved.Select(r => $"\"{r}\""))}], " +
+            $"\"slices\": [{string.Join(", ", e.Slices.Select(s => $"{{\"host\": \"{s.Host}\", \"next_hop\": \"{s.NextHop}\", \"ranges\": [{string.Join(", ", s.Ranges.Select(r => $"\"{r}\""))}]}}"))}], " +
+            $"\"spare\": [{string.Join(", ", e.Spare.Select(r => $"\"{r}\""))}]}}"));
+        v1.Append("]}");
+        var read = PlanJson.DeserializePlan(v1.ToString(), "v1.json");
+        Assert.Equal(1, read.Version);
+        Assert.Equal(plan.Egress, read.Egress);
+        Assert.Equal(System.Net.IPAddress.Parse("2001:db8:100::2"), read.FindSlice("web-1", System.Net.IPAddress.Parse("2001:db8:1::1"))!.NextHop);
+        Assert.StartsWith("{\n  \"version\": 2,", PlanJson.Serialize(read), StringComparison.Ordinal); // written back as version 2
+    }
+
+    [Theory]
+    [InlineData("\"hosts\": {", "\"hosts\": {\"web-1\": {\"next_hops\": []}, ", "hosts.web-1: the host is listed twice")]
+    [InlineData("\"198.51.100.14\"", "\"2001:db8::14\"", "host 'dns-1' has no IPv4 next hop in \"hosts\", but egress 192.0.2.1 is IPv4")]
+    [InlineData("\"198.51.100.14\"", "\"198.51.100.14\", \"198.51.100.15\"", "next hops 198.51.100.14 and 198.51.100.15 are both IPv4")]
+    [InlineData("\"batch-1\": \"51968-56831\"", "\"batch-1\": \"51968-56831,70000\"", "egress[0].slices.batch-1: Port range '70000' is invalid")]
+    [InlineData("\"batch-1\": \"51968-56831\"", "\"batch-1\": \"56831-51968\"", "greater than the high port")]
+    [InlineData("\"batch-1\": \"51968-56831\"", "\"batch-1\": 7", "expected a port range string")]
+    [InlineData("\"batch-1\": \"51968-56831\"", "\"batch-2\": \"51968-56831\"", "host 'batch-2' is not listed in \"hosts\"")]
+    [InlineData("\"address\": \"192.0.2.1\"", "\"address\": \"192.0.2\"", "egress[0].address: '192.0.2' is not a valid IPv4 or IPv6 address")]
+    public void Structural_errors_name_where_they_are(string find, string replace, string expected)
+    {
+        var json = PlanJson.Serialize(Planner.Create(PlanTestData.Example()));
+        Assert.Contains(find, json, StringComparison.Ordinal);
+        var bad = new System.Text.RegularExpressions.Regex(System.Text.RegularExpressions.Regex.Escape(find)).Replace(json, replace, 1);
+        var ex = Assert.Throws<PlanFileException>(() => PlanJson.DeserializePlan(bad, "p.json"));
+        Assert.Contains(expected, ex.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("\n", ex.Message, StringComparison.Ordinal);
     }
 
     [Theory]
     [InlineData("{ not json", "not valid JSON")]
     [InlineData("[]", "expected a JSON object")]
     [InlineData("{\"generation\": 1}", "\"version\" field is missing")]
-    [InlineData("{\"version\": 2}", "unsupported version 2")]
+    [InlineData("{\"version\": 3}", "unsupported version 3 (this portshare reads versions 1 to 2)")]
     [InlineData("{\"version\": \"1\"}", "unsupported version \"1\"")]
     public void Bad_files_give_one_clear_message(string json, string expected)
     {
@@ -45,10 +87,9 @@ public class PlanJsonTests
     [Fact]
     public void Unknown_fields_are_rejected_naming_the_field()
     {
-        var json = PlanJson.Serialize(Planner.Create(PlanTestData.Example())).Replace("\"host\": \"web-1\"", "\"host\": \"web-1\", \"colour\": \"red\"", StringComparison.Ordinal);
+        var json = PlanJson.Serialize(Planner.Create(PlanTestData.Example())).Replace("\"address\": \"2001:db8:1::1\"", "\"address\": \"2001:db8:1::1\", \"colour\": \"red\"", StringComparison.Ordinal);
         var ex = Assert.Throws<PlanFileException>(() => PlanJson.DeserializePlan(json, "p.json"));
-        Assert.Contains("colour", ex.Message, StringComparison.Ordinal);
-        Assert.Contains("$.egress[0].slices[0]", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("egress[1]: unknown member 'colour'", ex.Message, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -81,19 +122,100 @@ public class PlanJsonTests
         Assert.Equal(problems.Count, ex.Problems.Count);
     }
 
-    [Theory]
-    [InlineData("plan-spec.schema.json", typeof(PlanSpec))]
-    [InlineData("plan.schema.json", typeof(Plan))]
-    public void Schemas_describe_every_member_the_serializer_writes(string schema, Type type)
+    [Fact]
+    public void The_spec_schema_describes_every_member_the_serializer_writes()
     {
-        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "schemas", schema)));
-        var info = PlanningJsonContext.Default.GetTypeInfo(type)!;
+        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "schemas", "plan-spec.schema.json")));
+        var info = PlanningJsonContext.Default.GetTypeInfo(typeof(PlanSpec))!;
         var top = doc.RootElement.GetProperty("properties");
         foreach (var p in info.Properties)
         {
-            Assert.True(top.TryGetProperty(p.Name, out _), $"{schema} lacks '{p.Name}'");
+            Assert.True(top.TryGetProperty(p.Name, out _), $"plan-spec.schema.json lacks '{p.Name}'");
         }
 
         Assert.False(doc.RootElement.GetProperty("additionalProperties").GetBoolean());
+    }
+
+    // The plan is written by hand (PlanJsonConverter): check the schema against what it writes, level by level.
+    [Fact]
+    public void The_plan_schema_describes_every_member_the_writer_writes()
+    {
+        using var schema = JsonDocument.Parse(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "schemas", "plan.schema.json")));
+        var spec = PlanTestData.Example() with { Map = null };
+        using var plan = JsonDocument.Parse(PlanJson.Serialize(Planner.Create(spec)));
+        var top = schema.RootElement.GetProperty("properties");
+        Assert.Equal(2, top.GetProperty("version").GetProperty("const").GetInt32());
+        foreach (var p in plan.RootElement.EnumerateObject())
+        {
+            Assert.True(top.TryGetProperty(p.Name, out _), $"plan.schema.json lacks '{p.Name}'");
+        }
+
+        var egress = top.GetProperty("egress").GetProperty("items").GetProperty("properties");
+        foreach (var p in plan.RootElement.GetProperty("egress")[0].EnumerateObject())
+        {
+            Assert.True(egress.TryGetProperty(p.Name, out _), $"plan.schema.json lacks egress '{p.Name}'");
+        }
+
+        var host = top.GetProperty("hosts").GetProperty("additionalProperties").GetProperty("properties");
+        foreach (var p in plan.RootElement.GetProperty("hosts").EnumerateObject().First().Value.EnumerateObject())
+        {
+            Assert.True(host.TryGetProperty(p.Name, out _), $"plan.schema.json lacks host '{p.Name}'");
+        }
+
+        var ranges = new System.Text.RegularExpressions.Regex(egress.GetProperty("slices").GetProperty("additionalProperties").GetProperty("pattern").GetString()!);
+        Assert.All(plan.RootElement.GetProperty("egress").EnumerateArray().SelectMany(e => e.GetProperty("slices").EnumerateObject()), s => Assert.Matches(ranges, s.Value.GetString()!));
+        Assert.False(schema.RootElement.GetProperty("additionalProperties").GetBoolean());
+    }
+
+    [Fact]
+    public void A_saved_valid_plan_is_stamped_and_an_edit_breaks_the_stamp()
+    {
+        var plan = Planner.Create(PlanTestData.Example());
+        var path = Path.Combine(_dir, "p.json");
+        PlanFile.Save(plan, path);
+        var bytes = File.ReadAllBytes(path);
+        Assert.True(PlanJson.IsStamped(bytes));
+        Assert.Matches("\"validated\": \"sha256:[0-9a-f]{64}\"\n}\n$", File.ReadAllText(path));
+        Assert.Equal(plan, PlanFile.Load(path));
+
+        // One port moved by hand: the digest no longer matches, so the plan is validated (and here rejected).
+        var edited = File.ReadAllText(path).Replace("\"dns-1\": \"56832-60927\"", "\"dns-1\": \"56832-60928\"", StringComparison.Ordinal);
+        Assert.False(PlanJson.IsStamped(System.Text.Encoding.UTF8.GetBytes(edited)));
+        File.WriteAllText(path, edited);
+        var ex = Assert.Throws<PlanFileException>(() => PlanFile.Load(path));
+        Assert.Contains(ex.Problems, p => p.Contains("dns-1", StringComparison.Ordinal));
+
+        // An invalid plan is written without a stamp.
+        var bad = plan with { Generation = 0 };
+        PlanFile.Save(bad, path);
+        Assert.False(PlanJson.IsStamped(File.ReadAllBytes(path)));
+    }
+
+    [Fact]
+    public void Loading_for_one_host_keeps_its_slices_and_every_egress_ip()
+    {
+        var plan = Planner.Create(PlanTestData.Example());
+        var path = Path.Combine(_dir, "p.json");
+        PlanFile.Save(plan, path);
+        foreach (var stamped in new[] { true, false })
+        {
+            if (!stamped)
+            {
+                // Without the stamp the whole plan is loaded and validated: the same answers.
+                File.WriteAllText(path, PlanJson.Serialize(plan));
+            }
+
+            var mine = PlanFile.LoadForHost(path, "web-2");
+            Assert.Equal(plan.Egress.Select(e => e.Address), mine.Egress.Select(e => e.Address));
+            Assert.Equal(plan.GetSlices("web-2").Select(a => (a.Egress, a.NextHop, string.Join(",", a.Ranges))), mine.GetSlices("web-2").Select(a => (a.Egress, a.NextHop, string.Join(",", a.Ranges))));
+            Assert.Equal(plan.Egress[0].Reserved, mine.Egress[0].Reserved);
+            if (stamped)
+            {
+                Assert.All(mine.Egress, e => Assert.Equal("web-2", Assert.Single(e.Slices).Host));
+            }
+        }
+
+        // A host that is not there: the whole plan, so that the caller can list the hosts there are.
+        Assert.Equal(4, PlanFile.LoadForHost(path, "nobody").Egress[0].Slices.Count);
     }
 }

@@ -15,8 +15,21 @@ internal static class PlanTestData
         Name = name,
         Weight = weight,
         SliceSize = sliceSize,
-        NextHops = nextHops.Length > 0 ? nextHops : ["198.51.100.1", "2001:db8:100::1"],
+        NextHops = nextHops.Length > 0 ? nextHops : NextHops(name),
     };
+
+    /// <summary>A host's own next hops (the router needs one per host): derived from its name, so they are stable.</summary>
+    public static string[] NextHops(string name)
+    {
+        var h = 2166136261u;
+        foreach (var c in name)
+        {
+            h = (h ^ c) * 16777619u;
+        }
+
+        h &= 0xFFFFFF;
+        return [string.Create(CultureInfo.InvariantCulture, $"10.{h >> 16}.{(h >> 8) & 255}.{h & 255}"), string.Create(CultureInfo.InvariantCulture, $"2001:db8:100::{h >> 16:x}:{h & 0xFFFF:x}")];
+    }
 
     public static PlanSpec Equal(int hosts, PortRange usable, int alignment = 2, int minSize = 2) => new()
     {

@@ -1,3 +1,4 @@
+using System.Net;
 using FsCheck;
 using FsCheck.Fluent;
 using FsCheck.Xunit;
@@ -35,15 +36,18 @@ public class PlanValidatorTests
         { "parity", IssueCode.ParityMisaligned, "even port" },
         { "small", IssueCode.BelowMinimumSize, "below the minimum slice size 1024" },
         { "duplicate-host", IssueCode.DuplicateHost, "more than one slice" },
-        { "bad-egress", IssueCode.InvalidAddress, "'192.0.2.300'" },
-        { "bad-next-hop", IssueCode.InvalidNextHop, "'not-an-ip'" },
+        { "mapped-egress", IssueCode.InvalidAddress, "no IPv4-mapped or scoped address" },
+        { "loopback-next-hop", IssueCode.InvalidNextHop, "cannot be a loopback or unspecified address" },
         { "wrong-family", IssueCode.InvalidNextHop, "is IPv6 but the egress IP is IPv4" },
+        { "two-next-hops", IssueCode.NextHopConflict, "several IPv4 next hops" },
+        { "shared-next-hop", IssueCode.NextHopConflict, "is given for several hosts" },
         { "bad-name", IssueCode.InvalidHostName, "'bad name'" },
         { "duplicate-egress", IssueCode.DuplicateEgress, "listed twice" },
         { "empty", IssueCode.EmptySlice, "no ranges" },
         { "spare", IssueCode.SpareConflict, "also in a slice" },
         { "alignment", IssueCode.InvalidSettings, "alignment 3" },
         { "generation", IssueCode.InvalidSettings, "generation is 0" },
+        { "no-slices", IssueCode.NoSlices, "no slices" },
     };
 
     private static Plan Corrupt(string kind) => kind switch
@@ -54,9 +58,13 @@ public class PlanValidatorTests
         "parity" => MutateSlice(s_good, 0, 2, s => s with { Ranges = [new PortRange((ushort)(s.Ranges[0].Low + 1), s.Ranges[0].High)] }),
         "small" => MutateSlice(s_good, 0, 2, s => s with { Ranges = [new PortRange(s.Ranges[0].Low, (ushort)(s.Ranges[0].Low + 1))] }),
         "duplicate-host" => MutateSlice(s_good, 0, 1, s => s with { Host = "web-1" }),
-        "bad-egress" => MutateEgress(s_good, 0, e => e with { Address = "192.0.2.300" }),
-        "bad-next-hop" => MutateSlice(s_good, 0, 0, s => s with { NextHop = "not-an-ip" }),
-        "wrong-family" => MutateSlice(s_good, 0, 0, s => s with { NextHop = "2001:db8::9" }),
+        "mapped-egress" => MutateEgress(s_good, 0, e => e with { Address = IPAddress.Parse("::ffff:192.0.2.1") }),
+        "loopback-next-hop" => MutateSlice(s_good, 0, 0, s => s with { NextHop = IPAddress.Loopback }),
+        "wrong-family" => MutateSlice(s_good, 0, 0, s => s with { NextHop = IPAddress.Parse("2001:db8::9") }),
+        // web-1 reached at another IPv4 address on a second IPv4 egress IP; dns-1 given web-1's next hop.
+        "two-next-hops" => s_good with { Egress = [.. s_good.Egress, SecondV4(s => s.Host == "web-1" ? s with { NextHop = IPAddress.Parse("198.51.100.99") } : s)] },
+        "shared-next-hop" => MutateSlice(s_good, 0, 3, s => s with { NextHop = s_good.Egress[0].Slices[0].NextHop }),
+        "no-slices" => s_good with { Egress = [.. s_good.Egress.Select(e => e with { Slices = [] })] },
         "bad-name" => MutateSlice(s_good, 0, 0, s => s with { Host = "bad name" }),
         "duplicate-egress" => s_good with { Egress = [.. s_good.Egress, s_good.Egress[0]] },
         "empty" => MutateSlice(s_good, 0, 0, s => s with { Ranges = [] }),
@@ -66,8 +74,50 @@ public class PlanValidatorTests
         _ => throw new ArgumentOutOfRangeException(nameof(kind)),
     };
 
+    // The first egress IP again under another IPv4 address, its slices changed by change.
+    private static EgressPlan SecondV4(Func<HostSlice, HostSlice> change) =>
+        s_good.Egress[0] with { Address = IPAddress.Parse("192.0.2.2"), Slices = [.. s_good.Egress[0].Slices.Select(change)] };
+
     [Fact]
     public void A_planned_plan_has_no_issues() => Assert.Empty(PlanValidator.Validate(s_good));
+
+    [Fact]
+    public void A_host_on_two_egress_ips_with_the_same_next_hop_is_fine() =>
+        Assert.Empty(PlanValidator.Validate(s_good with { Egress = [.. s_good.Egress, SecondV4(s => s)] }));
+
+    [Theory]
+    [InlineData("a b", false)]
+    [InlineData("-x", false)]
+    [InlineData("x\n", false)]
+    [InlineData("web-1.example_2", true)]
+    [InlineData("", false)]
+    public void Host_names_follow_one_rule(string name, bool valid)
+    {
+        Assert.Equal(valid, PlanValidator.IsValidHostName(name));
+        Assert.False(PlanValidator.IsValidHostName(new string('a', 64)));
+        Assert.True(PlanValidator.IsValidHostName(new string('a', 63)));
+    }
+
+    [Fact]
+    public void Routes_are_checked_with_the_routers_rules()
+    {
+        var e = IPAddress.Parse("192.0.2.1");
+        RouteEntry R(string host, string hop, string range) => new(e, host, IPAddress.Parse(hop), PortRange.Parse(range));
+        var issues = PlanValidator.ValidateRoutes([
+            R("a b", "198.51.100.2", "40000-40511"),
+            R("c", "2001:db8::2", "40500-40999"),
+            R("d", "127.0.0.1", "50000-50001"),
+            R("e", "198.51.100.7", "50002-50003"),
+            R("f", "198.51.100.7", "50004-50005"),
+        ]);
+        Assert.Contains(issues, i => i.Code == IssueCode.InvalidHostName && i.Message.Contains("'a b'", StringComparison.Ordinal));
+        Assert.Contains(issues, i => i.Code == IssueCode.InvalidNextHop && i.Message.Contains("same family", StringComparison.Ordinal));
+        Assert.Contains(issues, i => i.Code == IssueCode.InvalidNextHop && i.Message.Contains("loopback", StringComparison.Ordinal));
+        Assert.Contains(issues, i => i.Code == IssueCode.NextHopConflict && i.Message.Contains("198.51.100.7", StringComparison.Ordinal));
+        Assert.Single(issues, i => i.Code == IssueCode.Overlap);
+        Assert.Equal(IssueCode.NoSlices, Assert.Single(PlanValidator.ValidateRoutes([])).Code);
+        Assert.Empty(PlanValidator.ValidateRoutes([R("a", "198.51.100.2", "40000-40511"), R("a", "198.51.100.2", "41000-41001")]));
+    }
 
     [Theory]
     [MemberData(nameof(Corruptions))]
@@ -89,7 +139,7 @@ public class PlanValidatorTests
     [Fact]
     public void All_violations_are_reported_at_once()
     {
-        var plan = MutateSlice(MutateSlice(s_good, 0, 0, s => s with { NextHop = "not-an-ip" }), 1, 2, s => s with { Ranges = [new PortRange(1023, 1200)] });
+        var plan = MutateSlice(MutateSlice(s_good, 0, 0, s => s with { NextHop = IPAddress.Loopback }), 1, 2, s => s with { Ranges = [new PortRange(1023, 1200)] });
         var codes = PlanValidator.Validate(plan with { Alignment = 3 }).Select(i => i.Code).ToHashSet();
         Assert.Superset(new HashSet<IssueCode> { IssueCode.InvalidNextHop, IssueCode.OutsideUsableRange, IssueCode.ParityMisaligned, IssueCode.BelowMinimumSize, IssueCode.InvalidSettings }, codes);
     }

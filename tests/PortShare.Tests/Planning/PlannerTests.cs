@@ -26,7 +26,7 @@ public class PlannerTests
         var web1 = plan.FindSlice("web-1", s_v6)!.PortCount;
         var batch = plan.FindSlice("batch-1", s_v6)!.PortCount;
         Assert.InRange(web1, (2 * batch) - 512, (2 * batch) + 512);
-        Assert.Equal("2001:db8:100::2", plan.FindSlice("web-1", s_v6)!.NextHop);
+        Assert.Equal(System.Net.IPAddress.Parse("2001:db8:100::2"), plan.FindSlice("web-1", s_v6)!.NextHop);
     }
 
     [Fact]

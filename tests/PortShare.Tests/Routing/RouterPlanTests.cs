@@ -92,7 +92,7 @@ public class RouterPlanTests
         var errors = RouteValidation.Validate(bad);
         Assert.Contains(errors, e => e.Contains("'a b'", StringComparison.Ordinal));
         Assert.Contains(errors, e => e.Contains("same family", StringComparison.Ordinal));
-        Assert.Contains(errors, e => e.Contains("overlaps", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.Contains("overlap on ports 40500-40511", StringComparison.Ordinal));
         Assert.Contains(errors, e => e.Contains("loopback", StringComparison.Ordinal));
         Assert.Contains("no slices", Assert.Single(RouteValidation.Validate([])), StringComparison.Ordinal);
     }

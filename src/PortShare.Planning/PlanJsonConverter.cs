@@ -1,0 +1,587 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace PortShare.Planning;
+
+/// <summary>
+/// The plan file: reads versions 1 and 2, writes version 2. Hand-written over <see cref="Utf8JsonReader"/> because a
+/// fleet's plan holds 160,000 slices and the generated serializer spent most of a command's time building and
+/// discarding per-slice objects. Version 2 (schemas/plan.schema.json):
+/// <code>
+/// { "version": 2, "generation": 1, "min_slice_size": 2, "alignment": 2,
+///   "hosts": { "web-1": { "next_hops": ["198.51.100.2", "2001:db8:100::2"] } },
+///   "egress": [ { "address": "192.0.2.1", "usable_range": "32768-60999", "reserved": [], "spare": [],
+///                 "slices": { "web-1": "32768-39999,40100-40191" } } ] }
+/// </code>
+/// Version 1 listed every slice as <c>{ "host", "next_hop", "ranges": [] }</c>. Unknown members are rejected and every
+/// error names where it is; addresses are parsed here, once (a bad address is a read error, not a validation issue).
+/// </summary>
+public sealed class PlanJsonConverter : JsonConverter<Plan>
+{
+    private readonly string? _only;
+    private readonly byte[]? _onlyUtf8;
+
+    public PlanJsonConverter()
+    {
+    }
+
+    /// <summary>A reader that keeps only <paramref name="host"/>'s slices (and next hops), skipping the rest unparsed:
+    /// what a host needs of a fleet's plan (<see cref="PlanFile.LoadForHost"/>).</summary>
+    internal PlanJsonConverter(string host)
+    {
+        _only = host;
+        _onlyUtf8 = Encoding.UTF8.GetBytes(host);
+    }
+
+    public override Plan Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
+    {
+        Expect(ref reader, JsonTokenType.StartObject, "the plan");
+        int? version = null, minSliceSize = null, alignment = null;
+        long? generation = null;
+        MapShape? map = null;
+        Dictionary<string, HostHops>? hosts = null;
+        List<EgressDraft>? egress = null;
+        while (NextMember(ref reader, "the plan") is { } name)
+        {
+            switch (name)
+            {
+                case "version": version = ReadInt32(ref reader, "version"); break;
+                case "generation": generation = ReadInt64(ref reader, "generation"); break;
+                case "min_slice_size": minSliceSize = ReadInt32(ref reader, "min_slice_size"); break;
+                case "alignment": alignment = ReadInt32(ref reader, "alignment"); break;
+                case "map": map = reader.TokenType == JsonTokenType.Null ? null : JsonSerializer.Deserialize(ref reader, PlanningJsonContext.Default.MapShape); break;
+                case "hosts": hosts = ReadHosts(ref reader); break;
+                case "egress": egress = ReadEgressList(ref reader, hosts); break;
+                case "validated": ReadString(ref reader, "validated"); break; // checked on the file's bytes (PlanFile)
+                default: throw Unknown(name, "$");
+            }
+        }
+
+        var v = version ?? throw Missing("version", "$");
+        if (v is < Plan.OldestReadableVersion or > Plan.CurrentVersion)
+        {
+            throw new JsonException(string.Create(CultureInfo.InvariantCulture, $"unsupported version {v} (this portshare reads versions {Plan.OldestReadableVersion} to {Plan.CurrentVersion})"));
+        }
+
+        if ((v == 1) != (hosts is null))
+        {
+            throw new JsonException(v == 1 ? "\"hosts\" is a version 2 member; a version 1 plan gives each slice its \"next_hop\"" : "the \"hosts\" member is missing: a version 2 plan lists each host's next hops there");
+        }
+
+        var list = egress ?? throw Missing("egress", "$");
+        var plans = new EgressPlan[list.Count];
+        for (var i = 0; i < list.Count; i++)
+        {
+            plans[i] = list[i].Build(hosts);
+        }
+
+        return new Plan
+        {
+            Version = v,
+            Generation = generation ?? throw Missing("generation", "$"),
+            MinSliceSize = minSliceSize ?? throw Missing("min_slice_size", "$"),
+            Alignment = alignment ?? throw Missing("alignment", "$"),
+            Map = map,
+            Egress = plans,
+        };
+    }
+
+    public override void Write(Utf8JsonWriter writer, Plan value, JsonSerializerOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(writer);
+        ArgumentNullException.ThrowIfNull(value);
+        writer.WriteStartObject();
+        writer.WriteNumber("version", Plan.CurrentVersion);
+        writer.WriteNumber("generation", value.Generation);
+        writer.WriteNumber("min_slice_size", value.MinSliceSize);
+        writer.WriteNumber("alignment", value.Alignment);
+        if (value.Map is { } map)
+        {
+            writer.WritePropertyName("map");
+            JsonSerializer.Serialize(writer, map, PlanningJsonContext.Default.MapShape);
+        }
+
+        // Each host once, in order of first appearance, one line each: its next hops, one per address family.
+        writer.WriteStartObject("hosts");
+        var hops = new Dictionary<string, List<IPAddress>>(StringComparer.Ordinal);
+        var order = new List<string>();
+        foreach (var e in value.Egress)
+        {
+            foreach (var s in e.Slices)
+            {
+                if (!hops.TryGetValue(s.Host, out var list))
+                {
+                    hops[s.Host] = list = [];
+                    order.Add(s.Host);
+                }
+
+                if (!list.Contains(s.NextHop))
+                {
+                    list.Add(s.NextHop);
+                }
+            }
+        }
+
+        var line = new StringBuilder();
+        foreach (var host in order)
+        {
+            line.Clear().Append("{\"next_hops\": [");
+            var first = true;
+            foreach (var hop in hops[host])
+            {
+                line.Append(first ? "\"" : ", \"").Append(hop).Append('"');
+                first = false;
+            }
+
+            writer.WritePropertyName(host);
+            writer.WriteRawValue(line.Append("]}").ToString(), skipInputValidation: true);
+        }
+
+        writer.WriteEndObject();
+        writer.WriteStartArray("egress");
+        Span<byte> buffer = stackalloc byte[64];
+        foreach (var e in value.Egress)
+        {
+            writer.WriteStartObject();
+            writer.WriteString("address", e.Address.ToString());
+            writer.WritePropertyName("usable_range");
+            WriteRanges(writer, [e.UsableRange], buffer);
+            WriteRangeArray(writer, "reserved", e.Reserved, buffer);
+            WriteRangeArray(writer, "spare", e.Spare, buffer);
+            writer.WriteStartObject("slices");
+            foreach (var s in e.Slices)
+            {
+                writer.WritePropertyName(s.Host);
+                WriteRanges(writer, s.Ranges, buffer);
+            }
+
+            writer.WriteEndObject();
+            writer.WriteEndObject();
+        }
+
+        writer.WriteEndArray();
+        writer.WriteEndObject();
+    }
+
+    /// <summary>Ranges as one string, <c>LO-HI[,LO-HI…]</c> (a single port as <c>P</c>), formatted straight to UTF-8.</summary>
+    private static void WriteRanges(Utf8JsonWriter writer, IReadOnlyList<PortRange> ranges, Span<byte> buffer)
+    {
+        var text = ranges.Count * 12 <= buffer.Length ? buffer : new byte[ranges.Count * 12];
+        var n = 0;
+        for (var i = 0; i < ranges.Count; i++)
+        {
+            if (i > 0)
+            {
+                text[n++] = (byte)',';
+            }
+
+            var r = ranges[i];
+            r.Low.TryFormat(text[n..], out var written, default, CultureInfo.InvariantCulture);
+            n += written;
+            if (r.High != r.Low)
+            {
+                text[n++] = (byte)'-';
+                r.High.TryFormat(text[n..], out written, default, CultureInfo.InvariantCulture);
+                n += written;
+            }
+        }
+
+        writer.WriteStringValue(text[..n]);
+    }
+
+    private static void WriteRangeArray(Utf8JsonWriter writer, string name, IReadOnlyList<PortRange> ranges, Span<byte> buffer)
+    {
+        writer.WriteStartArray(name);
+        foreach (var r in ranges)
+        {
+            WriteRanges(writer, [r], buffer);
+        }
+
+        writer.WriteEndArray();
+    }
+
+    private Dictionary<string, HostHops> ReadHosts(ref Utf8JsonReader reader)
+    {
+        Expect(ref reader, JsonTokenType.StartObject, "\"hosts\"");
+        var hosts = new Dictionary<string, HostHops>(StringComparer.Ordinal);
+        while (NextMember(ref reader, "\"hosts\"", _onlyUtf8) is { } host)
+        {
+            var where = $"hosts.{host}";
+            if (hosts.ContainsKey(host))
+            {
+                throw new JsonException($"{where}: the host is listed twice; list each host once");
+            }
+
+            Expect(ref reader, JsonTokenType.StartObject, where);
+            IPAddress? v4 = null, v6 = null;
+            var seen = false;
+            while (NextMember(ref reader, where) is { } name)
+            {
+                if (name != "next_hops")
+                {
+                    throw Unknown(name, where);
+                }
+
+                seen = true;
+                Expect(ref reader, JsonTokenType.StartArray, $"{where}.next_hops");
+                while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
+                {
+                    var hop = ReadAddress(ref reader, $"{where}.next_hops");
+                    ref var slot = ref hop.AddressFamily == AddressFamily.InterNetworkV6 ? ref v6 : ref v4;
+                    if (slot is not null && !slot.Equals(hop))
+                    {
+                        throw new JsonException($"{where}: next hops {slot} and {hop} are both {PlanValidator.Family(hop)}; give each host one next hop per address family");
+                    }
+
+                    slot = hop;
+                }
+            }
+
+            if (!seen)
+            {
+                throw Missing("next_hops", where);
+            }
+
+            hosts.Add(host, new HostHops(host, v4, v6));
+        }
+
+        return hosts;
+    }
+
+    private List<EgressDraft> ReadEgressList(ref Utf8JsonReader reader, Dictionary<string, HostHops>? hosts)
+    {
+        Expect(ref reader, JsonTokenType.StartArray, "\"egress\"");
+        var list = new List<EgressDraft>();
+        while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
+        {
+            list.Add(ReadEgress(ref reader, hosts, list.Count));
+        }
+
+        return list;
+    }
+
+    private EgressDraft ReadEgress(ref Utf8JsonReader reader, Dictionary<string, HostHops>? hosts, int index)
+    {
+        var where = string.Create(CultureInfo.InvariantCulture, $"egress[{index}]");
+        if (reader.TokenType != JsonTokenType.StartObject)
+        {
+            throw new JsonException($"{where}: expected an object, found {Describe(reader.TokenType)}");
+        }
+
+        var draft = new EgressDraft();
+        while (NextMember(ref reader, where) is { } name)
+        {
+            switch (name)
+            {
+                case "address": draft.Address = ReadAddress(ref reader, $"{where}.address"); break;
+                case "usable_range": draft.Usable = ReadRangeString(ref reader, new Where(where, ".usable_range", string.Empty), single: true)[0]; break;
+                case "reserved": draft.Reserved = ReadRangeArray(ref reader, $"{where}.reserved"); break;
+                case "spare": draft.Spare = ReadRangeArray(ref reader, $"{where}.spare"); break;
+                case "slices":
+                    draft.Where = where;
+                    if (reader.TokenType == JsonTokenType.StartObject)
+                    {
+                        ReadSlicesV2(ref reader, draft, hosts);
+                    }
+                    else
+                    {
+                        ReadSlicesV1(ref reader, draft);
+                    }
+
+                    break;
+                default: throw Unknown(name, where);
+            }
+        }
+
+        draft.Where = where;
+        return draft;
+    }
+
+    private void ReadSlicesV2(ref Utf8JsonReader reader, EgressDraft draft, Dictionary<string, HostHops>? hosts)
+    {
+        // Host names repeat on every egress IP: look the name up in the hosts table without allocating, and share its string.
+        var lookup = hosts?.GetAlternateLookup<ReadOnlySpan<char>>();
+        Span<char> chars = stackalloc char[128];
+        var slices = new List<SliceDraft>();
+        while (reader.Read() && reader.TokenType != JsonTokenType.EndObject)
+        {
+            if (_onlyUtf8 is not null && !reader.ValueTextEquals(_onlyUtf8))
+            {
+                reader.Read();
+                reader.Skip();
+                continue;
+            }
+
+            HostHops? known = null;
+            string host;
+            if (lookup is { } l && !reader.ValueIsEscaped && reader.ValueSpan.Length <= chars.Length &&
+                Encoding.UTF8.TryGetChars(reader.ValueSpan, chars, out var n) && l.TryGetValue(chars[..n], out var found))
+            {
+                known = found;
+                host = found.Name;
+            }
+            else
+            {
+                host = reader.GetString()!;
+            }
+
+            reader.Read();
+            var ranges = ReadRangeString(ref reader, new Where(draft.Where, ".slices.", host), single: false);
+            slices.Add(new SliceDraft(host, known, null, ranges));
+        }
+
+        draft.Slices = slices;
+    }
+
+    private void ReadSlicesV1(ref Utf8JsonReader reader, EgressDraft draft)
+    {
+        Expect(ref reader, JsonTokenType.StartArray, $"{draft.Where}.slices");
+        var slices = new List<SliceDraft>();
+        while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
+        {
+            var where = string.Create(CultureInfo.InvariantCulture, $"{draft.Where}.slices[{slices.Count}]");
+            if (reader.TokenType != JsonTokenType.StartObject)
+            {
+                throw new JsonException($"{where}: expected an object, found {Describe(reader.TokenType)}");
+            }
+
+            string? host = null;
+            IPAddress? hop = null;
+            PortRange[]? ranges = null;
+            while (NextMember(ref reader, where) is { } name)
+            {
+                switch (name)
+                {
+                    case "host": host = ReadString(ref reader, $"{where}.host"); break;
+                    case "next_hop": hop = ReadAddress(ref reader, $"{where}.next_hop"); break;
+                    case "ranges": ranges = ReadRangeArray(ref reader, $"{where}.ranges"); break;
+                    default: throw Unknown(name, where);
+                }
+            }
+
+            var slice = new SliceDraft(host ?? throw Missing("host", where), null, hop ?? throw Missing("next_hop", where), ranges ?? throw Missing("ranges", where));
+            if (_only is null || slice.Host == _only)
+            {
+                slices.Add(slice);
+            }
+        }
+
+        draft.Slices = slices;
+    }
+
+    private static PortRange[] ReadRangeArray(ref Utf8JsonReader reader, string where)
+    {
+        Expect(ref reader, JsonTokenType.StartArray, where);
+        var at = new Where(where, string.Empty, string.Empty);
+        var list = new List<PortRange>();
+        while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
+        {
+            list.AddRange(ReadRangeString(ref reader, at, single: true));
+        }
+
+        return [.. list];
+    }
+
+    /// <summary>A string of comma-separated ranges; digits are parsed from the UTF-8 bytes, anything unusual is handed
+    /// to <see cref="PortRange.TryParse"/> for its message.</summary>
+    private static PortRange[] ReadRangeString(ref Utf8JsonReader reader, Where where, bool single)
+    {
+        if (reader.TokenType != JsonTokenType.String)
+        {
+            throw new JsonException($"{where}: expected a port range string like \"40000-40511\", found {Describe(reader.TokenType)}");
+        }
+
+        var span = reader.ValueIsEscaped ? Encoding.UTF8.GetBytes(reader.GetString()!) : reader.ValueSpan;
+        var count = 1;
+        foreach (var b in span)
+        {
+            count += b == (byte)',' ? 1 : 0;
+        }
+
+        if (single && count > 1)
+        {
+            throw new JsonException($"{where}: '{reader.GetString()}' is several ranges; give one range per string here");
+        }
+
+        var result = new PortRange[count];
+        var k = 0;
+        foreach (var part in span.Split((byte)','))
+        {
+            result[k++] = ParseRange(span[part], where);
+        }
+
+        return result;
+    }
+
+    private static PortRange ParseRange(ReadOnlySpan<byte> text, Where where)
+    {
+        var dash = text.IndexOf((byte)'-');
+        if (TryDigits(dash < 0 ? text : text[..dash], out var lo) && TryDigits(dash < 0 ? text : text[(dash + 1)..], out var hi) && lo <= hi)
+        {
+            return new PortRange((ushort)lo, (ushort)hi);
+        }
+
+        var s = Encoding.UTF8.GetString(text);
+        return PortRange.TryParse(s, out var range, out var error)
+            ? range
+            : throw new JsonException($"{where}: {error.TrimEnd('.')}");
+    }
+
+    private static bool TryDigits(ReadOnlySpan<byte> text, out int value)
+    {
+        value = 0;
+        if (text.IsEmpty || text.Length > 5)
+        {
+            return false;
+        }
+
+        foreach (var b in text)
+        {
+            if (b is < (byte)'0' or > (byte)'9')
+            {
+                return false;
+            }
+
+            value = (value * 10) + (b - '0');
+        }
+
+        return value is >= 1 and <= 65535;
+    }
+
+    private static IPAddress ReadAddress(ref Utf8JsonReader reader, string where)
+    {
+        if (reader.TokenType == JsonTokenType.String && IPAddressJsonConverter.TryParse(ref reader, out var address))
+        {
+            return address;
+        }
+
+        var text = reader.TokenType == JsonTokenType.String ? $"'{reader.GetString()}'" : Describe(reader.TokenType);
+        throw new JsonException($"{where}: {text} is not a valid IPv4 or IPv6 address");
+    }
+
+    private static string ReadString(ref Utf8JsonReader reader, string where) =>
+        reader.TokenType == JsonTokenType.String ? reader.GetString()! : throw new JsonException($"{where}: expected a string, found {Describe(reader.TokenType)}");
+
+    private static int ReadInt32(ref Utf8JsonReader reader, string where) =>
+        reader.TokenType == JsonTokenType.Number && reader.TryGetInt32(out var v) ? v : throw new JsonException($"{where}: expected a whole number, found {Describe(reader.TokenType)}");
+
+    private static long ReadInt64(ref Utf8JsonReader reader, string where) =>
+        reader.TokenType == JsonTokenType.Number && reader.TryGetInt64(out var v) ? v : throw new JsonException($"{where}: expected a whole number, found {Describe(reader.TokenType)}");
+
+    private static void Expect(ref Utf8JsonReader reader, JsonTokenType type, string where)
+    {
+        if (reader.TokenType != type)
+        {
+            throw new JsonException($"{where}: expected {Describe(type)}, found {Describe(reader.TokenType)}");
+        }
+    }
+
+    /// <summary>Moves to the next member of the current object and onto its value; null at the object's end. With
+    /// <paramref name="only"/>, members of other names are skipped unread.</summary>
+    private static string? NextMember(ref Utf8JsonReader reader, string where, byte[]? only = null)
+    {
+        while (true)
+        {
+            reader.Read();
+            if (reader.TokenType == JsonTokenType.EndObject)
+            {
+                return null;
+            }
+
+            if (reader.TokenType != JsonTokenType.PropertyName)
+            {
+                throw new JsonException($"{where}: expected a member name, found {Describe(reader.TokenType)}");
+            }
+
+            if (only is not null && !reader.ValueTextEquals(only))
+            {
+                reader.Read();
+                reader.Skip();
+                continue;
+            }
+
+            var name = reader.GetString()!;
+            reader.Read();
+            return name;
+        }
+    }
+
+    private static JsonException Unknown(string name, string where) =>
+        new($"{where}: unknown member '{name}' (a plan file holds only the members of schemas/plan.schema.json)");
+
+    private static JsonException Missing(string name, string where) => new($"{where}: the required member '{name}' is missing");
+
+    private static string Describe(JsonTokenType type) => type switch
+    {
+        JsonTokenType.StartObject => "an object",
+        JsonTokenType.StartArray => "an array",
+        JsonTokenType.String => "a string",
+        JsonTokenType.Number => "a number",
+        JsonTokenType.True or JsonTokenType.False => "true/false",
+        JsonTokenType.Null => "null",
+        _ => type.ToString().ToLowerInvariant(),
+    };
+
+    /// <summary>Where a value is, for an error message; joined only when one is thrown (a plan has 160,000 slices).</summary>
+    private readonly record struct Where(string Prefix, string Middle, string Name)
+    {
+        public override string ToString() => Prefix + Middle + Name;
+    }
+
+    private sealed record HostHops(string Name, IPAddress? V4, IPAddress? V6)
+    {
+        public IPAddress? For(AddressFamily family) => family == AddressFamily.InterNetworkV6 ? V6 : V4;
+    }
+
+    private readonly record struct SliceDraft(string Host, HostHops? Known, IPAddress? NextHop, PortRange[] Ranges);
+
+    private sealed class EgressDraft
+    {
+        public IPAddress? Address { get; set; }
+
+        public PortRange? Usable { get; set; }
+
+        public PortRange[] Reserved { get; set; } = [];
+
+        public PortRange[] Spare { get; set; } = [];
+
+        public List<SliceDraft>? Slices { get; set; }
+
+        public string Where { get; set; } = "egress";
+
+        public EgressPlan Build(Dictionary<string, HostHops>? hosts)
+        {
+            var address = Address ?? throw Missing("address", Where);
+            var family = address.AddressFamily;
+            var drafts = Slices ?? throw Missing("slices", Where);
+            var slices = new HostSlice[drafts.Count];
+            for (var i = 0; i < drafts.Count; i++)
+            {
+                var d = drafts[i];
+                var hop = d.NextHop ?? NextHopOf(d, hosts!, family, address);
+                slices[i] = new HostSlice { Host = d.Host, NextHop = hop, Ranges = d.Ranges };
+            }
+
+            return new EgressPlan
+            {
+                Address = address,
+                UsableRange = Usable ?? throw Missing("usable_range", Where),
+                Reserved = Reserved,
+                Spare = Spare,
+                Slices = slices,
+            };
+        }
+
+        private IPAddress NextHopOf(SliceDraft d, Dictionary<string, HostHops> hosts, AddressFamily family, IPAddress address)
+        {
+            var known = d.Known ?? hosts.GetValueOrDefault(d.Host) ??
+                throw new JsonException($"{Where}.slices.{d.Host}: host '{d.Host}' is not listed in \"hosts\"; add it with its next hops");
+            return known.For(family) ??
+                throw new JsonException($"{Where}.slices.{d.Host}: host '{d.Host}' has no {PlanValidator.Family(address)} next hop in \"hosts\", but egress {address} is {PlanValidator.Family(address)}");
+        }
+    }
+}
