@@ -72,7 +72,10 @@ public class BenchCommandTests
         Assert.True(r.ExitCode == 0, r.StdErr);
         using var doc = JsonDocument.Parse(r.StdOut);
         var scenarios = doc.RootElement.EnumerateArray().Where(e => !e.GetProperty("scenario").GetString()!.Contains("baseline", StringComparison.Ordinal)).ToList();
-        Assert.Equal(4, scenarios.Count);
+        Assert.Equal(5, scenarios.Count);
         Assert.All(scenarios, s => Assert.True(s.GetProperty("ratio").GetDouble() > 0));
+
+        // Every port shared with a flow to another destination: each claim takes the lock and exactly one round trip.
+        Assert.Equal("1.00 netlink round trips per flow", scenarios[^1].GetProperty("note").GetString());
     }
 }
