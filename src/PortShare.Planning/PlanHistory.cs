@@ -72,7 +72,8 @@ public sealed record PlanHistory
     /// <summary>Loads the history, or an empty one when the file does not exist yet.</summary>
     public static PlanHistory LoadOrEmpty(string path) => File.Exists(path) ? Load(path) : Empty;
 
-    public void Save(string path) => PlanFile.WriteText(path, PlanJson.Serialize(this with { Version = CurrentVersion }));
+    public void Save(string path, IEnumerable<string>? inputs = null) =>
+        PlanFile.WriteText(path, PlanJson.Serialize(this with { Version = CurrentVersion }), "--history", inputs);
 }
 
 public sealed record HistoryEntry

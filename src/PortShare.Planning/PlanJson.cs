@@ -306,12 +306,15 @@ public static class PlanFile
         return errors.Count == 0 ? spec : throw new PlanFileException(path, errors);
     }
 
-    /// <summary>Writes the plan (atomically); a plan that passes <see cref="PlanValidator"/> is stamped as validated.</summary>
-    public static void Save(Plan plan, string path)
+    /// <summary>
+    /// Writes the plan (see <see cref="SafeFile"/>: atomic, never over one of <paramref name="inputs"/>); a plan that
+    /// passes <see cref="PlanValidator"/> is stamped as validated.
+    /// </summary>
+    public static void Save(Plan plan, string path, IEnumerable<string>? inputs = null)
     {
         var bytes = PlanJson.SerializeToUtf8Bytes(plan);
         var valid = PlanValidator.Validate(plan).All(i => i.Severity != IssueSeverity.Error);
-        WriteBytes(path, valid ? PlanJson.Stamp(bytes) : bytes);
+        WriteBytes(path, valid ? PlanJson.Stamp(bytes) : bytes, "-o", inputs);
     }
 
     internal static byte[] ReadBytes(string path)
@@ -327,21 +330,10 @@ public static class PlanFile
         }
     }
 
-    /// <summary>Writes through a temporary file and a rename, so a reader never sees half a plan.</summary>
-    internal static void WriteText(string path, string text) => WriteBytes(path, new UTF8Encoding(false).GetBytes(text));
+    /// <summary>Writes through <see cref="SafeFile"/>: atomically, so a reader never sees half a plan.</summary>
+    internal static void WriteText(string path, string text, string what = "the output", IEnumerable<string>? inputs = null) =>
+        SafeFile.Write(path, text, what, inputs);
 
-    internal static void WriteBytes(string path, byte[] utf8) => Write(path, stream => stream.Write(utf8));
-
-    private static void Write(string path, Action<Stream> write)
-    {
-        ArgumentNullException.ThrowIfNull(path);
-        var full = Path.GetFullPath(path);
-        var temp = Path.Combine(Path.GetDirectoryName(full) ?? ".", $".{Path.GetFileName(full)}.{Environment.ProcessId}.tmp");
-        using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16))
-        {
-            write(stream);
-        }
-
-        File.Move(temp, full, overwrite: true);
-    }
+    internal static void WriteBytes(string path, byte[] utf8, string what = "the output", IEnumerable<string>? inputs = null) =>
+        SafeFile.Write(path, utf8, what, inputs);
 }

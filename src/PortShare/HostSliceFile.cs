@@ -236,7 +236,7 @@ public sealed record HostSliceFile
         return JsonSerializer.Serialize(dto, HostFileJsonContext.Default.HostFileJson) + "\n";
     }
 
-    /// <summary>Writes the file atomically (see <see cref="SafeFile.Write"/>).</summary>
+    /// <summary>Writes the file atomically (see <see cref="SafeFile"/>).</summary>
     /// <exception cref="PortShareException">The path cannot be written; the message says why.</exception>
     public void Save(string? path = null) => SafeFile.Write(ResolvePath(path), ToJson(), "the host file");
 

@@ -24,10 +24,18 @@ public static class SafeFile
     public static void Write(string path, string content, string what = "the output", IEnumerable<string>? inputs = null)
     {
         ArgumentNullException.ThrowIfNull(content);
+        Write(path, new System.Text.UTF8Encoding(false).GetBytes(content), what, inputs);
+    }
+
+    /// <summary>Writes <paramref name="utf8"/> to <paramref name="path"/>, as <see cref="Write(string, string, string, IEnumerable{string}?)"/>.</summary>
+    /// <exception cref="PortShareException">As that overload.</exception>
+    public static void Write(string path, byte[] utf8, string what = "the output", IEnumerable<string>? inputs = null)
+    {
+        ArgumentNullException.ThrowIfNull(utf8);
         var target = Check(path, what, inputs);
         if (target.WriteThrough)
         {
-            Guard(path, what, () => File.WriteAllText(target.Path, content));
+            Guard(path, what, () => File.WriteAllBytes(target.Path, utf8));
             return;
         }
 
@@ -39,7 +47,7 @@ public static class SafeFile
         {
             Guard(path, what, () =>
             {
-                File.WriteAllText(tmp, content);
+                File.WriteAllBytes(tmp, utf8);
                 File.Move(tmp, target.Path, overwrite: true);
             });
         }
@@ -53,7 +61,7 @@ public static class SafeFile
     /// Checks that <paramref name="path"/> can be written as <paramref name="what"/> without writing it; returns the file
     /// to write (a symlink resolved) and whether it is written through. Call it before doing work the output records.
     /// </summary>
-    /// <exception cref="PortShareException">As <see cref="Write"/>.</exception>
+    /// <exception cref="PortShareException">As <c>Write</c>.</exception>
     public static (string Path, bool WriteThrough) Check(string path, string what = "the output", IEnumerable<string>? inputs = null)
     {
         if (string.IsNullOrWhiteSpace(path))

@@ -48,7 +48,7 @@ internal static class PlanCommand
         {
             var spec = PlanFile.LoadSpec(parse.GetValue(s_spec)!);
             var plan = Planner.Create(spec);
-            Emit(console, plan, parse.GetValue(s_output), parse.GetValue(s_history), parse.GetValue(s_effective), parse.GetValue(s_json));
+            Emit(console, plan, parse.GetValue(s_output), parse.GetValue(s_history), parse.GetValue(s_effective), parse.GetValue(s_json), [parse.GetValue(s_spec)!]);
             return ExitCodes.Success;
         }
     }
@@ -81,7 +81,7 @@ internal static class PlanCommand
             var (plan, movement) = Planner.Replan(previous, spec, strategy);
             var output = parse.GetValue(s_output);
             var json = parse.GetValue(s_json);
-            Save(console, plan, output, parse.GetValue(s_history), parse.GetValue(s_effective));
+            Save(console, plan, output, parse.GetValue(s_history), parse.GetValue(s_effective), [parse.GetValue(s_spec)!, parse.GetValue(s_previous)!]);
             if (json && output is not null)
             {
                 console.RawOut.WriteLine(JsonSerializer.Serialize(movement, PlanningJsonContext.Default.MovementReport));
@@ -354,9 +354,9 @@ internal static class PlanCommand
         return null;
     }
 
-    private static void Emit(CliConsole console, Plan plan, string? output, string? history, DateTimeOffset? effective, bool json)
+    private static void Emit(CliConsole console, Plan plan, string? output, string? history, DateTimeOffset? effective, bool json, string[] inputs)
     {
-        Save(console, plan, output, history, effective);
+        Save(console, plan, output, history, effective, inputs);
         if (output is null)
         {
             return;
@@ -375,11 +375,23 @@ internal static class PlanCommand
     }
 
     // Without -o the plan itself is stdout, so tables go nowhere and a script can pipe the JSON.
-    private static void Save(CliConsole console, Plan plan, string? output, string? history, DateTimeOffset? effective)
+    // Both outputs are checked before either is written: neither may be an input, nor the other output.
+    private static void Save(CliConsole console, Plan plan, string? output, string? history, DateTimeOffset? effective, string[] inputs)
     {
+        if (output is not null)
+        {
+            SafeFile.Check(output, "-o", history is null ? inputs : [.. inputs, history]);
+        }
+
         if (history is not null)
         {
-            PlanHistory.LoadOrEmpty(history).Append(plan, effective ?? DateTimeOffset.UtcNow).Save(history);
+            SafeFile.Check(history, "--history", inputs);
+            if (output is not null && string.Equals(Path.GetFullPath(output), Path.GetFullPath(history), StringComparison.Ordinal))
+            {
+                throw new UsageException($"-o and --history are the same file ({output}): the plan and its history are different files.");
+            }
+
+            PlanHistory.LoadOrEmpty(history).Append(plan, effective ?? DateTimeOffset.UtcNow).Save(history, inputs);
         }
 
         if (output is null)
@@ -388,7 +400,7 @@ internal static class PlanCommand
         }
         else
         {
-            PlanFile.Save(plan, output);
+            PlanFile.Save(plan, output, inputs);
         }
     }
 

@@ -25,6 +25,31 @@ public sealed class PlanCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task An_output_that_is_an_input_or_the_other_output_is_refused_and_nothing_is_written()
+    {
+        File.Copy(PlanTestData.ExamplePath("spec.json"), P("spec.json"));
+        var spec = File.ReadAllText(P("spec.json"));
+        var (code, _, err) = await Run("plan", "new", P("spec.json"), "-o", P("spec.json"));
+        Assert.Equal(1, code);
+        Assert.Contains("is also an input", err, StringComparison.Ordinal);
+        Assert.Equal(spec, File.ReadAllText(P("spec.json")));
+
+        (code, _, err) = await Run("plan", "new", P("spec.json"), "-o", P("p.json"), "--history", P("p.json"));
+        Assert.NotEqual(0, code);
+        Assert.False(File.Exists(P("p.json")));
+
+        Assert.Equal(0, (await Run("plan", "new", P("spec.json"), "-o", P("p1.json"))).Code);
+        (code, _, err) = await Run("plan", "update", "--previous", P("p1.json"), P("spec.json"), "-o", P("p1.json"));
+        Assert.Equal(1, code);
+        Assert.Contains("-o", err, StringComparison.Ordinal);
+        Assert.Contains("is also an input", err, StringComparison.Ordinal);
+        (code, _, err) = await Run("plan", "new", P("spec.json"), "-o", _dir);
+        Assert.Equal(1, code);
+        Assert.Contains("is a directory", err, StringComparison.Ordinal);
+        Assert.DoesNotContain(Directory.GetFiles(_dir), f => f.EndsWith(".tmp", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task New_writes_a_valid_plan_and_prints_the_table()
     {
         var (code, output, err) = await Run("plan", "new", PlanTestData.ExamplePath("spec.json"), "-o", P("plan.json"));
