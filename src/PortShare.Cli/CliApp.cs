@@ -54,14 +54,15 @@ internal static class CliApp
     public static async Task<int> RunAsync(string[] args, CliConsole console)
     {
         var root = BuildRoot(console, args);
-        var parse = root.Parse(args);
+        CliParsing.Harden(root);
+        var parse = root.Parse(args, CliParsing.Configuration);
         console.Verbose |= parse.GetValue(CliOptions.Verbose);
         if (parse.Errors.Count > 0 && !IsHelpOrVersion(args))
         {
             // One clear line per problem, exit 2: the user typed something we cannot run.
             foreach (var error in parse.Errors)
             {
-                console.WriteError(error.Message);
+                console.WriteError(CliParsing.Describe(error));
             }
 
             console.RawError.WriteLine("run 'portshare --help' (or 'portshare COMMAND --help') for usage.");

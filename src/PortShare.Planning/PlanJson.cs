@@ -191,7 +191,12 @@ public static class PlanJson
             message = message[..cut];
         }
 
-        // STJ names CLR types; people wrote JSON.
+        // STJ names CLR types and nullability annotations; people wrote JSON.
+        if (message.Contains("doesn't allow null values", StringComparison.Ordinal))
+        {
+            message = "a required value is null";
+        }
+
         message = message.Replace(" contained in type 'PortShare.Planning.", " of '", StringComparison.Ordinal);
         var where = new StringBuilder();
         if (!string.IsNullOrEmpty(ex.Path) && ex.Path != "$")

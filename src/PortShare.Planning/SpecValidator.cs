@@ -11,7 +11,13 @@ public static class SpecValidator
     public static IReadOnlyList<string> Validate(PlanSpec spec)
     {
         ArgumentNullException.ThrowIfNull(spec);
-        var problems = new List<string>();
+        var problems = Nulls(spec);
+        if (problems.Count > 0)
+        {
+            // JSON null where an object or a value belongs: nothing below can look inside it.
+            return problems;
+        }
+
         problems.AddRange(CheckRules(spec.Alignment, spec.MinSliceSize, spec.Map));
         if (spec.SparePorts < 0)
         {
@@ -55,6 +61,57 @@ public static class SpecValidator
             CheckHost(spec, h, egress, names, hopOwners, problems);
         }
 
+        return problems;
+    }
+
+    /// <summary>Every JSON <c>null</c> where a list, an object or a string belongs, by its place in the spec.</summary>
+    private static List<string> Nulls(PlanSpec spec)
+    {
+        var problems = new List<string>();
+        void Each<T>(IReadOnlyList<T>? list, string where, Action<T, string>? inner = null)
+        {
+            if (list is null)
+            {
+                problems.Add($"{where} is null: give a list (or leave it out where it is optional).");
+                return;
+            }
+
+            for (var i = 0; i < list.Count; i++)
+            {
+                if (list[i] is null)
+                {
+                    problems.Add($"{where}[{i}] is null.");
+                }
+                else
+                {
+                    inner?.Invoke(list[i], $"{where}[{i}]");
+                }
+            }
+        }
+
+        Each(spec.Reserved, "reserved");
+        Each(spec.Egress, "egress", (e, at) =>
+        {
+            if (e.Address is null)
+            {
+                problems.Add($"{at}.address is null.");
+            }
+
+            Each(e.Reserved, $"{at}.reserved");
+        });
+        Each(spec.Hosts, "hosts", (h, at) =>
+        {
+            if (h.Name is null)
+            {
+                problems.Add($"{at}.name is null.");
+            }
+
+            Each(h.NextHops, $"{at}.next_hops");
+            if (h.Egress is not null)
+            {
+                Each(h.Egress, $"{at}.egress");
+            }
+        });
         return problems;
     }
 

@@ -107,6 +107,38 @@ public static class SafeFile
         return (resolved, errno == 0 && type != S_IFREG);
     }
 
+    /// <summary>
+    /// Reads a small input file as text, refusing what is not a regular file (a directory, a FIFO or a device, which
+    /// would hang or never end) or is larger than <paramref name="maxBytes"/>.
+    /// </summary>
+    /// <exception cref="PortShareException">The message names <paramref name="what"/>, the path and what is wrong.</exception>
+    public static string ReadSmallText(string path, string what, long maxBytes = 1 << 20)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        var errno = Interop.Sys.Statx(Path.GetFullPath(path), followLinks: true, out var type, out _, out _);
+        if (errno != 0)
+        {
+            throw new PortShareException(errno == Interop.Sys.ENOENT
+                ? $"{what} {path} does not exist."
+                : $"{what} {path} cannot be read: {Marshal.GetPInvokeErrorMessage(errno)}.");
+        }
+
+        if (type != S_IFREG)
+        {
+            throw new PortShareException(type == S_IFDIR ? $"{what} {path} is a directory, not a file." : $"{what} {path} is not a regular file (a FIFO, a device or a socket).");
+        }
+
+        var length = new FileInfo(path).Length;
+        if (length > maxBytes)
+        {
+            throw new PortShareException($"{what} {path} is {length:N0} bytes, more than the {maxBytes:N0} it may be.");
+        }
+
+        string text = string.Empty;
+        Guard(path, what, () => text = File.ReadAllText(path));
+        return text;
+    }
+
     private static bool SameFile(string a, string b)
     {
         if (string.IsNullOrEmpty(b))
