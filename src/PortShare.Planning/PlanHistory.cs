@@ -4,7 +4,8 @@ namespace PortShare.Planning;
 
 /// <summary>
 /// Every plan generation with the time it took effect, so an abuse report ("egress IP, port, time") can be attributed
-/// to the host that owned the port then. Entries are in ascending <see cref="HistoryEntry.EffectiveFrom"/> order.
+/// to the host that owned the port then. <see cref="Load"/> validates every plan inside and returns the entries in
+/// ascending <see cref="HistoryEntry.EffectiveFrom"/> order, whatever their order in the file.
 /// </summary>
 public sealed record PlanHistory
 {
@@ -19,18 +20,16 @@ public sealed record PlanHistory
 
     public static PlanHistory Empty => new() { Version = CurrentVersion, Entries = [] };
 
-    /// <summary>The plan in effect at <paramref name="at"/>, or null before the first entry.</summary>
+    /// <summary>The plan in effect at <paramref name="at"/> (the latest to take effect at or before it), or null before the first.</summary>
     public HistoryEntry? At(DateTimeOffset at)
     {
         HistoryEntry? found = null;
         foreach (var entry in Entries)
         {
-            if (entry.EffectiveFrom > at)
+            if (entry.EffectiveFrom <= at && (found is null || entry.EffectiveFrom > found.EffectiveFrom))
             {
-                break;
+                found = entry;
             }
-
-            found = entry;
         }
 
         return found;
@@ -67,7 +66,63 @@ public sealed record PlanHistory
             : WhoAnswer.From(entry.Plan, egress, port, at, entry.EffectiveFrom);
     }
 
-    public static PlanHistory Load(string path) => PlanJson.DeserializeHistory(PlanFile.ReadBytes(path), path);
+    /// <summary>Loads and checks a history: every plan inside valid, one plan per time, generations rising with time.</summary>
+    /// <exception cref="PlanFileException">The file is unreadable or a check fails; the message lists the problems.</exception>
+    public static PlanHistory Load(string path) => Checked(PlanJson.DeserializeHistory(PlanFile.ReadBytes(path), path), path);
+
+    /// <summary>The history with its entries in time order, after checking them (see <see cref="Load"/>).</summary>
+    /// <exception cref="PlanFileException">A check fails.</exception>
+    public static PlanHistory Checked(PlanHistory history, string source)
+    {
+        ArgumentNullException.ThrowIfNull(history);
+        var problems = new List<string>();
+        if (history.Entries is null)
+        {
+            throw new PlanFileException(source, ["entries is null: give a list."]);
+        }
+
+        for (var i = 0; i < history.Entries.Count; i++)
+        {
+            var e = history.Entries[i];
+            if (e is null)
+            {
+                problems.Add($"entries[{i}] is null.");
+            }
+            else if (e.Plan is null)
+            {
+                problems.Add($"entries[{i}] (generation {e.Generation}) has no plan.");
+            }
+            else
+            {
+                if (e.Plan.Generation != e.Generation)
+                {
+                    problems.Add($"entries[{i}] says generation {e.Generation} but holds a plan of generation {e.Plan.Generation}.");
+                }
+
+                problems.AddRange(PlanValidator.Validate(e.Plan).Where(x => x.Severity == IssueSeverity.Error).Select(x => $"entries[{i}] (generation {e.Generation}): {x.Message}"));
+            }
+        }
+
+        if (problems.Count > 0)
+        {
+            throw new PlanFileException(source, problems);
+        }
+
+        var ordered = history.Entries.OrderBy(e => e.EffectiveFrom).ToList();
+        for (var i = 1; i < ordered.Count; i++)
+        {
+            if (ordered[i].EffectiveFrom == ordered[i - 1].EffectiveFrom)
+            {
+                problems.Add($"generations {ordered[i - 1].Generation} and {ordered[i].Generation} both take effect at {ordered[i].EffectiveFrom:O}: which one owned a port then is ambiguous.");
+            }
+            else if (ordered[i].Generation <= ordered[i - 1].Generation)
+            {
+                problems.Add($"generation {ordered[i].Generation} takes effect at {ordered[i].EffectiveFrom:O}, after generation {ordered[i - 1].Generation}: generations must rise with time.");
+            }
+        }
+
+        return problems.Count > 0 ? throw new PlanFileException(source, problems) : history with { Entries = ordered };
+    }
 
     /// <summary>Loads the history, or an empty one when the file does not exist yet.</summary>
     public static PlanHistory LoadOrEmpty(string path) => File.Exists(path) ? Load(path) : Empty;

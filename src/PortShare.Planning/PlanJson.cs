@@ -224,7 +224,7 @@ public sealed class PlanFileException : PortShareException
     }
 
     public PlanFileException(string source, IReadOnlyList<string> problems)
-        : base($"{source}: {problems.Count} problem(s): {string.Join(" | ", problems)}")
+        : base($"{source}: {problems.Count:N0} problem(s): {Summarize(problems)}")
     {
         Origin = source;
         Problems = problems;

@@ -146,8 +146,8 @@ public sealed class HostSetup
     /// on any failure, what was changed is put back and the exception propagates.
     /// </summary>
     /// <returns>Warnings about the host that do not stop the apply (e.g. a slice outside <c>ip_local_port_range</c>).</returns>
-    /// <exception cref="InvalidPlanException">An input is unusable (bad host name, --sysctl with differing slices).</exception>
-    /// <exception cref="RoutingException">A tool is missing or failed, or the host file cannot be written.</exception>
+    /// <exception cref="RoutingException">An input is unusable (bad host name, narrowing with differing slices), a tool is
+    /// missing or failed, or the host file cannot be written.</exception>
     public IReadOnlyList<string> Apply(HostSliceFile slices)
     {
         ArgumentNullException.ThrowIfNull(slices);
@@ -323,12 +323,12 @@ public sealed class HostSetup
     {
         if (!RouteValidation.IsValidName(slices.Host))
         {
-            throw new InvalidPlanException([$"Host name '{slices.Host}' is invalid."]);
+            throw new RoutingException($"Host name '{slices.Host}' is invalid: use letters, digits, '.', '_' or '-'.");
         }
 
         if (slices.Slices.Count == 0)
         {
-            throw new InvalidPlanException([$"Host {slices.Host} owns no slice: nothing to apply."]);
+            throw new RoutingException($"Host {slices.Host} owns no slice: nothing to apply.");
         }
 
         if (!_options.NarrowPortRange)
@@ -339,7 +339,7 @@ public sealed class HostSetup
         var distinct = slices.Slices.Select(s => s.Ports).Distinct().ToList();
         return distinct.Count == 1
             ? distinct[0]
-            : throw new InvalidPlanException([$"Narrowing ip_local_port_range to the host's ports needs the same slice on every egress address (it is one setting per network namespace), but host {slices.Host} owns different ports on its egress addresses ({string.Join("; ", slices.Slices.Select(s => $"{s.Ports} on {s.Egress}"))}). Do not narrow the range, or give the host the same slice on every egress address."]);
+            : throw new RoutingException($"Narrowing ip_local_port_range to the host's ports needs the same slice on every egress address (it is one setting per network namespace), but host {slices.Host} owns different ports on its egress addresses ({string.Join("; ", slices.Slices.Select(s => $"{s.Ports} on {s.Egress}"))}). Do not narrow the range, or give the host the same slice on every egress address.");
     }
 
     private static void CheckWritable(string path)

@@ -52,7 +52,7 @@ public sealed class InvalidPlanException : PortShareException
 {
     /// <summary>Creates the exception from the list of problems.</summary>
     public InvalidPlanException(IReadOnlyList<string> errors)
-        : base("The plan is invalid:" + Environment.NewLine + string.Join(Environment.NewLine, errors.Select(e => "  - " + e)))
+        : base($"The plan is invalid ({errors.Count:N0} problem(s)): {Summarize(errors)}")
     {
         Errors = errors;
     }

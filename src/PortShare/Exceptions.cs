@@ -22,6 +22,18 @@ public class PortShareException : Exception
     public PortShareException()
     {
     }
+
+    /// <summary>
+    /// Problems joined for one line: the first <paramref name="max"/>, then how many more, so a spec with 300,000 bad
+    /// hosts is a readable message, not megabytes of one (the full list stays on the exception that carries it).
+    /// </summary>
+    public static string Summarize(IReadOnlyList<string> problems, string separator = " | ", int max = 10)
+    {
+        ArgumentNullException.ThrowIfNull(problems);
+        return problems.Count <= max
+            ? string.Join(separator, problems)
+            : $"{string.Join(separator, problems.Take(max))}{separator}… and {problems.Count - max:N0} more";
+    }
 }
 
 /// <summary>

@@ -109,7 +109,7 @@ public sealed class HostSetupTests
         using var ns = TestNetns.Create(32768, 60999);
         var setup = new HostSetup(new NetTools(ns.Name), new NamespaceSysctl(ns.Ns), new HostOptions { StatePath = "/nonexistent/never-written.json", NarrowPortRange = true });
         var differing = Slices() with { Slices = [new EgressSlice(s_v4, PortSlice.Parse("40000-40099")), new EgressSlice(s_v6, PortSlice.Parse("41000-41099"))] };
-        var ex = Assert.Throws<InvalidPlanException>(() => setup.Apply(differing));
+        var ex = Assert.Throws<RoutingException>(() => setup.Apply(differing));
         Assert.Contains("owns different ports on its egress addresses", ex.Message, StringComparison.Ordinal);
     }
 

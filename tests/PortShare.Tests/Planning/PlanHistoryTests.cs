@@ -1,4 +1,7 @@
 using System.Net;
+using FsCheck;
+using FsCheck.Fluent;
+using FsCheck.Xunit;
 using PortShare.Planning;
 
 namespace PortShare.Tests.Planning;
@@ -71,5 +74,44 @@ public class PlanHistoryTests
             """;
         var old = PlanJson.DeserializeHistory(v1);
         Assert.Equal(slice.Host, old.Who(s_v4, 32769, s_feb).Host);
+    }
+
+    private static PlanHistory ThreeGenerations()
+    {
+        var first = Planner.Create(PlanTestData.Example());
+        var second = Planner.Replan(first, PlanTestData.Example("spec-add-host.json")).Plan;
+        var third = Planner.Replan(second, PlanTestData.Example()).Plan;
+        return PlanHistory.Empty.Append(first, s_jan).Append(second, s_feb).Append(third, s_feb.AddDays(28));
+    }
+
+    [Property(MaxTest = 60)]
+    public Property Who_gives_the_same_answer_for_any_order_of_the_entries(int seed, ushort port, byte day)
+    {
+        var history = ThreeGenerations();
+        var shuffled = history with { Entries = [.. history.Entries.OrderBy(_ => new Random(seed).Next())] };
+        var read = PlanHistory.Checked(PlanJson.DeserializeHistory(PlanJson.Serialize(shuffled)), "history");
+        var at = s_jan.AddDays(-5 + (day % 100));
+        var expected = history.Who(s_v4, port, at);
+        var got = read.Who(s_v4, port, at);
+        var also = shuffled.Who(s_v4, port, at);
+        return (expected == got && expected == also && read.Entries.Select(e => e.Generation).SequenceEqual(history.Entries.Select(e => e.Generation))).ToProperty();
+    }
+
+    [Fact]
+    public void A_history_with_an_invalid_plan_or_ambiguous_times_is_refused()
+    {
+        var history = ThreeGenerations();
+        var tie = history with { Entries = [history.Entries[0], history.Entries[1] with { EffectiveFrom = s_jan }] };
+        var ex = Assert.Throws<PlanFileException>(() => PlanHistory.Checked(tie, "h.json"));
+        Assert.Contains("both take effect at", ex.Message, StringComparison.Ordinal);
+
+        var backwards = history with { Entries = [history.Entries[0] with { EffectiveFrom = s_feb.AddDays(60) }, history.Entries[1]] };
+        ex = Assert.Throws<PlanFileException>(() => PlanHistory.Checked(backwards, "h.json"));
+        Assert.Contains("generations must rise with time", ex.Message, StringComparison.Ordinal);
+
+        var broken = history.Entries[1].Plan with { Egress = [] };
+        var invalid = history with { Entries = [history.Entries[0], history.Entries[1] with { Plan = broken }] };
+        ex = Assert.Throws<PlanFileException>(() => PlanHistory.Checked(invalid, "h.json"));
+        Assert.Contains("entries[1] (generation 2)", ex.Message, StringComparison.Ordinal);
     }
 }
