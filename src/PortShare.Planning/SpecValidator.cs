@@ -115,6 +115,35 @@ public static class SpecValidator
         return problems;
     }
 
+    /// <summary>
+    /// What the planner could not give as asked, for a spec that passed <see cref="Validate"/>: a host with a
+    /// <c>slice_size</c> that got fewer ports on an egress IP (the range ran out). Warnings, not errors: the plan is usable.
+    /// </summary>
+    public static IReadOnlyList<string> Shortfalls(PlanSpec spec, Plan plan)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        ArgumentNullException.ThrowIfNull(plan);
+        var warnings = new List<string>();
+        foreach (var h in spec.Hosts.Where(h => h.SliceSize is not null))
+        {
+            foreach (var e in plan.Egress)
+            {
+                if (h.Egress is { } only && !only.Any(x => IPAddress.TryParse(x, out var a) && a.Equals(e.Address)))
+                {
+                    continue;
+                }
+
+                var got = e.FindSlice(h.Name)?.PortCount ?? 0;
+                if (got < h.SliceSize)
+                {
+                    warnings.Add($"host '{h.Name}' asked for slice_size {h.SliceSize} but got {got} ports on {e.Address}: the usable range is too small for every host's share.");
+                }
+            }
+        }
+
+        return warnings;
+    }
+
     private static void CheckHost(PlanSpec spec, SpecHost h, Dictionary<IPAddress, string> egress, HashSet<string> names, Dictionary<IPAddress, string> hopOwners, List<string> problems)
     {
         var n = h.Name;
@@ -135,6 +164,15 @@ public static class SpecValidator
         if (h.SliceSize is { } size && (size < spec.MinSliceSize || size > 65536))
         {
             problems.Add($"host '{n}': slice_size {size} must be at least min_slice_size {spec.MinSliceSize} and at most 65536.");
+        }
+        else if (h.SliceSize is { } odd && odd % 2 != 0)
+        {
+            problems.Add($"host '{n}': slice_size {odd} is odd; slices are even-sized (the kernel's TCP bind(0) loses a port of an odd-sized range): use {odd - 1} or {odd + 1}.");
+        }
+
+        if (h.Egress is { Count: 0 })
+        {
+            problems.Add($"host '{n}': egress is an empty list, so the host would get no slice at all; list the egress IPs it uses, or leave egress out to use every one.");
         }
 
         var families = new Dictionary<System.Net.Sockets.AddressFamily, string>();

@@ -48,6 +48,7 @@ internal static class PlanCommand
         {
             var spec = PlanFile.LoadSpec(parse.GetValue(s_spec)!);
             var plan = Planner.Create(spec);
+            WarnShortfalls(console, spec, plan);
             Emit(console, plan, parse.GetValue(s_output), parse.GetValue(s_history), parse.GetValue(s_effective), parse.GetValue(s_json), [parse.GetValue(s_spec)!]);
             return ExitCodes.Success;
         }
@@ -79,6 +80,7 @@ internal static class PlanCommand
             var spec = PlanFile.LoadSpec(parse.GetValue(s_spec)!);
             var strategy = parse.GetValue(s_compact) ? ReplanStrategy.Compact : ReplanStrategy.KeepPorts;
             var (plan, movement) = Planner.Replan(previous, spec, strategy);
+            WarnShortfalls(console, spec, plan);
             var output = parse.GetValue(s_output);
             var json = parse.GetValue(s_json);
             Save(console, plan, output, parse.GetValue(s_history), parse.GetValue(s_effective), [parse.GetValue(s_spec)!, parse.GetValue(s_previous)!]);
@@ -375,6 +377,14 @@ internal static class PlanCommand
     }
 
     // Without -o the plan itself is stdout, so tables go nowhere and a script can pipe the JSON.
+    private static void WarnShortfalls(CliConsole console, PlanSpec spec, Plan plan)
+    {
+        foreach (var warning in SpecValidator.Shortfalls(spec, plan))
+        {
+            console.WriteWarning(warning);
+        }
+    }
+
     // Both outputs are checked before either is written: neither may be an input, nor the other output.
     private static void Save(CliConsole console, Plan plan, string? output, string? history, DateTimeOffset? effective, string[] inputs)
     {
