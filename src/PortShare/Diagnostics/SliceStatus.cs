@@ -83,14 +83,12 @@ public static class SliceStatusReader
             {
                 sockets.AddRange(client.Dump(family, ProtocolType.Tcp, SocketStates.Connected, span));
                 sockets.AddRange(client.Dump(family, ProtocolType.Udp, SocketStates.Established | SocketStates.Close, span));
-                if (localAddress is not null)
+                // A listener's accepted connections share its port: they are a server's, not flows out of the slice.
+                foreach (var l in client.Dump(family, ProtocolType.Tcp, SocketStates.Listen))
                 {
-                    foreach (var l in client.Dump(family, ProtocolType.Tcp, SocketStates.Listen))
+                    if (localAddress is null || OnAddress(l.Local.Address, localAddress))
                     {
-                        if (OnAddress(l.Local.Address, localAddress))
-                        {
-                            listening.Add(l.Local.Port);
-                        }
+                        listening.Add(l.Local.Port);
                     }
                 }
             }
@@ -100,6 +98,8 @@ public static class SliceStatusReader
         {
             sockets.RemoveAll(s => !OnAddress(s.Local.Address, localAddress));
         }
+
+        sockets.RemoveAll(s => s.Protocol == ProtocolType.Tcp && listening.Contains(s.Local.Port));
 
         var usages = slices.Select(slice => Usage(slice, netns, sockets.Where(s => slice.Contains(s.Local.Port)))).ToList();
         var outside = localAddress is null
