@@ -51,7 +51,7 @@ public static class PlanJson
 
     private static ReadOnlySpan<byte> StampEnd => "\"\n}\n"u8;
 
-    private static ReadOnlySpan<byte> StampSalt => "portshare plan validator 2\n"u8;
+    private static ReadOnlySpan<byte> StampSalt => "portshare plan validator 3\n"u8;
 
     /// <summary>Appends the "validated" digest to a serialized plan (which must have passed <see cref="PlanValidator"/>).</summary>
     internal static byte[] Stamp(byte[] json)

@@ -84,9 +84,9 @@ public static class PlanValidator
     {
         ArgumentNullException.ThrowIfNull(plan);
         var issues = new Issues();
-        if (plan.Generation < 1)
+        if (plan.Generation is < 1 or long.MaxValue)
         {
-            issues.Error(IssueCode.InvalidSettings, null, null, $"generation is {plan.Generation}; generations start at 1.");
+            issues.Error(IssueCode.InvalidSettings, null, null, $"generation is {plan.Generation}; generations run from 1 to {long.MaxValue - 1}.");
         }
 
         foreach (var problem in SpecValidator.CheckRules(plan.Alignment, plan.MinSliceSize, plan.Map))

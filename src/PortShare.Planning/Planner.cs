@@ -34,6 +34,11 @@ public static class Planner
     public static ReplanResult Replan(Plan previous, PlanSpec spec, ReplanStrategy strategy = ReplanStrategy.KeepPorts)
     {
         ArgumentNullException.ThrowIfNull(previous);
+        if (previous.Generation is < 1 or >= long.MaxValue)
+        {
+            throw new PlanFileException($"The previous plan's generation {previous.Generation} cannot be followed: generations run from 1 to {long.MaxValue - 1:N0}.");
+        }
+
         var plan = Build(spec, strategy == ReplanStrategy.KeepPorts ? previous : null, previous.Generation + 1);
         return new ReplanResult(plan, PlanDiff.Compare(previous, plan));
     }
