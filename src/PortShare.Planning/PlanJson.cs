@@ -331,7 +331,13 @@ public static class PlanFile
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            throw new PlanFileException(path, ex is FileNotFoundException or DirectoryNotFoundException ? "no such file." : ex.Message, ex);
+            var why = ex switch
+            {
+                FileNotFoundException or DirectoryNotFoundException => "no such file.",
+                _ when Directory.Exists(path) => "is a directory, not a file.",
+                _ => ex.Message,
+            };
+            throw new PlanFileException(path, why, ex);
         }
     }
 

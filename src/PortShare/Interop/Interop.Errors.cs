@@ -33,7 +33,11 @@ internal static partial class Interop
             SocketError.InvalidArgument => "invalid argument (EINVAL)",
             SocketError.WouldBlock => "resource temporarily unavailable (EAGAIN)",
             SocketError.AddressFamilyNotSupported => "address family not supported (is IPv6 disabled?)",
-            _ => error.ToString(),
+            SocketError.HostNotFound => "no such host (the name does not resolve)",
+            SocketError.TryAgain => "the name could not be resolved now (DNS temporarily failed; try again)",
+            SocketError.NoData => "the name has no address",
+            SocketError.NoRecovery => "the name could not be resolved (DNS failed)",
+            _ => $"socket error {(int)error} ({error})",
         };
     }
 }
