@@ -7,7 +7,7 @@ using System.Text;
 using System.Text.Json;
 using PortShare.Connect;
 using PortShare.Routing;
-using PortShare.Routing.Lab;
+using PortShare.Lab;
 using Spectre.Console;
 
 namespace PortShare.Cli.Bench;

@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using PortShare.Routing;
-using PortShare.Routing.Lab;
+using PortShare.Lab;
 using Spectre.Console;
 
 namespace PortShare.Cli.Commands;
@@ -18,12 +18,18 @@ internal static class LabCommand
     private static readonly Option<bool> s_all = new("--all") { Description = $"Remove every namespace named {LabTopology.NamePrefix}* (also after a crash)." };
     private static readonly Option<bool> s_addHost = new("--add-host") { Description = "Add a host and re-plan live." };
     private static readonly Option<string?> s_removeHost = new("--remove-host") { Description = "Remove this host and re-plan live." };
+    private static readonly Option<int> s_routers = new("--routers")
+    {
+        Description = "Routers serving the same plan (1 or 2): with 2, the server reaches the egress address and each host its default route over both (ECMP).",
+        DefaultValueFactory = _ => 1,
+        Validators = { r => { if (r.GetValueOrDefault<int>() is < 1 or > 2) { r.AddError($"--routers must be 1 or 2, not {r.GetValueOrDefault<int>()}."); } } },
+    };
 
     public static Command Create(CliConsole console)
     {
         var command = new Command("lab", "A router, N hosts sharing one egress IP, and a server in network namespaces (root): shows that every host egresses only from its slice and every reply returns to its owner, with zero conntrack entries.");
 
-        var up = new Command("up", "Create a lab and apply a plan (equal weights) to its router and hosts.") { s_hosts, s_ipv6, s_backend, s_reassemble, s_state };
+        var up = new Command("up", "Create a lab and apply a plan (equal weights) to its router and hosts.") { s_hosts, s_ipv6, s_backend, s_reassemble, s_routers, s_state };
         up.SetAction((p, ct) => Run(console, () =>
         {
             var path = p.GetValue(s_state)!;
@@ -73,7 +79,7 @@ internal static class LabCommand
             return Task.FromResult(ExitCodes.Success);
         }));
 
-        var demo = new Command("demo", "lab up + test + show + down, with a report and a verdict; by default for IPv4 and IPv6 with both backends (--ipv6 or --backend picks one). Always cleans up.") { s_hosts, s_connections, s_ipv6, s_backend, s_reassemble };
+        var demo = new Command("demo", "lab up + test + show + down, with a report and a verdict; by default for IPv4 and IPv6 with both backends (--ipv6 or --backend picks one). Always cleans up.") { s_hosts, s_connections, s_ipv6, s_backend, s_reassemble, s_routers };
         demo.SetAction((p, ct) => Run(console, () => p.GetResult(s_ipv6) is null or { Implicit: true } && p.GetResult(s_backend) is null or { Implicit: true }
             ? DemoMatrixAsync(console, Options(p), Connections(p), ct)
             : DemoAsync(console, Options(p), Connections(p), ct)));
@@ -119,8 +125,6 @@ internal static class LabCommand
         return command;
     }
 
-    private static string Name(RouterBackend backend) => backend == RouterBackend.IpRule ? "iprule" : "nftables";
-
     private static void DeleteIfPresent(string path)
     {
         if (File.Exists(path))
@@ -137,7 +141,7 @@ internal static class LabCommand
             throw new UsageException($"--hosts must be between 1 and {LabTopology.MaxHosts}.");
         }
 
-        return new LabOptions { Hosts = hosts, Ipv6 = p.GetValue(s_ipv6), Backend = p.GetValue(s_backend), Reassemble = p.GetValue(s_reassemble) };
+        return new LabOptions { Hosts = hosts, Ipv6 = p.GetValue(s_ipv6), Backend = p.GetValue(s_backend), Reassemble = p.GetValue(s_reassemble), Routers = p.GetValue(s_routers) };
     }
 
     private static int Connections(ParseResult p)
@@ -159,7 +163,7 @@ internal static class LabCommand
     {
         var summary = new Table { Title = new TableTitle("PortShare lab: summary") }.AddColumns("egress", "backend", "connections", "verdict");
         var failed = 0;
-        foreach (var backend in new[] { RouterBackend.Nftables, RouterBackend.IpRule })
+        foreach (var backend in new[] { RouterBackend.Netdev, RouterBackend.Nftables, RouterBackend.IpRule })
         {
             foreach (var ipv6 in new[] { false, true })
             {
@@ -169,7 +173,7 @@ internal static class LabCommand
                 failed += code == ExitCodes.Success ? 0 : 1;
                 summary.AddRow(
                     ipv6 ? "IPv6 2001:db8:1::1" : "IPv4 192.0.2.1",
-                    Name(backend),
+                    NetLab.BackendName(backend),
                     (connections * options.Hosts).ToString(CultureInfo.InvariantCulture),
                     code == ExitCodes.Success ? "[green]PASS[/]" : "[red]FAIL[/]");
             }
@@ -177,15 +181,15 @@ internal static class LabCommand
 
         console.Out.Write(summary);
         console.Out.MarkupLine(failed == 0
-            ? "[bold green]PASS: IPv4 and IPv6, nftables and iprule: every host egressed only from its slice, every reply returned to its owner, 0 conntrack entries.[/]"
-            : $"[bold red]FAIL: {failed} of 4 lab runs failed (see above).[/]");
+            ? "[bold green]PASS: IPv4 and IPv6, netdev, nftables and iprule: every host egressed only from its slice, every reply returned to its owner, 0 conntrack entries.[/]"
+            : $"[bold red]FAIL: {failed} of 6 lab runs failed (see above).[/]");
         return failed == 0 ? ExitCodes.Success : ExitCodes.Failure;
     }
 
     private static async Task<int> DemoAsync(CliConsole console, LabOptions options, int connections, CancellationToken ct)
     {
         var family = options.Ipv6 ? "IPv6" : "IPv4";
-        console.Out.Write(new Rule($"[bold]PortShare lab[/]: {options.Hosts} hosts share one {family} egress address, {Name(options.Backend)} backend").LeftJustified());
+        console.Out.Write(new Rule($"[bold]PortShare lab[/]: {options.Hosts} hosts share one {family} egress address, {NetLab.BackendName(options.Backend)} backend").LeftJustified());
         var progress = Progress(console);
         var state = NetLab.Up(options, progress);
         try
@@ -206,7 +210,7 @@ internal static class LabCommand
     {
         var plan = NetLab.PlanOf(state);
         var egress = NetLab.Egress(state);
-        console.Out.MarkupLine($"lab [bold]{state.Prefix.EscapeMarkup()}[/]: router {LabTopology.RouterNs(state.Prefix).EscapeMarkup()}, server {LabTopology.ServerNs(state.Prefix).EscapeMarkup()} ({NetLab.Server(state)}:{LabTopology.ServerPort}), egress {egress}, backend {Name(state.Backend)}, plan generation {plan.Generation}");
+        console.Out.MarkupLine($"lab [bold]{state.Prefix.EscapeMarkup()}[/]: router {LabTopology.RouterNs(state.Prefix).EscapeMarkup()}, server {LabTopology.ServerNs(state.Prefix).EscapeMarkup()} ({NetLab.Server(state)}:{LabTopology.ServerPort}), egress {egress}, backend {NetLab.BackendName(state.Backend)}, plan generation {plan.Generation}");
         var installed = NetLab.RouterOf(state).Show();
         var table = RouterCommand.SliceTable(installed);
         table.Title = new TableTitle("router: installed slices");

@@ -3,7 +3,7 @@ using System.Net.Sockets;
 using PortShare.Connect;
 using PortShare.IntegrationTests.Infrastructure;
 using PortShare.Routing;
-using PortShare.Routing.Lab;
+using PortShare.Lab;
 
 namespace PortShare.IntegrationTests.Lab;
 

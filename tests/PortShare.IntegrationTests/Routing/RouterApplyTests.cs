@@ -37,6 +37,9 @@ public class RouterApplyTests
             new RouteSlice(s_egress6, h.Host, IPAddress.Parse($"2001:db8:100::{h.N + 1}"), PortRange.Parse(h.Range)),
         })];
 
+    /// <summary>The namespace has no default route: the netdev backend is told its uplink.</summary>
+    private static RouterOptions Options(RouterBackend backend) => new() { Backend = backend, Uplinks = ["d0"] };
+
     private static readonly List<RouteSlice> s_planA = Plan(("h1", 1, "40000-40511"), ("h2", 2, "40512-41023"), ("h3", 3, "41024-41535"));
     private static readonly List<RouteSlice> s_planB = Plan(("h1", 1, "40000-40255"), ("h2", 2, "40512-41023"), ("h4", 4, "40256-40511"));
 
@@ -47,13 +50,14 @@ public class RouterApplyTests
     }
 
     [Theory]
+    [InlineData(RouterBackend.Netdev)]
     [InlineData(RouterBackend.Nftables)]
     [InlineData(RouterBackend.IpRule)]
     public void Apply_twice_changes_nothing_the_second_time(RouterBackend backend)
     {
         Root.Require();
         using var ns = RouterNs();
-        var router = new Router(new NetTools(ns.Name), new RouterOptions { Backend = backend });
+        var router = new Router(new NetTools(ns.Name), Options(backend));
         var first = router.Apply(s_planA);
         Assert.False(first.IsEmpty);
         var second = router.Apply(s_planA);
@@ -64,33 +68,36 @@ public class RouterApplyTests
     }
 
     [Theory]
+    [InlineData(RouterBackend.Netdev)]
     [InlineData(RouterBackend.Nftables)]
     [InlineData(RouterBackend.IpRule)]
     public void Re_apply_with_another_plan_changes_only_the_difference_and_keeps_host_tables(RouterBackend backend)
     {
         Root.Require();
         using var ns = RouterNs();
-        var router = new Router(new NetTools(ns.Name), new RouterOptions { Backend = backend });
+        var router = new Router(new NetTools(ns.Name), Options(backend));
         var a = router.Apply(s_planA);
         var b = router.Apply(s_planB);
         Assert.Equal(a.Hosts.Single(h => h.Host == "h1").Table, b.Hosts.Single(h => h.Host == "h1").Table);
         Assert.Equal(a.Hosts.Single(h => h.Host == "h2").Table, b.Hosts.Single(h => h.Host == "h2").Table);
         // The new host never gets the removed host's table: live replies for h3's ports must not be re-pointed at h4.
-        Assert.NotEqual(a.Hosts.Single(h => h.Host == "h3").Table, b.Hosts.Single(h => h.Host == "h4").Table);
+        // (The netdev backend has no tables: a host's chain is named after it.)
+        Assert.True(backend == RouterBackend.Netdev || a.Hosts.Single(h => h.Host == "h3").Table != b.Hosts.Single(h => h.Host == "h4").Table);
         Assert.True(router.Apply(s_planB).IsEmpty);
         var shown = router.Show();
-        Assert.Contains(shown, s => s.Range == PortRange.Parse("40256-40511") && s.NextHop == "198.51.100.5");
-        Assert.DoesNotContain(shown, s => s.NextHop == "198.51.100.4");
+        Assert.Contains(shown, s => s.Range == PortRange.Parse("40256-40511") && s.NextHop!.Split(' ')[0] == "198.51.100.5");
+        Assert.DoesNotContain(shown, s => s.NextHop!.Split(' ')[0] == "198.51.100.4");
     }
 
     [Theory]
+    [InlineData(RouterBackend.Netdev)]
     [InlineData(RouterBackend.Nftables)]
     [InlineData(RouterBackend.IpRule)]
     public void A_failing_batch_rolls_back_to_the_previous_state(RouterBackend backend)
     {
         Root.Require();
         using var ns = RouterNs();
-        var router = new Router(new NetTools(ns.Name), new RouterOptions { Backend = backend });
+        var router = new Router(new NetTools(ns.Name), Options(backend));
         router.Apply(s_planA);
         var before = Snapshot(router);
         router.InjectIntoLastStep = ["rule add pref 5350 fwmark 0x1 lookup no-such-table-name"];
@@ -103,6 +110,7 @@ public class RouterApplyTests
     }
 
     [Theory]
+    [InlineData(RouterBackend.Netdev)]
     [InlineData(RouterBackend.Nftables)]
     [InlineData(RouterBackend.IpRule)]
     public void Remove_leaves_nothing_behind_and_keeps_foreign_rules(RouterBackend backend)
@@ -111,7 +119,7 @@ public class RouterApplyTests
         using var ns = RouterNs();
         ns.Ip("rule", "add", "pref", "1000", "fwmark", "0x7", "lookup", "100");
         ns.Ip("route", "add", "192.0.2.77", "via", "198.51.100.9", "table", "100");
-        var router = new Router(new NetTools(ns.Name), new RouterOptions { Backend = backend });
+        var router = new Router(new NetTools(ns.Name), Options(backend));
         router.Apply(s_planA);
         router.Remove();
         Assert.True(router.ReadState().IsEmpty);
@@ -124,6 +132,87 @@ public class RouterApplyTests
         Assert.Contains("fwmark 0x7 lookup 100", ns.Ip("rule", "show"), StringComparison.Ordinal);
         Assert.Contains("192.0.2.77", ns.Ip("route", "show", "table", "100"), StringComparison.Ordinal);
         Assert.True(router.Remove().IsEmpty);
+    }
+
+    [Fact]
+    public void Someone_elses_rule_in_the_range_is_never_taken_for_PortShares_and_is_named()
+    {
+        Root.Require();
+        using var ns = RouterNs();
+        ns.Ip("rule", "add", "pref", "5399", "to", "192.0.2.9", "blackhole");
+        var router = new Router(new NetTools(ns.Name), Options(RouterBackend.Netdev));
+        var ex = Assert.Throws<RoutingException>(() => router.Apply(s_planA));
+        Assert.Contains("192.0.2.9", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("--priority-base", ex.Message, StringComparison.Ordinal);
+        // With free ranges it applies, and remove leaves the other rule alone (and says so).
+        var elsewhere = new Router(new NetTools(ns.Name), Options(RouterBackend.Netdev) with { PriorityBase = 6000 });
+        elsewhere.Apply(s_planA);
+        Assert.NotEmpty(elsewhere.Show());
+        Assert.Empty(elsewhere.Remove().Warnings);
+        Assert.Contains("192.0.2.9", ns.Ip("rule", "show"), StringComparison.Ordinal);
+        var removal = router.Remove();
+        Assert.Contains(removal.Warnings, w => w.Contains("192.0.2.9", StringComparison.Ordinal));
+        Assert.Contains("192.0.2.9", ns.Ip("rule", "show"), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_failed_batch_names_the_failing_command_and_the_count_not_the_whole_batch()
+    {
+        Root.Require();
+        using var ns = RouterNs();
+        var tools = new NetTools(ns.Name);
+        var lines = Enumerable.Range(0, 500).Select(i => $"rule add pref 5301 to 192.0.2.{(i % 250) + 1} blackhole").ToList();
+        var ex = Assert.Throws<RoutingException>(() => tools.IpBatch(4, lines));
+        Assert.Contains("500 command(s)", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("line 251: ip -4 rule add pref 5301 to 192.0.2.1 blackhole", ex.Message, StringComparison.Ordinal);
+        Assert.True(ex.Message.Length < 1000, ex.Message);
+    }
+
+    [Fact]
+    public void Netdev_show_reports_generation_digest_and_counters_and_an_unknown_uplink_is_named()
+    {
+        Root.Require();
+        using var ns = RouterNs();
+        var router = new Router(new NetTools(ns.Name), Options(RouterBackend.Netdev));
+        router.Apply(s_planA, generation: 7);
+        var status = router.Status();
+        Assert.Equal("netdev", status.Backend);
+        Assert.Equal(7, status.Generation);
+        Assert.Equal(16, status.Digest.Length);
+        Assert.Equal(["h1", "h2", "h3"], status.Counters!.Hosts.Keys.Order(StringComparer.Ordinal));
+        Assert.Equal(0, status.Counters.UnownedPackets);
+        // A second router with the same plan has the same digest; a different plan does not.
+        using var other = RouterNs();
+        var twin = new Router(new NetTools(other.Name), Options(RouterBackend.Netdev));
+        twin.Apply(s_planA, generation: 7);
+        Assert.Equal(status.Digest, twin.Status().Digest);
+        twin.Apply(s_planB, generation: 8);
+        Assert.NotEqual(status.Digest, twin.Status().Digest);
+
+        var wrong = new Router(new NetTools(ns.Name), Options(RouterBackend.Netdev) with { Uplinks = ["nosuch0"] });
+        var ex = Assert.Throws<InvalidPlanException>(() => wrong.Apply(s_planB));
+        Assert.Contains("--uplink 'nosuch0'", ex.Message, StringComparison.Ordinal);
+        var noUplink = new Router(new NetTools(ns.Name), new RouterOptions { Backend = RouterBackend.Netdev });
+        Assert.Contains("--uplink", Assert.Throws<InvalidPlanException>(() => noUplink.Apply(s_planB)).Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Netdev_re_apply_changes_only_the_elements_and_chains_that_differ()
+    {
+        Root.Require();
+        using var ns = RouterNs();
+        var router = new Router(new NetTools(ns.Name), Options(RouterBackend.Netdev));
+        var first = router.Apply(s_planA, generation: 1);
+        Assert.StartsWith("table netdev", first.Nft, StringComparison.Ordinal);
+        var second = router.Apply(s_planB, generation: 2);
+        Assert.NotNull(second.Nft);
+        Assert.DoesNotContain("delete table", second.Nft, StringComparison.Ordinal);
+        Assert.Contains("add chain netdev portshare h4_h4", second.Nft, StringComparison.Ordinal);
+        Assert.Contains("delete chain netdev portshare h4_h3", second.Nft, StringComparison.Ordinal);
+        Assert.True(router.Apply(s_planB, generation: 2).IsEmpty);
+        var shown = router.Show();
+        Assert.Contains(shown, s => s.Range == PortRange.Parse("40256-40511") && s.Host == "h4");
+        Assert.DoesNotContain(shown, s => s.Host == "h3");
     }
 
     [Fact]
@@ -180,7 +269,7 @@ public class RouterApplyTests
         try
         {
             var path = Path.Combine(dir.FullName, "host.json");
-            var setup = new HostSetup(new NetTools(ns.Name), new NamespaceSysctl(ns.Ns), new HostOptions { StatePath = path, NarrowPortRange = true });
+            var setup = new HostSetup(new NetTools(ns.Name), new NetnsSysctl(new NetTools(ns.Name)), new HostOptions { StatePath = path, NarrowPortRange = true });
             var slices = HostSetup.SlicesOf(s_planA, "h2");
             setup.Apply(slices);
             setup.Apply(slices); // idempotent
