@@ -23,5 +23,5 @@ internal sealed record DoctorReport(
 [JsonSerializable(typeof(ConnectionRecord))]
 [JsonSerializable(typeof(DoctorReport))]
 [JsonSerializable(typeof(List<PortShare.Cli.Bench.BenchResult>))]
-[JsonSerializable(typeof(List<PortShare.Cli.Bench.RouteResult>))]
+[JsonSerializable(typeof(PortShare.Cli.Bench.RouteReport))]
 internal sealed partial class CliJsonContext : JsonSerializerContext;

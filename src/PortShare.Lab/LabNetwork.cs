@@ -87,6 +87,30 @@ public static class LabNetwork
         DefaultOverRouters(tools, routers, LabTopology.RouterSide4(n).ToString(), LabTopology.RouterSide6(n).ToString());
     }
 
+    /// <summary>The network the benchmarks' dummy hosts' next hops sit on (RFC 2544's benchmarking range).</summary>
+    public const string DummyNetwork = "198.18.0.0/15";
+
+    /// <summary>
+    /// A link on router <paramref name="router"/> that nothing answers on, for benchmark hosts that exist only in a
+    /// plan: their next hops (<see cref="DummyNextHop"/>) are on it, and no probe is ever steered to them.
+    /// </summary>
+    public static void AddDummyLink(string prefix, int router = 1)
+    {
+        new NetTools(LabTopology.RouterNs(prefix, router)).IpBatch(4, [
+            "link add dummies type veth peer name dummies-end",
+            "addr add 198.18.0.1/15 dev dummies",
+            "link set dev dummies up",
+            "link set dev dummies-end up",
+        ]);
+    }
+
+    /// <summary>Dummy host <paramref name="d"/>'s next hop (0-based; up to 131,000 of them).</summary>
+    public static System.Net.IPAddress DummyNextHop(int d)
+    {
+        var n = (198u << 24) + (18u << 16) + (uint)d + 2;
+        return new System.Net.IPAddress([(byte)(n >> 24), (byte)(n >> 16), (byte)(n >> 8), (byte)n]);
+    }
+
     /// <summary>
     /// A default route over a nexthop group of every router's link (IPv4 ids 1…, IPv6 ids 101…), hashed on the L4
     /// ports so flows spread, and without reverse-path filtering (a flow may leave by one router and return by another).

@@ -74,6 +74,17 @@ public static class NetdevScript
     /// <summary>The named counter of replies to ports no slice owns.</summary>
     public const string UnownedCounter = "unowned";
 
+    /// <summary>
+    /// An empty chain named after the installed state (<c>state_DIGEST_gGENERATION</c>), replaced in every transaction:
+    /// listing chain names is fast whatever the element count, so apply can tell that its saved copy of the state is
+    /// what is installed without listing 320,000 elements (which takes seconds).
+    /// </summary>
+    public static string Stamp(NetdevState state)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        return string.Create(CultureInfo.InvariantCulture, $"state_{state.Digest()}_g{state.Generation}");
+    }
+
     /// <summary>The script that replaces both tables with <paramref name="state"/>, as one transaction.</summary>
     public static string Build(NetdevState state, RouterOptions options)
     {
@@ -86,6 +97,7 @@ public static class NetdevScript
         sb.Append(CultureInfo.InvariantCulture, $"\tset generation {{\n\t\ttype mark\n\t\tcomment \"plan generation\"\n\t\telements = {{ {state.Generation} }}\n\t}}\n");
         // nft 1.0.6 leaves a netdev chain's device out of its JSON: the set records the uplinks for reading back.
         sb.Append(CultureInfo.InvariantCulture, $"\tset uplinks {{\n\t\ttype ifname\n\t\tcomment \"the devices of the ingress chains\"\n\t\telements = {{ {string.Join(", ", state.Uplinks.Select(u => $"\"{u}\""))} }}\n\t}}\n");
+        sb.Append(CultureInfo.InvariantCulture, $"\tchain {Stamp(state)} {{\n\t}}\n");
         sb.Append(CultureInfo.InvariantCulture, $"\tcounter {UnownedCounter} {{\n\t\tcomment \"replies to ports no slice owns (dropped)\"\n\t}}\n");
         foreach (var target in state.Targets.OrderBy(x => x.Chain, StringComparer.Ordinal))
         {
@@ -211,6 +223,7 @@ public static class NetdevScript
         if (sb.Length > 0 || installed.Generation != wanted.Generation)
         {
             sb.Append(CultureInfo.InvariantCulture, $"flush set netdev {t} generation\nadd element netdev {t} generation {{ {wanted.Generation} }}\n");
+            sb.Append(CultureInfo.InvariantCulture, $"delete chain netdev {t} {Stamp(installed)}\nadd chain netdev {t} {Stamp(wanted)}\n");
         }
 
         return sb.ToString();
@@ -221,6 +234,94 @@ public static class NetdevScript
     {
         ArgumentNullException.ThrowIfNull(options);
         return $"table netdev {options.NftTable}\ndelete table netdev {options.NftTable}\ntable inet {options.NftTable}\ndelete table inet {options.NftTable}\n";
+    }
+
+    /// <summary>
+    /// The installed table's stamp (<see cref="Stamp"/>): null when the table is absent, empty when it has none.
+    /// One <c>nft list chains</c>, fast at any size.
+    /// </summary>
+    public static string? ReadStamp(NetTools tools, RouterOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(tools);
+        ArgumentNullException.ThrowIfNull(options);
+        string[] args = ["-j", "list", "chains", "netdev"];
+        var r = tools.Nft(args);
+        if (r.ExitCode != 0)
+        {
+            throw tools.Failed("nft", args, r);
+        }
+
+        using var doc = JsonDocument.Parse(r.StdOut);
+        string? stamp = null;
+        foreach (var item in doc.RootElement.GetProperty("nftables").EnumerateArray())
+        {
+            if (item.TryGetProperty("chain", out var chain) && chain.GetProperty("table").GetString() == options.NftTable)
+            {
+                var name = chain.GetProperty("name").GetString() ?? string.Empty;
+                stamp = name.StartsWith("state_", StringComparison.Ordinal) ? name : stamp ?? string.Empty;
+            }
+        }
+
+        return stamp;
+    }
+
+    /// <summary>The state as text (one fact a line), for the copy apply keeps beside the stamp.</summary>
+    public static string Serialize(NetdevState state)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        var sb = new StringBuilder();
+        sb.Append(CultureInfo.InvariantCulture, $"g {state.Generation}\n");
+        foreach (var u in state.Uplinks)
+        {
+            sb.Append(CultureInfo.InvariantCulture, $"u {u}\n");
+        }
+
+        foreach (var t in state.Targets)
+        {
+            sb.Append(CultureInfo.InvariantCulture, $"t {t.Host} {t.Family} {t.NextHop} {t.Device}\n");
+        }
+
+        foreach (var x in state.Slices)
+        {
+            sb.Append(CultureInfo.InvariantCulture, $"s {x.Egress} {x.Range.Low} {x.Range.High} {x.Chain}\n");
+        }
+
+        return sb.ToString();
+    }
+
+    /// <summary>Reads <see cref="Serialize"/>'s text back; null when it is not such a text.</summary>
+    public static NetdevState? Deserialize(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        long generation = 0;
+        var uplinks = new List<string>();
+        var targets = new List<NetdevTarget>();
+        var slices = new List<NetdevSlice>();
+        foreach (var line in text.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var f = line.Split(' ');
+            switch (f[0])
+            {
+                case "g" when f.Length == 2 && long.TryParse(f[1], NumberStyles.None, CultureInfo.InvariantCulture, out var g):
+                    generation = g;
+                    break;
+                case "u" when f.Length == 2:
+                    uplinks.Add(f[1]);
+                    break;
+                case "t" when f.Length == 5 && IPAddress.TryParse(f[3], out var hop):
+                    targets.Add(new NetdevTarget(f[1], f[2] == "6" ? 6 : 4, hop, f[4]));
+                    break;
+                case "s" when f.Length == 5 && IPAddress.TryParse(f[1], out var egress)
+                    && ushort.TryParse(f[2], NumberStyles.None, CultureInfo.InvariantCulture, out var lo)
+                    && ushort.TryParse(f[3], NumberStyles.None, CultureInfo.InvariantCulture, out var hi):
+                    slices.Add(new NetdevSlice(egress, new PortRange(lo, hi), f[4]));
+                    break;
+                default:
+                    return null;
+            }
+        }
+
+        return new NetdevState(uplinks, targets, slices, generation);
     }
 
     /// <summary>The installed netdev table, or null when it is absent.</summary>
