@@ -137,11 +137,12 @@ public static class LabNetwork
             v6.Add(string.Create(CultureInfo.InvariantCulture, $"nexthop add id {100 + k} via {via6} dev {UplinkName(k)}"));
         }
 
-        v4.Add("nexthop add id 1000 group " + string.Join('/', Enumerable.Range(1, routers)));
-        v6.Add("nexthop add id 1100 group " + string.Join('/', Enumerable.Range(101, routers)));
-        v4.Add("route add default nhid 1000");
-        v6.Add("route add default nhid 1100");
         tools.IpBatch(4, v4);
         tools.IpBatch(6, v6);
+        // A group takes no address family (ip refuses -4/-6 for it); its members give it one.
+        tools.IpCheck("nexthop", "add", "id", "1000", "group", string.Join('/', Enumerable.Range(1, routers)));
+        tools.IpCheck("nexthop", "add", "id", "1100", "group", string.Join('/', Enumerable.Range(101, routers)));
+        tools.IpBatch(4, ["route add default nhid 1000"]);
+        tools.IpBatch(6, ["route add default nhid 1100"]);
     }
 }

@@ -171,6 +171,9 @@ public sealed class Router
     /// <summary>The options in use.</summary>
     public RouterOptions Options => _options;
 
+    /// <summary>How long apply and remove wait for another one on the same namespace (test hook; 30 s).</summary>
+    internal TimeSpan LockWait { get; set; } = TimeSpan.FromSeconds(30);
+
     /// <summary>Test hook: extra <c>ip -4 -batch</c> lines appended to the last step, to make a batch fail half-way.</summary>
     internal IReadOnlyList<string> InjectIntoLastStep { get; set; } = [];
 
@@ -388,7 +391,7 @@ public sealed class Router
         Directory.CreateDirectory(dir);
         // Named after the namespace's inode, not the name it was given: "--netns R" and "ip netns exec R …" are one router.
         var path = Path.Combine(dir, $"router-netns-{Identity}");
-        var until = Environment.TickCount64 + 30_000;
+        var until = Environment.TickCount64 + (long)LockWait.TotalMilliseconds;
         while (true)
         {
             try
@@ -401,7 +404,7 @@ public sealed class Router
             }
             catch (IOException ex)
             {
-                throw new RoutingException($"Another 'router apply' or 'router remove' has held {path} for 30 s; try again when it has finished.", ex);
+                throw new RoutingException($"Another 'router apply' or 'router remove' on this network namespace has held {path} for {LockWait.TotalSeconds:0} s; try again when it has finished.", ex);
             }
         }
     }

@@ -18,6 +18,12 @@ internal static class LabCommand
     private static readonly Option<bool> s_all = new("--all") { Description = $"Remove every namespace named {LabTopology.NamePrefix}* (also after a crash)." };
     private static readonly Option<bool> s_addHost = new("--add-host") { Description = "Add a host and re-plan live." };
     private static readonly Option<string?> s_removeHost = new("--remove-host") { Description = "Remove this host and re-plan live." };
+    private static readonly Option<string?> s_failRouter = new("--fail-router")
+    {
+        Description = "With a two-router lab: hold long-lived connections from every host (a byte every 100 ms), remove this router (r1 or r2) half-way, and report per host the connections that survived and the longest stall. The router stays gone: 'lab down' afterwards.",
+        Validators = { r => { if (r.GetValueOrDefault<string?>() is { } v && v is not ("r1" or "r2")) { r.AddError($"--fail-router must be r1 or r2, not '{v}'."); } } },
+    };
+
     private static readonly Option<int> s_routers = new("--routers")
     {
         Description = "Routers serving the same plan (1 or 2): with 2, the server reaches the egress address and each host its default route over both (ECMP).",
@@ -44,10 +50,17 @@ internal static class LabCommand
             return Task.FromResult(ExitCodes.Success);
         }));
 
-        var test = new Command("test", "Connect from every host through the router and check each reply reached its owner and no other host.") { s_connections, s_state };
+        var test = new Command("test", "Connect from every host through the router and check each reply reached its owner and no other host; with --fail-router, a router failure test.") { s_connections, s_failRouter, s_state };
         test.SetAction((p, ct) => Run(console, async () =>
         {
             var state = LabState.Load(p.GetValue(s_state)!);
+            if (p.GetValue(s_failRouter) is { } fail)
+            {
+                var failover = await LabFailover.RunAsync(state, FailoverMode.PortShare, failRouter: fail[1] - '0', progress: Progress(console), cancellationToken: ct).ConfigureAwait(false);
+                WriteFailover(console, [failover]);
+                return failover.Survived == failover.Connections ? ExitCodes.Success : ExitCodes.Failure;
+            }
+
             var report = await NetLab.TestAsync(state, Connections(p), Progress(console), ct).ConfigureAwait(false);
             WriteReport(console, state, report);
             return report.Passed ? ExitCodes.Success : ExitCodes.Failure;
@@ -80,7 +93,9 @@ internal static class LabCommand
         }));
 
         var demo = new Command("demo", "lab up + test + show + down, with a report and a verdict; by default for IPv4 and IPv6 with both backends (--ipv6 or --backend picks one). Always cleans up.") { s_hosts, s_connections, s_ipv6, s_backend, s_reassemble, s_routers };
-        demo.SetAction((p, ct) => Run(console, () => p.GetResult(s_ipv6) is null or { Implicit: true } && p.GetResult(s_backend) is null or { Implicit: true }
+        demo.SetAction((p, ct) => Run(console, () => p.GetValue(s_routers) > 1
+            ? FailoverDemoAsync(console, Options(p), ct)
+            : p.GetResult(s_ipv6) is null or { Implicit: true } && p.GetResult(s_backend) is null or { Implicit: true }
             ? DemoMatrixAsync(console, Options(p), Connections(p), ct)
             : DemoAsync(console, Options(p), Connections(p), ct)));
 
@@ -184,6 +199,71 @@ internal static class LabCommand
             ? "[bold green]PASS: IPv4 and IPv6, netdev, nftables and iprule: every host egressed only from its slice, every reply returned to its owner, 0 conntrack entries.[/]"
             : $"[bold red]FAIL: {failed} of 6 lab runs failed (see above).[/]");
         return failed == 0 ? ExitCodes.Success : ExitCodes.Failure;
+    }
+
+    /// <summary>
+    /// <c>lab demo --routers 2</c>: the failover test with PortShare, then the same with SNAT + conntrack on two routers,
+    /// each in a fresh lab, side by side.
+    /// </summary>
+    private static async Task<int> FailoverDemoAsync(CliConsole console, LabOptions options, CancellationToken ct)
+    {
+        var progress = Progress(console);
+        var reports = new List<FailoverReport>();
+        foreach (var mode in (FailoverMode[])[FailoverMode.PortShare, FailoverMode.Snat])
+        {
+            console.Out.Write(new Rule($"[bold]Router failure[/]: {options.Hosts} hosts, two routers with ECMP both ways, {(mode == FailoverMode.Snat ? "SNAT + conntrack on each router" : "PortShare " + NetLab.BackendName(options.Backend))}").LeftJustified());
+            var state = NetLab.Up(options with { Ipv6 = false, Routers = 2 }, progress);
+            try
+            {
+                if (mode == FailoverMode.Snat)
+                {
+                    LabFailover.UseSnat(state);
+                }
+
+                reports.Add(await LabFailover.RunAsync(state, mode, progress: progress, cancellationToken: ct).ConfigureAwait(false));
+            }
+            finally
+            {
+                progress($"removing the lab's namespaces ({state.Prefix}*)");
+                NetLab.Down(state);
+            }
+        }
+
+        WriteFailover(console, reports);
+        var portShare = reports[0];
+        var snat = reports[1];
+        var passed = portShare.Survived == portShare.Connections;
+        console.Out.MarkupLine(passed
+            ? $"[bold green]PASS: router r1 failed; PortShare kept {portShare.Survived}/{portShare.Connections} connections (no router holds per-flow state); SNAT + conntrack kept {snat.Survived}/{snat.Connections}.[/]"
+            : $"[bold red]FAIL: PortShare kept only {portShare.Survived}/{portShare.Connections} connections through the router failure (SNAT: {snat.Survived}/{snat.Connections}).[/]");
+        return passed ? ExitCodes.Success : ExitCodes.Failure;
+    }
+
+    private static void WriteFailover(CliConsole console, IReadOnlyList<FailoverReport> reports)
+    {
+        var table = new Table { Title = new TableTitle($"router {reports[0].FailedRouter} removed half-way: connections that survived, longest stall") };
+        table.AddColumn("host");
+        foreach (var r in reports)
+        {
+            var name = r.Mode == FailoverMode.Snat ? "SNAT + conntrack" : "PortShare";
+            table.AddColumn($"{name}: survived");
+            table.AddColumn($"{name}: longest stall");
+        }
+
+        foreach (var host in reports[0].Hosts.Select(h => h.Host))
+        {
+            var row = new List<string> { host.EscapeMarkup() };
+            foreach (var r in reports)
+            {
+                var h = r.Hosts.Single(x => x.Host == host);
+                row.Add(h.Survived == h.Connections ? $"[green]{h.Survived}/{h.Connections}[/]" : $"[red]{h.Survived}/{h.Connections}[/]");
+                row.Add(string.Create(CultureInfo.InvariantCulture, $"{h.LongestStall.TotalMilliseconds:N0} ms"));
+            }
+
+            table.AddRow(row.ToArray());
+        }
+
+        console.Out.Write(table);
     }
 
     private static async Task<int> DemoAsync(CliConsole console, LabOptions options, int connections, CancellationToken ct)

@@ -215,6 +215,52 @@ public class RouterApplyTests
         Assert.DoesNotContain(shown, s => s.Host == "h3");
     }
 
+    /// <summary>The lock file of a namespace, from its inode as stat sees the /run/netns bind mount (not PortShare's code).</summary>
+    private static string LockPath(string netns) =>
+        $"/run/portshare/lock/router-netns-{Proc.Check("stat", "-L", "-c", "%i", $"/run/netns/{netns}").Trim()}";
+
+    [Fact]
+    public async Task Apply_by_netns_name_and_apply_inside_the_namespace_take_the_same_lock()
+    {
+        Root.Require();
+        using var ns = RouterNs();
+        Directory.CreateDirectory("/run/portshare/lock");
+        var plan = Path.Combine(Path.GetTempPath(), $"portshare-lock-{Guid.NewGuid():N}.json");
+        try
+        {
+            var spec = new Planning.PlanSpec
+            {
+                Version = Planning.PlanSpec.CurrentVersion,
+                Egress = [new Planning.SpecEgress { Address = "192.0.2.1" }],
+                Hosts = [new Planning.SpecHost { Name = "h1", NextHops = ["198.51.100.2"] }, new Planning.SpecHost { Name = "h2", NextHops = ["198.51.100.3"] }],
+            };
+            Planning.PlanFile.Save(Planning.Planner.Create(spec), plan);
+            var released = false;
+            Task<CliRunner.Result> inside;
+            using (new FileStream(LockPath(ns.Name), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None))
+            {
+                // "--netns NAME": the same lock, so it gives up while the lock is held.
+                var byName = new Router(new NetTools(ns.Name), Options(RouterBackend.Netdev)) { LockWait = TimeSpan.FromMilliseconds(300) };
+                Assert.Contains("this network namespace", Assert.Throws<RoutingException>(() => byName.Apply(s_planA)).Message, StringComparison.Ordinal);
+
+                // "ip netns exec NAME portshare router apply": the same lock too, so it waits for the release.
+                inside = Task.Run(() => CliRunner.RunInNamespace(ns.Name, null, "router", "apply", plan, "--uplink", "d0"));
+                await Task.Delay(1500, TestContext.Current.CancellationToken);
+                Assert.False(inside.IsCompleted, "the apply inside the namespace did not wait for the lock");
+                released = true;
+            }
+
+            var r = await inside;
+            Assert.True(r.ExitCode == 0, r.StdErr);
+            Assert.True(released);
+            Assert.Equal(2, new Router(new NetTools(ns.Name), Options(RouterBackend.Netdev)).Show().Count);
+        }
+        finally
+        {
+            File.Delete(plan);
+        }
+    }
+
     [Fact]
     public void Concurrent_applies_are_serialized()
     {
