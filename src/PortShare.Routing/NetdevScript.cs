@@ -109,24 +109,15 @@ public static class NetdevScript
         {
             var name = NftScript.MapName(egress);
             var elements = Elements(slices);
-            var icmpKey = egress.AddressFamily == AddressFamily.InterNetworkV6 ? "@th,384,16" : "@th,224,16";
+            var ipv6 = egress.AddressFamily == AddressFamily.InterNetworkV6;
+            var icmpKey = NftScript.IcmpPortKey(ipv6);
             sb.Append(CultureInfo.InvariantCulture, $"\tmap {name} {{\n\t\ttype inet_service : verdict\n\t\tflags interval\n\t\telements = {{ {elements} }}\n\t}}\n");
             // Raw payload keys are plain integers to nft: the ICMP lookups need a twin map with the same elements.
             sb.Append(CultureInfo.InvariantCulture, $"\tmap {name}_icmp {{\n\t\ttypeof {icmpKey} : verdict\n\t\tflags interval\n\t\telements = {{ {elements} }}\n\t}}\n");
             sb.Append(CultureInfo.InvariantCulture, $"\tchain c_{name} {{\n");
             sb.Append(CultureInfo.InvariantCulture, $"\t\tmeta l4proto {{ tcp, udp }} th dport vmap @{name}\n");
-            if (egress.AddressFamily == AddressFamily.InterNetworkV6)
-            {
-                // Errors embed our packet: 8-byte ICMPv6 header, 40-byte IPv6 header (version 6, next header TCP/UDP), then its source port.
-                sb.Append(CultureInfo.InvariantCulture, $"\t\ticmpv6 type {{ destination-unreachable, packet-too-big, time-exceeded, parameter-problem }} @th,64,4 6 @th,112,8 {{ 6, 17 }} @th,384,16 vmap @{name}_icmp\n");
-                sb.Append(CultureInfo.InvariantCulture, $"\t\ticmpv6 type echo-reply @th,32,16 vmap @{name}_icmp\n");
-            }
-            else
-            {
-                // Errors embed our packet: 8-byte ICMP header, a 20-byte IPv4 header (0x45: no options, TCP/UDP), then its source port.
-                sb.Append(CultureInfo.InvariantCulture, $"\t\ticmp type {{ destination-unreachable, time-exceeded, parameter-problem }} @th,64,8 0x45 @th,136,8 {{ 6, 17 }} @th,224,16 vmap @{name}_icmp\n");
-                sb.Append(CultureInfo.InvariantCulture, $"\t\ticmp type echo-reply @th,32,16 vmap @{name}_icmp\n");
-            }
+            sb.Append(CultureInfo.InvariantCulture, $"\t\t{NftScript.IcmpErrorMatch(ipv6)} {icmpKey} vmap @{name}_icmp\n");
+            sb.Append(CultureInfo.InvariantCulture, $"\t\t{(ipv6 ? "icmpv6" : "icmp")} type echo-reply @th,32,16 vmap @{name}_icmp\n");
 
             sb.Append(CultureInfo.InvariantCulture, $"\t\tcounter name \"{UnownedCounter}\" drop\n\t}}\n");
         }
@@ -380,10 +371,7 @@ public static class NetdevScript
                         continue;
                     }
 
-                    PortRange range = key.ValueKind == JsonValueKind.Number
-                        ? new PortRange((ushort)key.GetInt32(), (ushort)key.GetInt32())
-                        : new PortRange((ushort)key.GetProperty("range")[0].GetInt32(), (ushort)key.GetProperty("range")[1].GetInt32());
-                    slices.Add(new NetdevSlice(egress, range, target));
+                    slices.Add(new NetdevSlice(egress, NftScript.ParseKey(key), target));
                 }
             }
             else if (item.TryGetProperty("rule", out var rule))
@@ -427,9 +415,7 @@ public static class NetdevScript
 
     private static string Elements(IEnumerable<NetdevSlice> slices) => string.Join(", ", slices.Select(s => $"{Key(s.Range)} : goto {s.Chain}"));
 
-    private static string Key(PortRange r) => r.Low == r.High
-        ? r.Low.ToString(CultureInfo.InvariantCulture)
-        : string.Create(CultureInfo.InvariantCulture, $"{r.Low}-{r.High}");
+    private static string Key(PortRange r) => NftScript.Key(r);
 
     private static int Family(IPAddress a) => a.AddressFamily == AddressFamily.InterNetworkV6 ? 6 : 4;
 }
