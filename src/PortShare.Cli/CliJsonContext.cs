@@ -20,5 +20,5 @@ internal sealed record ConnectionRecord(
 [JsonSourceGenerationOptions(WriteIndented = false, PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower)]
 [JsonSerializable(typeof(ConnectionRecord))]
 [JsonSerializable(typeof(List<PortShare.Cli.Bench.BenchResult>))]
-[JsonSerializable(typeof(List<PortShare.Cli.Bench.RouteResult>))]
+[JsonSerializable(typeof(PortShare.Cli.Bench.RouteReport))]
 internal sealed partial class CliJsonContext : JsonSerializerContext;

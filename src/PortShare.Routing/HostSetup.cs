@@ -28,12 +28,22 @@ public sealed class CurrentSysctl : ISysctl
     public void Write(string key, string value) => File.WriteAllText(Path.Combine("/proc/sys", key), value);
 }
 
-/// <summary>A named network namespace, through its dedicated thread.</summary>
-internal sealed class NamespaceSysctl(NetworkNamespace ns) : ISysctl
+/// <summary>A named network namespace's sysctls, through <c>ip netns exec NS sysctl</c> (keys as /proc/sys paths).</summary>
+public sealed class NetnsSysctl(NetTools tools) : ISysctl
 {
-    public string Read(string key) => ns.Run(() => CurrentSysctl.Instance.Read(key));
+    /// <inheritdoc/>
+    public string Read(string key) => Run("-n", key).Trim();
 
-    public void Write(string key, string value) => ns.Run(() => CurrentSysctl.Instance.Write(key, value));
+    /// <inheritdoc/>
+    public void Write(string key, string value) => Run("-q", "-w", $"{key}={value}");
+
+    private string Run(params string[] args)
+    {
+        ArgumentNullException.ThrowIfNull(tools.Netns, nameof(tools));
+        string[] full = ["netns", "exec", tools.Netns, "sysctl", .. args];
+        var r = tools.Runner.Run("ip", full);
+        return r.ExitCode == 0 ? r.StdOut : throw tools.Failed("ip", full, r);
+    }
 }
 
 /// <summary>What <c>host apply</c> does beyond the addresses.</summary>
@@ -91,24 +101,6 @@ public sealed class HostSetup
         _tools = tools;
         _sysctl = sysctl;
         _options = options;
-    }
-
-    /// <summary>The host's slices in <paramref name="slices"/> (a plan's route slices, grouped per egress address).</summary>
-    /// <exception cref="InvalidPlanException">The host is not in the plan.</exception>
-    public static HostSliceFile SlicesOf(IReadOnlyList<RouteSlice> slices, string host)
-    {
-        ArgumentNullException.ThrowIfNull(slices);
-        var mine = slices.Where(s => string.Equals(s.Host, host, StringComparison.Ordinal))
-            .GroupBy(s => s.Egress)
-            .Select(g => new EgressSlice(g.Key, PortSlice.From(g.Select(s => s.Range))))
-            .ToList();
-        if (mine.Count == 0)
-        {
-            var known = string.Join(", ", slices.Select(s => s.Host).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal));
-            throw new InvalidPlanException([$"Host '{host}' is not in the plan; its hosts are: {known}."]);
-        }
-
-        return new HostSliceFile { Host = host, Slices = mine };
     }
 
     /// <summary>The commands <see cref="Apply"/> would run (for <c>--dry-run</c>).</summary>

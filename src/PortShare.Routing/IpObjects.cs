@@ -17,8 +17,8 @@ namespace PortShare.Routing;
 /// <param name="Table">The table to look up, or null for a blackhole rule.</param>
 public sealed record IpRule(int Family, int Priority, string? To, string? Protocol, PortRange? Ports, uint? Fwmark, int? Table)
 {
-    /// <summary>The selector and action as <c>ip rule</c> arguments, after <c>add</c> or <c>del</c>.</summary>
-    public IReadOnlyList<string> Arguments()
+    /// <summary>The selector and action as <c>ip rule</c> arguments, after <c>add</c> or <c>del</c>, tagged with <paramref name="protocol"/>.</summary>
+    public IReadOnlyList<string> Arguments(int protocol)
     {
         var a = new List<string> { "pref", Priority.ToString(CultureInfo.InvariantCulture) };
         if (To is not null)
@@ -55,11 +55,13 @@ public sealed record IpRule(int Family, int Priority, string? To, string? Protoc
             a.Add("blackhole");
         }
 
+        a.Add("protocol");
+        a.Add(protocol.ToString(CultureInfo.InvariantCulture));
         return a;
     }
 
-    /// <summary>The <c>ip -batch</c> line that adds or deletes the rule.</summary>
-    public string BatchLine(bool add) => (add ? "rule add " : "rule del ") + string.Join(' ', Arguments());
+    /// <summary>The <c>ip -batch</c> line that adds or deletes the rule (tagged with PortShare's <paramref name="protocol"/>).</summary>
+    public string BatchLine(bool add, int protocol) => (add ? "rule add " : "rule del ") + string.Join(' ', Arguments(protocol));
 }
 
 /// <summary>A route PortShare makes in one of its tables: <c>DST via GATEWAY table T</c>.</summary>
@@ -69,8 +71,8 @@ public sealed record IpRule(int Family, int Priority, string? To, string? Protoc
 /// <param name="Gateway">The host's address (the next hop).</param>
 public sealed record IpRoute(int Family, int Table, string Destination, string Gateway)
 {
-    /// <summary>The <c>ip -batch</c> line that installs (replaces) the route.</summary>
-    public string ReplaceLine() => string.Create(CultureInfo.InvariantCulture, $"route replace {Destination} via {Gateway} table {Table}");
+    /// <summary>The <c>ip -batch</c> line that installs (replaces) the route, tagged with PortShare's <paramref name="protocol"/>.</summary>
+    public string ReplaceLine(int protocol) => string.Create(CultureInfo.InvariantCulture, $"route replace {Destination} via {Gateway} table {Table} proto {protocol}");
 
     /// <summary>The <c>ip -batch</c> line that deletes the route.</summary>
     public string DeleteLine() => string.Create(CultureInfo.InvariantCulture, $"route del {Destination} table {Table}");
@@ -79,17 +81,20 @@ public sealed record IpRoute(int Family, int Table, string Destination, string G
 /// <summary>Reads the rules and routes PortShare owns from <c>ip -j</c> output.</summary>
 public static class IpStateReader
 {
-    /// <summary>Every rule of <paramref name="family"/> whose priority lies in the owned range.</summary>
-    public static IReadOnlyList<IpRule> ReadRules(NetTools tools, int family, RouterOptions options)
+    /// <summary>Every rule of <paramref name="family"/> PortShare made (its protocol, in the owned range); others in the range go to <paramref name="foreign"/>.</summary>
+    public static IReadOnlyList<IpRule> ReadRules(NetTools tools, int family, RouterOptions options, ICollection<string>? foreign = null)
     {
         ArgumentNullException.ThrowIfNull(tools);
         ArgumentNullException.ThrowIfNull(options);
         var json = tools.IpCheck(family == 6 ? "-6" : "-4", "-j", "rule", "show");
-        return ParseRules(json, family, options);
+        return ParseRules(json, family, options, foreign);
     }
 
-    /// <summary>Parses <c>ip -j rule show</c>, keeping rules whose priority lies in the owned range.</summary>
-    public static IReadOnlyList<IpRule> ParseRules(string json, int family, RouterOptions options)
+    /// <summary>
+    /// Parses <c>ip -j rule show</c>, keeping rules whose priority lies in the owned range and that carry PortShare's
+    /// protocol; rules in the range that do not are someone else's, described in <paramref name="foreign"/>.
+    /// </summary>
+    public static IReadOnlyList<IpRule> ParseRules(string json, int family, RouterOptions options, ICollection<string>? foreign = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         var result = new List<IpRule>();
@@ -104,6 +109,12 @@ public static class IpStateReader
             var prio = e.TryGetProperty("priority", out var pr) ? pr.GetInt32() : 0;
             if (prio < options.PriorityBase || prio >= options.PriorityBase + options.PriorityCount)
             {
+                continue;
+            }
+
+            if (!IsOurs(e, options))
+            {
+                foreign?.Add($"ip -{family} rule: {Describe(e)}");
                 continue;
             }
 
@@ -140,16 +151,16 @@ public static class IpStateReader
         return result;
     }
 
-    /// <summary>Every route of <paramref name="family"/> in the owned table range.</summary>
-    public static IReadOnlyList<IpRoute> ReadRoutes(NetTools tools, int family, RouterOptions options)
+    /// <summary>Every route of <paramref name="family"/> PortShare made in the owned table range; others there go to <paramref name="foreign"/>.</summary>
+    public static IReadOnlyList<IpRoute> ReadRoutes(NetTools tools, int family, RouterOptions options, ICollection<string>? foreign = null)
     {
         ArgumentNullException.ThrowIfNull(tools);
         var json = tools.IpCheck(family == 6 ? "-6" : "-4", "-j", "route", "show", "table", "all");
-        return ParseRoutes(json, family, options);
+        return ParseRoutes(json, family, options, foreign);
     }
 
-    /// <summary>Parses <c>ip -j route show table all</c>, keeping routes in the owned table range.</summary>
-    public static IReadOnlyList<IpRoute> ParseRoutes(string json, int family, RouterOptions options)
+    /// <summary>Parses <c>ip -j route show table all</c>, keeping PortShare's routes (its protocol) in the owned table range.</summary>
+    public static IReadOnlyList<IpRoute> ParseRoutes(string json, int family, RouterOptions options, ICollection<string>? foreign = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         var result = new List<IpRoute>();
@@ -167,6 +178,12 @@ public static class IpStateReader
                 continue;
             }
 
+            if (!IsOurs(e, options))
+            {
+                foreign?.Add($"ip -{family} route: {Describe(e)}");
+                continue;
+            }
+
             var dst = e.TryGetProperty("dst", out var d) ? d.GetString() ?? string.Empty : string.Empty;
             var gw = e.TryGetProperty("gateway", out var g) ? g.GetString() ?? string.Empty : string.Empty;
             result.Add(new IpRoute(family, table, Normalize(dst) ?? dst, Normalize(gw) ?? gw));
@@ -174,6 +191,14 @@ public static class IpStateReader
 
         return result;
     }
+
+    private static bool IsOurs(JsonElement e, RouterOptions options) =>
+        e.TryGetProperty("protocol", out var p) && (p.ValueKind == JsonValueKind.Number
+            ? p.GetInt32() == options.Protocol
+            : p.GetString() == options.Protocol.ToString(CultureInfo.InvariantCulture));
+
+    private static string Describe(JsonElement e) =>
+        string.Join(' ', e.EnumerateObject().Where(p => p.Value.ValueKind is JsonValueKind.String or JsonValueKind.Number).Select(p => $"{p.Name} {p.Value}"));
 
     private static string? Normalize(string? address) =>
         address is not null && IPAddress.TryParse(address, out var ip) ? ip.ToString() : address;

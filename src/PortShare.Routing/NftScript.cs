@@ -84,6 +84,28 @@ public static class NftScript
         return null;
     }
 
+    /// <summary>
+    /// The match for ICMP errors about one of our TCP/UDP packets. Errors embed our packet: for IPv4 an 8-byte ICMP
+    /// header, a 20-byte IPv4 header (0x45: no options, TCP/UDP), then its source port; for IPv6 an 8-byte ICMPv6
+    /// header, a 40-byte IPv6 header (version 6, next header TCP/UDP), then its source port.
+    /// </summary>
+    internal static string IcmpErrorMatch(bool ipv6) => ipv6
+        ? "icmpv6 type { destination-unreachable, packet-too-big, time-exceeded, parameter-problem } @th,64,4 6 @th,112,8 { 6, 17 }"
+        : "icmp type { destination-unreachable, time-exceeded, parameter-problem } @th,64,8 0x45 @th,136,8 { 6, 17 }";
+
+    /// <summary>The embedded source port of an ICMP error (see <see cref="IcmpErrorMatch"/>) as a raw payload key.</summary>
+    internal static string IcmpPortKey(bool ipv6) => ipv6 ? "@th,384,16" : "@th,224,16";
+
+    /// <summary>A port range as an nft set key: <c>LO-HI</c>, or one port.</summary>
+    internal static string Key(PortRange r) => r.Low == r.High
+        ? r.Low.ToString(CultureInfo.InvariantCulture)
+        : string.Create(CultureInfo.InvariantCulture, $"{r.Low}-{r.High}");
+
+    /// <summary>A set element key of <c>nft -j</c> output: a number, or <c>{"range": [LO, HI]}</c>.</summary>
+    internal static PortRange ParseKey(JsonElement key) => key.ValueKind == JsonValueKind.Number
+        ? new PortRange((ushort)key.GetInt32(), (ushort)key.GetInt32())
+        : new PortRange((ushort)key.GetProperty("range")[0].GetInt32(), (ushort)key.GetProperty("range")[1].GetInt32());
+
     private static string Body(IReadOnlyList<MarkedSlice> slices, RouterOptions options)
     {
         var sb = new StringBuilder();
@@ -94,13 +116,10 @@ public static class NftScript
         foreach (var g in groups)
         {
             var name = MapName(g.Key);
-            var elements = string.Join(", ", g.OrderBy(s => s.Range.Low).Select(s =>
-                s.Range.Low == s.Range.High
-                    ? string.Create(CultureInfo.InvariantCulture, $"{s.Range.Low} : 0x{s.Mark:x8}")
-                    : string.Create(CultureInfo.InvariantCulture, $"{s.Range.Low}-{s.Range.High} : 0x{s.Mark:x8}")));
+            var elements = string.Join(", ", g.OrderBy(s => s.Range.Low).Select(s => string.Create(CultureInfo.InvariantCulture, $"{Key(s.Range)} : 0x{s.Mark:x8}")));
             sb.Append(CultureInfo.InvariantCulture, $"\tmap {name} {{\n\t\ttype inet_service : mark\n\t\tflags interval\n\t\telements = {{ {elements} }}\n\t}}\n");
             // ICMP lookups use raw payload keys, which nft types as plain integers: a twin map with the same elements.
-            var icmpKey = g.Key.AddressFamily == AddressFamily.InterNetworkV6 ? "@th,384,16" : "@th,224,16";
+            var icmpKey = IcmpPortKey(g.Key.AddressFamily == AddressFamily.InterNetworkV6);
             sb.Append(CultureInfo.InvariantCulture, $"\tmap {name}_icmp {{\n\t\ttypeof {icmpKey} : meta mark\n\t\tflags interval\n\t\telements = {{ {elements} }}\n\t}}\n");
         }
 
@@ -114,8 +133,7 @@ public static class NftScript
                 sb.Append(CultureInfo.InvariantCulture, $"\t\tip6 saddr {e} notrack\n");
                 sb.Append(CultureInfo.InvariantCulture, $"\t\tip6 saddr {e} meta l4proto {{ tcp, udp }} meta mark set th sport map @{name} accept\n");
                 sb.Append(CultureInfo.InvariantCulture, $"\t\tip6 daddr {e} meta l4proto {{ tcp, udp }} notrack meta mark set th dport map @{name} accept\n");
-                // Errors embed our packet: 8-byte ICMPv6 header, 40-byte IPv6 header (version 6, next header TCP/UDP), then its source port.
-                sb.Append(CultureInfo.InvariantCulture, $"\t\tip6 daddr {e} icmpv6 type {{ destination-unreachable, packet-too-big, time-exceeded, parameter-problem }} @th,64,4 6 @th,112,8 {{ 6, 17 }} notrack meta mark set @th,384,16 map @{name}_icmp accept\n");
+                sb.Append(CultureInfo.InvariantCulture, $"\t\tip6 daddr {e} {IcmpErrorMatch(true)} notrack meta mark set {IcmpPortKey(true)} map @{name}_icmp accept\n");
                 sb.Append(CultureInfo.InvariantCulture, $"\t\tip6 daddr {e} icmpv6 type echo-reply notrack meta mark set @th,32,16 map @{name}_icmp accept\n");
                 sb.Append(CultureInfo.InvariantCulture, $"\t\tip6 daddr {e} counter drop comment \"no slice owns it\"\n");
             }
@@ -126,8 +144,7 @@ public static class NftScript
                 // about them (e.g. fragmentation-needed from a smaller uplink MTU) are routed back to that host.
                 sb.Append(CultureInfo.InvariantCulture, $"\t\tip saddr {e} meta l4proto {{ tcp, udp }} meta mark set th sport map @{name} accept\n");
                 sb.Append(CultureInfo.InvariantCulture, $"\t\tip daddr {e} meta l4proto {{ tcp, udp }} notrack meta mark set th dport map @{name} accept\n");
-                // Errors embed our packet: 8-byte ICMP header, a 20-byte IPv4 header (0x45: no options, TCP/UDP), then its source port.
-                sb.Append(CultureInfo.InvariantCulture, $"\t\tip daddr {e} icmp type {{ destination-unreachable, time-exceeded, parameter-problem }} @th,64,8 0x45 @th,136,8 {{ 6, 17 }} notrack meta mark set @th,224,16 map @{name}_icmp accept\n");
+                sb.Append(CultureInfo.InvariantCulture, $"\t\tip daddr {e} {IcmpErrorMatch(false)} notrack meta mark set {IcmpPortKey(false)} map @{name}_icmp accept\n");
                 sb.Append(CultureInfo.InvariantCulture, $"\t\tip daddr {e} icmp type echo-reply notrack meta mark set @th,32,16 map @{name}_icmp accept\n");
                 sb.Append(CultureInfo.InvariantCulture, $"\t\tip daddr {e} counter drop comment \"no slice owns it\"\n");
             }
@@ -209,10 +226,7 @@ public static class NftScript
                 {
                     var key = elem[0];
                     var mark = elem[1].GetUInt32();
-                    PortRange range = key.ValueKind == JsonValueKind.Number
-                        ? new PortRange((ushort)key.GetInt32(), (ushort)key.GetInt32())
-                        : new PortRange((ushort)key.GetProperty("range")[0].GetInt32(), (ushort)key.GetProperty("range")[1].GetInt32());
-                    slices.Add(new MarkedSlice(egress, range, mark));
+                    slices.Add(new MarkedSlice(egress, ParseKey(key), mark));
                 }
             }
             else if (item.TryGetProperty("rule", out var rule) && rule.GetRawText().Contains("\"ct\"", StringComparison.Ordinal))

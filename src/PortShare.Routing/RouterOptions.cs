@@ -8,6 +8,12 @@ public enum RouterBackend
 
     /// <summary>One <c>ip rule … dport LO-HI</c> per slice and protocol (iproute2 only; cost grows with the slice count; ICMP errors are not steered).</summary>
     IpRule,
+
+    /// <summary>
+    /// A netdev ingress table on the uplinks: address dispatch, a port map per egress address, a chain per host that
+    /// forwards with <c>fwd … to NEXTHOP device DEV</c>. No table, rule or mark per host: flat cost with any host count.
+    /// </summary>
+    Netdev,
 }
 
 /// <summary>
@@ -28,8 +34,24 @@ public sealed record RouterOptions
     /// <summary>The first routing table PortShare owns (table <c>TableBase</c> itself is not used).</summary>
     public int TableBase { get; init; } = 5300;
 
-    /// <summary>How many tables PortShare owns: at most <c>TableCount - 1</c> hosts.</summary>
-    public int TableCount { get; init; } = 100;
+    /// <summary>
+    /// How many tables (and marks) PortShare owns: at most <c>TableCount - 1</c> hosts. A host's index is a function of
+    /// its name and the plan's host names (a hash slot, probed in name order), so the default covers the whole 16-bit
+    /// mark space and collisions stay rare; a smaller range makes collisions, and so moved indices, likelier.
+    /// </summary>
+    public int TableCount { get; init; } = 65536;
+
+    /// <summary>With the nftables (fwmark) backend, warn above this many hosts: one fwmark rule per host is walked per packet.</summary>
+    public int FwmarkWarnHosts { get; init; } = 300;
+
+    /// <summary>
+    /// The rule and route protocol number PortShare tags what it makes with (<c>ip rule … protocol N</c>): only rules
+    /// and routes carrying it are PortShare's, whatever else sits in its ranges.
+    /// </summary>
+    public int Protocol { get; init; } = 83;
+
+    /// <summary>Netdev backend: the devices replies arrive on (empty: the devices of the default routes).</summary>
+    public IReadOnlyList<string> Uplinks { get; init; } = [];
 
     /// <summary>The first packet mark; host marks are <c>MarkBase + index</c>.</summary>
     public uint MarkBase { get; init; } = 0x50530000;
@@ -61,6 +83,21 @@ public sealed record RouterOptions
         if (TableBase < 256 || TableCount < 2 || (long)TableBase + TableCount > 252_000_000)
         {
             errors.Add($"Table range {TableBase}+{TableCount} must start at 256 or above (0-255 are the kernel's) and hold at least 2 tables.");
+        }
+
+        if (TableCount > 65536)
+        {
+            errors.Add($"Table count {TableCount} is above 65536: a host's mark is MarkBase + its index, in the mark's low 16 bits.");
+        }
+
+        if (Backend == RouterBackend.Netdev && Reassemble)
+        {
+            errors.Add("--reassemble does not work with the netdev backend: its ingress hook runs before the kernel reassembles fragments. Use --backend nftables for plans that need large UDP datagrams.");
+        }
+
+        if (Uplinks.Any(u => !NetTools.IsValidNetnsName(u) || u.Length > 15))
+        {
+            errors.Add($"--uplink '{Uplinks.First(u => !NetTools.IsValidNetnsName(u) || u.Length > 15)}' is not a valid device name.");
         }
 
         if ((MarkBase & 0xFFFF) != 0)

@@ -132,21 +132,73 @@ public sealed partial class NetTools
         var r = Ip(args, string.Join('\n', lines) + "\n");
         if (r.ExitCode != 0)
         {
-            throw new RoutingException($"ip -{family} -batch failed{Where()}: {r.StdErr.Trim()}{Environment.NewLine}batch was:{Environment.NewLine}{string.Join(Environment.NewLine, lines)}");
+            throw new RoutingException(BatchFailure(family, lines, r.StdErr));
         }
     }
 
-    /// <summary>True when the <c>nft</c> tool can be started.</summary>
+    /// <summary>
+    /// The error of a failed batch: the failing command (ip reports "Command failed -:LINE") and how many commands the
+    /// batch held, never the whole batch (which can be tens of thousands of lines).
+    /// </summary>
+    internal string BatchFailure(int family, IReadOnlyList<string> lines, string stderr)
+    {
+        var failed = new List<string>();
+        var errors = new List<string>();
+        foreach (var line in stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var at = line.LastIndexOf("-:", StringComparison.Ordinal);
+            if (line.StartsWith("Command failed", StringComparison.Ordinal) && at >= 0
+                && int.TryParse(line.AsSpan(at + 2), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var n) && n >= 1 && n <= lines.Count)
+            {
+                failed.Add($"line {n}: ip -{family} {lines[n - 1]}");
+            }
+            else
+            {
+                errors.Add(line);
+            }
+        }
+
+        var what = failed.Count == 0 ? string.Empty : $"{Environment.NewLine}  failing command {string.Join($"{Environment.NewLine}  failing command ", failed.Take(3))}";
+        return $"ip -{family} -batch of {lines.Count} command(s) failed{Where()}: {string.Join("; ", errors)}{what}";
+    }
+
+    private bool? _hasNft;
+
+    /// <summary>True when the <c>nft</c> tool can be started (asked once per instance).</summary>
     public bool HasNft()
     {
+        if (_hasNft is { } known)
+        {
+            return known;
+        }
+
         try
         {
-            return Runner.Run("nft", ["--version"]).ExitCode == 0;
+            _hasNft = Runner.Run("nft", ["--version"]).ExitCode == 0;
         }
         catch (RoutingException)
         {
-            return false;
+            _hasNft = false;
         }
+
+        return _hasNft.Value;
+    }
+
+    /// <summary>
+    /// The namespace's identity, the same however it is named: <c>net:[INODE]</c> as <c>/proc/self/ns/net</c> reads in
+    /// it (for <see cref="Netns"/> through <c>ip netns exec</c>, so <c>--netns R</c> and <c>ip netns exec R …</c> agree).
+    /// </summary>
+    public string NamespaceIdentity()
+    {
+        if (Netns is null)
+        {
+            return new FileInfo("/proc/self/ns/net").LinkTarget ?? throw new RoutingException("Cannot read /proc/self/ns/net.");
+        }
+
+        var r = Runner.Run("ip", ["netns", "exec", Netns, "readlink", "/proc/self/ns/net"]);
+        return r.ExitCode == 0 && r.StdOut.Trim().StartsWith("net:[", StringComparison.Ordinal)
+            ? r.StdOut.Trim()
+            : throw Failed("ip", ["netns", "exec", Netns, "readlink", "/proc/self/ns/net"], r);
     }
 
     /// <summary>The error for a failed run.</summary>

@@ -6,37 +6,44 @@ using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
 using PortShare.Connect;
+using PortShare.Lab;
 using PortShare.Routing;
-using PortShare.Routing.Lab;
 using Spectre.Console;
 
 namespace PortShare.Cli.Bench;
 
-/// <summary>One row of <c>portshare bench route</c>: a return-path scenario at a slice count, its rate and its ratio to SNAT.</summary>
-internal sealed record RouteResult(string Scenario, int Slices, long Connections, double Seconds, double PerSecond, double Ratio, long Conntrack, long Errors, string? Note);
+/// <summary>One row of <c>portshare bench route</c>: a return-path scenario at a host count, its rate and its ratio to SNAT.</summary>
+internal sealed record RouteResult(string Scenario, int Hosts, int Slices, long Connections, double Seconds, double PerSecond, double Ratio, long Conntrack, long Errors, string? Note);
+
+/// <summary>How long <c>router apply</c> took in <c>bench route</c>: from empty, and for a re-plan that adds one host.</summary>
+internal sealed record ApplyTiming(string Backend, int Hosts, int Slices, string Step, double Seconds, int NftLines);
+
+/// <summary>Everything <c>bench route --json</c> prints.</summary>
+internal sealed record RouteReport(IReadOnlyList<RouteResult> Rates, IReadOnlyList<ApplyTiming> Apply);
 
 /// <summary>
 /// <c>portshare bench route</c>: connections per second (connect, one-line reply, close) from three hosts through a router
-/// to a server, all in namespaces made for the run, for (a) SNAT with conntrack (nft masquerade on the router: the thing
-/// PortShare replaces), (b) the iprule backend and (c) the nftables backend at 3 (one per host), 100 and 1,000 slices.
-/// Extra slices belong to dummy hosts whose next hops sit on a link that nothing answers on (no traffic goes there); they own the
-/// lower ports and the real hosts the last slices, so the iprule walk is the worst case. The scenarios are interleaved
-/// in short windows, every ratio is against the SNAT windows of the same run.
+/// to a server, in a lab built by <see cref="LabNetwork"/> for the run, for (a) SNAT with conntrack (nft masquerade on
+/// the router: the thing PortShare replaces), (b) the iprule backend, (c) the nftables (fwmark) backend and (d) the
+/// netdev backend, with the router knowing 3 hosts or more (<c>--hosts</c>) on one or more egress IPs (<c>--egress</c>).
+/// Extra hosts are dummies whose next hops sit on a link nothing answers on (no traffic goes there); they own the lower
+/// ports and the real hosts the last slices, so the iprule walk is the worst case. The scenarios are interleaved in
+/// short windows, every ratio is against the SNAT windows of the same run. The router apply time from empty and of a
+/// one-host re-plan is measured at the largest host count.
 /// </summary>
 internal sealed class RouteBenchmark : IAsyncDisposable
 {
-    /// <summary>The slice counts measured; the smallest is one slice per real host.</summary>
-    public static readonly int[] SliceCounts = [3, 100, 1000];
+    /// <summary>The host counts measured by default; the smallest is the real hosts alone.</summary>
+    public static readonly int[] DefaultHosts = [3, 100, 1000];
 
-    private const int Hosts = 3;
+    private const int RealHosts = 3;
     private const int LoopsPerHost = 8;
     private const int RealSliceSize = 4000;
     private const int RealSliceLow = 52000;
-    private const int DummySliceSize = 32;
-    private const int DummyHosts = 40;
+    private const int LowestDummyPort = 1024;
+    private const int IpRuleMaxSlices = 2000;
     private const string NatTable = "psbench_nat";
 
-    private static readonly IPAddress s_egress = LabTopology.Egress4;
     private static readonly IPEndPoint s_server = new(LabTopology.Server4, LabTopology.ServerPort);
 
     private readonly string _prefix;
@@ -62,10 +69,37 @@ internal sealed class RouteBenchmark : IAsyncDisposable
             DefaultValueFactory = _ => 3,
             Validators = { r => { if (r.GetValueOrDefault<double>() is <= 0 or > 600) { r.AddError("--seconds must be above 0 and at most 600."); } } },
         };
+        var hosts = new Option<int[]>("--hosts")
+        {
+            Description = "Host counts the router knows (3 real hosts plus dummies), e.g. --hosts 3 1000 10000. Each is measured with every backend (iprule only up to 2,000 slices).",
+            AllowMultipleArgumentsPerToken = true,
+            DefaultValueFactory = _ => DefaultHosts,
+            Validators =
+            {
+                r =>
+                {
+                    var v = r.GetValueOrDefault<int[]>() ?? [];
+                    if (v.Length == 0 || v.Any(n => n is < RealHosts or > 30_000))
+                    {
+                        r.AddError($"--hosts takes counts from {RealHosts} to 30000, not '{string.Join(' ', v)}'.");
+                    }
+                }
+            },
+        };
+        var egress = new Option<int>("--egress")
+        {
+            Description = "Egress IPs every host has a slice on (192.0.2.1 and up; probes use 192.0.2.1).",
+            DefaultValueFactory = _ => 1,
+            Validators = { r => { if (r.GetValueOrDefault<int>() is < 1 or > 64) { r.AddError("--egress must be 1-64."); } } },
+        };
+        var applyOnly = new Option<bool>("--apply-only") { Description = "Only time router apply (from empty, a one-host re-plan, remove) at the largest --hosts; no connection rates." };
         var json = CliOptions.Json();
-        var command = new Command("route", "Connections per second through a router: SNAT with conntrack (baseline) against the iprule and nftables backends at 3, 100 and 1,000 slices (lab namespaces, root).")
+        var command = new Command("route", "Connections per second through a router: SNAT with conntrack (baseline) against the iprule, nftables (fwmark) and netdev backends with 3 or more hosts known to the router; router apply time at the largest size (lab namespaces, root).")
         {
             seconds,
+            hosts,
+            egress,
+            applyOnly,
             json,
         };
         command.SetAction((parse, ct) => CommandRunner.RunAsync(console, async () =>
@@ -75,22 +109,25 @@ internal sealed class RouteBenchmark : IAsyncDisposable
                 throw new PortShareException("The route benchmark builds a lab of network namespaces and needs root (sudo).");
             }
 
-            var results = await RunAsync(parse.GetValue(seconds), line => console.RawError.WriteLine(line), ct);
-            Report(console, results, parse.GetValue(json));
+            var counts = parse.GetValue(hosts)!.Distinct().Order().ToArray();
+            var report = await RunAsync(parse.GetValue(seconds), counts, parse.GetValue(egress), parse.GetValue(applyOnly), line => console.RawError.WriteLine(line), ct);
+            Report(console, report, parse.GetValue(json));
             return ExitCodes.Success;
         }));
         return command;
     }
 
     /// <summary>Builds the lab, measures every scenario interleaved, and removes the lab (also on failure or cancel).</summary>
-    public static async Task<List<RouteResult>> RunAsync(double seconds, Action<string> progress, CancellationToken ct)
+    public static async Task<RouteReport> RunAsync(double seconds, IReadOnlyList<int> hostCounts, int egressCount, bool applyOnly, Action<string> progress, CancellationToken ct)
     {
         var bench = new RouteBenchmark(LabTopology.NewPrefix());
         await using (bench)
         {
-            progress($"building the lab {bench._prefix}* (router, server, {Hosts} hosts)");
+            progress($"building the lab {bench._prefix}* (router, server, {RealHosts} hosts)");
             bench.Build();
-            return await bench.MeasureAllAsync(seconds, progress, ct);
+            var apply = bench.MeasureApply(hostCounts.Max(), egressCount, progress);
+            var rates = applyOnly ? [] : await bench.MeasureAllAsync(seconds, hostCounts, egressCount, progress, ct);
+            return new RouteReport(rates, apply);
         }
     }
 
@@ -99,18 +136,20 @@ internal sealed class RouteBenchmark : IAsyncDisposable
         Snat,
         IpRule,
         Nftables,
+        Netdev,
     }
 
-    private sealed record Config(Mode Mode, int Slices)
+    private sealed record Config(Mode Mode, int Hosts)
     {
         public string Name => Mode switch
         {
             Mode.Snat => "(a) SNAT + conntrack (masquerade)",
             Mode.IpRule => "(b) iprule backend",
-            _ => "(c) nftables backend",
+            Mode.Nftables => "(c) nftables (fwmark) backend",
+            _ => "(d) netdev backend",
         };
 
-        public string Label => Mode == Mode.Snat ? Name : string.Create(CultureInfo.InvariantCulture, $"{Name}, {Slices} slices");
+        public string Label => Mode == Mode.Snat ? Name : string.Create(CultureInfo.InvariantCulture, $"{Name}, {Hosts} hosts");
     }
 
     private sealed class Tally
@@ -122,15 +161,66 @@ internal sealed class RouteBenchmark : IAsyncDisposable
         public string? LastError;
     }
 
-    private async Task<List<RouteResult>> MeasureAllAsync(double seconds, Action<string> progress, CancellationToken ct)
+    private static RouterBackend BackendOf(Mode mode) => mode switch
     {
-        var configs = new List<Config> { new(Mode.Snat, 0) };
-        foreach (var n in SliceCounts)
+        Mode.IpRule => RouterBackend.IpRule,
+        Mode.Nftables => RouterBackend.Nftables,
+        _ => RouterBackend.Netdev,
+    };
+
+    private static RouterOptions OptionsOf(Mode mode) => new()
+    {
+        Backend = BackendOf(mode),
+        IpRuleWarnSlices = int.MaxValue,
+        FwmarkWarnHosts = int.MaxValue,
+        Uplinks = ["srv"],
+    };
+
+    /// <summary>
+    /// Router apply of the largest plan with the netdev and nftables backends: from empty, then a re-plan that adds one
+    /// host (one slice per egress IP in ports no one owns), which the netdev backend applies as an element update.
+    /// </summary>
+    private List<ApplyTiming> MeasureApply(int hosts, int egressCount, Action<string> progress)
+    {
+        var result = new List<ApplyTiming>();
+        var plan = Slices(hosts, egressCount);
+        var grown = plan.Concat(Enumerable.Range(0, egressCount).Select(e => new RouteSlice(Egress(e), "added", LabNetwork.DummyNextHop(60_000), new PortRange(64000, 64003)))).ToList();
+        foreach (var mode in (Mode[])[Mode.Netdev, Mode.Nftables])
         {
-            configs.Add(new Config(Mode.IpRule, n));
-            configs.Add(new Config(Mode.Nftables, n));
+            var router = new Router(RouterTools, OptionsOf(mode));
+            router.Remove();
+            progress(string.Create(CultureInfo.InvariantCulture, $"timing router apply: {BackendOf(mode)}, {hosts} hosts × {egressCount} egress IPs = {plan.Count} slices"));
+            var sw = Stopwatch.StartNew();
+            var first = router.Apply(plan);
+            result.Add(new ApplyTiming(NetLab.BackendName(BackendOf(mode)), hosts, plan.Count, "apply from empty", sw.Elapsed.TotalSeconds, Lines(first.Nft)));
+            sw.Restart();
+            var added = router.Apply(grown);
+            result.Add(new ApplyTiming(NetLab.BackendName(BackendOf(mode)), hosts + 1, grown.Count, "re-plan adding one host", sw.Elapsed.TotalSeconds, Lines(added.Nft)));
+            sw.Restart();
+            router.Remove();
+            result.Add(new ApplyTiming(NetLab.BackendName(BackendOf(mode)), hosts + 1, grown.Count, "remove", sw.Elapsed.TotalSeconds, 0));
         }
 
+        return result;
+
+        static int Lines(string? script) => script is null ? 0 : script.Count(c => c == '\n');
+    }
+
+    private async Task<List<RouteResult>> MeasureAllAsync(double seconds, IReadOnlyList<int> hostCounts, int egressCount, Action<string> progress, CancellationToken ct)
+    {
+        var configs = new List<Config> { new(Mode.Snat, RealHosts) };
+        foreach (var n in hostCounts)
+        {
+            if (n * egressCount <= IpRuleMaxSlices)
+            {
+                configs.Add(new Config(Mode.IpRule, n));
+            }
+
+            configs.Add(new Config(Mode.Nftables, n));
+            configs.Add(new Config(Mode.Netdev, n));
+        }
+
+        var plans = hostCounts.ToDictionary(n => n, n => Slices(n, egressCount));
         var rounds = Math.Max(2, (int)Math.Ceiling(seconds));
         var window = seconds / rounds;
         var tallies = configs.ToDictionary(c => c, _ => new Tally());
@@ -140,7 +230,7 @@ internal sealed class RouteBenchmark : IAsyncDisposable
         {
             ct.ThrowIfCancellationRequested();
             progress($"warming up {c.Label}");
-            Configure(c);
+            Configure(c, plans);
             _ = await WindowAsync(c.Mode, Math.Min(0.3, window), ct);
         }
 
@@ -151,7 +241,7 @@ internal sealed class RouteBenchmark : IAsyncDisposable
             {
                 var c = configs[(k + round) % configs.Count];
                 ct.ThrowIfCancellationRequested();
-                Configure(c);
+                Configure(c, plans);
                 var (n, t, errors, lastError) = await WindowAsync(c.Mode, window, ct);
                 var tally = tallies[c];
                 tally.Connections += n;
@@ -163,8 +253,7 @@ internal sealed class RouteBenchmark : IAsyncDisposable
             }
         }
 
-        var snat = tallies[configs[0]];
-        var snatRate = Rate(snat);
+        var snatRate = Rate(tallies[configs[0]]);
         var results = new List<RouteResult>();
         foreach (var c in configs)
         {
@@ -175,10 +264,9 @@ internal sealed class RouteBenchmark : IAsyncDisposable
             {
                 note = "baseline";
             }
-            else if (c.Slices != SliceCounts[0])
+            else if (c.Hosts != hostCounts[0] && tallies.TryGetValue(c with { Hosts = hostCounts[0] }, out var smallest) && Rate(smallest) > 0)
             {
-                var first = Rate(tallies[new Config(c.Mode, SliceCounts[0])]);
-                note = first > 0 ? string.Create(CultureInfo.InvariantCulture, $"{rate / first:F2}× the same backend at {SliceCounts[0]} slices") : null;
+                note = string.Create(CultureInfo.InvariantCulture, $"{rate / Rate(smallest):F2}× the same backend at {hostCounts[0]} hosts");
             }
 
             if (tally.Errors > 0)
@@ -186,7 +274,8 @@ internal sealed class RouteBenchmark : IAsyncDisposable
                 note = (note is null ? string.Empty : note + "; ") + string.Create(CultureInfo.InvariantCulture, $"{tally.Errors} failed ({tally.LastError})");
             }
 
-            results.Add(new RouteResult(c.Name, c.Slices, tally.Connections, tally.Seconds, rate, snatRate > 0 ? rate / snatRate : 0, tally.Conntrack, tally.Errors, note));
+            var slices = c.Mode == Mode.Snat ? 0 : plans[c.Hosts].Count;
+            results.Add(new RouteResult(c.Name, c.Hosts, slices, tally.Connections, tally.Seconds, rate, snatRate > 0 ? rate / snatRate : 0, tally.Conntrack, tally.Errors, note));
         }
 
         return results;
@@ -207,7 +296,7 @@ internal sealed class RouteBenchmark : IAsyncDisposable
         var sw = Stopwatch.StartNew();
         stop.CancelAfter(TimeSpan.FromSeconds(seconds));
         var loops = new List<Task>();
-        for (var h = 0; h < Hosts; h++)
+        for (var h = 0; h < RealHosts; h++)
         {
             var host = h;
             for (var i = 0; i < LoopsPerHost; i++)
@@ -261,46 +350,52 @@ internal sealed class RouteBenchmark : IAsyncDisposable
         }
     }
 
+    /// <summary>Egress IP <paramref name="e"/> (0-based): 192.0.2.1, 192.0.2.2, …; probes use the first.</summary>
+    private static IPAddress Egress(int e) => IPAddress.Parse(string.Create(CultureInfo.InvariantCulture, $"192.0.2.{e + 1}"));
+
     /// <summary>The real hosts' slices: the last ones of the plan.</summary>
     private static PortRange RealSlice(int host) => new((ushort)(RealSliceLow + (host * RealSliceSize)), (ushort)(RealSliceLow + ((host + 1) * RealSliceSize) - 1));
 
     /// <summary>
-    /// <paramref name="count"/> slices: dummy hosts' 32-port slices in ascending order below the real hosts' slices, then
-    /// one slice per real host (installed last, so an iprule walk passes every dummy rule first).
+    /// A plan of <paramref name="hosts"/> hosts on <paramref name="egressCount"/> egress IPs: dummy hosts' even-sized
+    /// slices (32 ports, fewer when many) in ascending order below the real hosts' slices, then one slice per real host
+    /// (installed last, so an iprule walk passes every dummy rule first). Every host has a slice on every egress IP.
     /// </summary>
-    internal static List<RouteSlice> Slices(int count)
+    internal static List<RouteSlice> Slices(int hosts, int egressCount = 1)
     {
-        var slices = new List<RouteSlice>(count);
-        var dummies = count - Hosts;
-        for (var j = 0; j < dummies; j++)
+        var dummies = hosts - RealHosts;
+        var size = dummies == 0 ? 32 : Math.Clamp((RealSliceLow - LowestDummyPort) / dummies / 2 * 2, 2, 32);
+        var slices = new List<RouteSlice>(hosts * egressCount);
+        for (var e = 0; e < egressCount; e++)
         {
-            var low = RealSliceLow - (DummySliceSize * (dummies - j));
-            var d = j % DummyHosts;
-            slices.Add(new RouteSlice(s_egress, string.Create(CultureInfo.InvariantCulture, $"dummy{d}"), DummyNextHop(d), new PortRange((ushort)low, (ushort)(low + DummySliceSize - 1))));
-        }
+            var egress = Egress(e);
+            for (var j = 0; j < dummies; j++)
+            {
+                var low = RealSliceLow - (size * (dummies - j));
+                slices.Add(new RouteSlice(egress, string.Create(CultureInfo.InvariantCulture, $"dummy{j}"), LabNetwork.DummyNextHop(j), new PortRange((ushort)low, (ushort)(low + size - 1))));
+            }
 
-        for (var h = 0; h < Hosts; h++)
-        {
-            slices.Add(new RouteSlice(s_egress, LabTopology.HostName(h + 1), LabTopology.HostSide4(h + 1), RealSlice(h)));
+            for (var h = 0; h < RealHosts; h++)
+            {
+                slices.Add(new RouteSlice(egress, LabTopology.HostName(h + 1), LabTopology.HostSide4(h + 1), RealSlice(h)));
+            }
         }
 
         return slices;
     }
 
-    private static IPAddress DummyNextHop(int d) => IPAddress.Parse(string.Create(CultureInfo.InvariantCulture, $"10.200.0.{d + 2}"));
-
-    private void Configure(Config c)
+    private void Configure(Config c, Dictionary<int, List<RouteSlice>> plans)
     {
         var tools = RouterTools;
         tools.Nft(["delete", "table", "ip", NatTable]);
         if (c.Mode == Mode.Snat)
         {
             new Router(tools, new RouterOptions()).Remove();
-            Check(tools, tools.Nft(["-f", "-"], $"table ip {NatTable} {{\n\tchain post {{\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n\t\tip saddr 198.51.100.0/24 oifname \"srv\" masquerade\n\t}}\n}}\n"));
+            Check(tools, tools.Nft(["-f", "-"], $"table ip {NatTable} {{\n\tchain post {{\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n\t\tip saddr 198.51.100.0/24 oifname \"srv\" snat to {LabTopology.RouterSnat4(1)}\n\t}}\n}}\n"));
         }
         else
         {
-            new Router(tools, new RouterOptions { Backend = c.Mode == Mode.IpRule ? RouterBackend.IpRule : RouterBackend.Nftables, IpRuleWarnSlices = int.MaxValue }).Apply(Slices(c.Slices));
+            new Router(tools, OptionsOf(c.Mode)).Apply(plans[c.Hosts]);
         }
 
         // Start every window with an empty conntrack table: the count then says what this scenario tracked.
@@ -319,60 +414,32 @@ internal sealed class RouteBenchmark : IAsyncDisposable
 
     private void Build()
     {
-        var root = new NetTools();
-        var router = LabTopology.RouterNs(_prefix);
-        var server = LabTopology.ServerNs(_prefix);
-        foreach (var ns in (string[])[router, server, .. Enumerable.Range(1, Hosts).Select(h => LabTopology.HostNs(_prefix, LabTopology.HostName(h)))])
+        var hosts = Enumerable.Range(1, RealHosts).Select(LabTopology.HostName).ToList();
+        foreach (var ns in (string[])[RouterNs, LabTopology.ServerNs(_prefix), .. hosts.Select(h => LabTopology.HostNs(_prefix, h))])
         {
-            root.IpCheck("netns", "add", ns);
+            LabNetwork.AddNamespace(ns);
             _namespaces.Add(ns);
         }
 
-        var r = new NetTools(router);
-        r.IpBatch(4, [
-            "link set lo up",
-            $"link add srv type veth peer name uplink netns {server}",
-            $"addr add {LabTopology.RouterServerSide4}/24 dev srv",
-            "link set dev srv up",
-            "link add dummies type veth peer name dummies-end",
-            "addr add 10.200.0.1/24 dev dummies",
-            "link set dev dummies up",
-            "link set dev dummies-end up",
-        ]);
-        new NetTools(server).IpBatch(4, [
-            "link set lo up",
-            $"addr add {LabTopology.Server4}/24 dev uplink",
-            "link set dev uplink up",
-            $"route add default via {LabTopology.RouterServerSide4}",
-        ]);
-        Sysctl(router, "net.ipv4.ip_forward=1", "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.default.rp_filter=0");
-        for (var n = 1; n <= Hosts; n++)
+        LabNetwork.WireRoutersAndServer(_prefix, routers: 1);
+        LabNetwork.AddDummyLink(_prefix);
+        foreach (var name in hosts)
         {
-            var name = LabTopology.HostName(n);
+            LabNetwork.WireHost(_prefix, name, routers: 1);
+            var n = LabTopology.HostNumber(name);
             var hostNs = LabTopology.HostNs(_prefix, name);
-            r.IpBatch(4, [
-                $"link add {name} type veth peer name uplink netns {hostNs}",
-                $"addr add {LabTopology.RouterSide4(n)}/30 dev {name}",
-                $"link set dev {name} up",
-            ]);
-            new NetTools(hostNs).IpBatch(4, [
-                "link set lo up",
-                $"addr add {s_egress}/32 dev lo",
-                $"addr add {LabTopology.HostSide4(n)}/30 dev uplink",
-                "link set dev uplink up",
-                $"route add default via {LabTopology.RouterSide4(n)}",
-            ]);
-
+            var tools = new NetTools(hostNs);
+            tools.IpBatch(4, [$"addr add {LabTopology.Egress4}/32 dev lo"]);
             // The real slices (52000-63999) and the SNAT scenario's ephemeral ports both lie in this range.
-            Sysctl(hostNs, "net.ipv4.ip_local_port_range=10000 65000");
+            new NetnsSysctl(tools).Write("net/ipv4/ip_local_port_range", "10000 65000");
             var ns = NetworkNamespace.Enter(hostNs);
             _hostNs.Add(ns);
             var pool = new PooledSockets(ns);
             _hostSockets.Add(pool);
-            _connectors.Add(new SliceConnector(RealSlice(n - 1), s_egress, ConnectStrategy.Kernel, pool));
+            _connectors.Add(new SliceConnector(RealSlice(n - 1), LabTopology.Egress4, ConnectStrategy.Kernel, pool));
         }
 
-        StartServer(server);
+        StartServer(LabTopology.ServerNs(_prefix));
     }
 
     private void StartServer(string netns)
@@ -418,16 +485,6 @@ internal sealed class RouteBenchmark : IAsyncDisposable
         })).ToList();
     }
 
-    private static void Sysctl(string netns, params string[] settings)
-    {
-        var tools = new NetTools(netns);
-        foreach (var s in settings)
-        {
-            var r = tools.Runner.Run("ip", ["netns", "exec", netns, "sysctl", "-q", "-w", s]);
-            Check(tools, r, "sysctl");
-        }
-    }
-
     private static void Check(NetTools tools, ToolResult r, string tool = "nft")
     {
         if (r.ExitCode != 0)
@@ -459,20 +516,21 @@ internal sealed class RouteBenchmark : IAsyncDisposable
         }
     }
 
-    private static void Report(CliConsole console, List<RouteResult> results, bool json)
+    private static void Report(CliConsole console, RouteReport report, bool json)
     {
         if (json)
         {
-            console.RawOut.WriteLine(JsonSerializer.Serialize(results, CliJsonContext.Default.ListRouteResult));
+            console.RawOut.WriteLine(JsonSerializer.Serialize(report, CliJsonContext.Default.RouteReport));
             return;
         }
 
         var table = new Table().Border(TableBorder.Rounded).Title($"portshare bench route (kernel {HostFacts.KernelRelease().EscapeMarkup()}, {Environment.ProcessorCount} cores)");
-        table.AddColumns("scenario", "slices", "conn/s", "ratio to (a)", "conntrack", "note");
-        foreach (var r in results)
+        table.AddColumns("scenario", "hosts", "slices", "conn/s", "ratio to (a)", "conntrack", "note");
+        foreach (var r in report.Rates)
         {
             table.AddRow(
                 r.Scenario.EscapeMarkup(),
+                r.Hosts.ToString(CultureInfo.InvariantCulture),
                 r.Slices == 0 ? "-" : r.Slices.ToString(CultureInfo.InvariantCulture),
                 r.PerSecond.ToString("N0", CultureInfo.InvariantCulture),
                 r.Ratio.ToString("F2", CultureInfo.InvariantCulture),
@@ -482,6 +540,13 @@ internal sealed class RouteBenchmark : IAsyncDisposable
 
         table.Caption("conntrack: the router's entries at the end of a window (flushed before each); ratios against the (a) windows of the same run");
         console.Out.Write(table);
+        var apply = new Table().Border(TableBorder.Rounded).Title("router apply").AddColumns("backend", "hosts", "slices", "step", "seconds", "nft script lines");
+        foreach (var a in report.Apply)
+        {
+            apply.AddRow(a.Backend, a.Hosts.ToString(CultureInfo.InvariantCulture), a.Slices.ToString(CultureInfo.InvariantCulture), a.Step, a.Seconds.ToString("F2", CultureInfo.InvariantCulture), a.NftLines.ToString(CultureInfo.InvariantCulture));
+        }
+
+        console.Out.Write(apply);
     }
 
     /// <summary>

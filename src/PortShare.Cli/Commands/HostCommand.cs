@@ -108,7 +108,7 @@ internal static class HostCommand
             return action(new HostSetup(new NetTools(), CurrentSysctl.Instance, options));
         }
 
-        using var ns = NetworkNamespace.Enter(netns);
-        return action(new HostSetup(new NetTools(netns), new NamespaceSysctl(ns), options));
+        var tools = new NetTools(netns);
+        return action(new HostSetup(tools, new NetnsSysctl(tools), options));
     }
 }

@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using PortShare.Routing;
-using PortShare.Routing.Lab;
+using PortShare.Lab;
 using Spectre.Console;
 
 namespace PortShare.Cli.Commands;
@@ -18,12 +18,24 @@ internal static class LabCommand
     private static readonly Option<bool> s_all = new("--all") { Description = $"Remove every namespace named {LabTopology.NamePrefix}* (also after a crash)." };
     private static readonly Option<bool> s_addHost = new("--add-host") { Description = "Add a host and re-plan live." };
     private static readonly Option<string?> s_removeHost = new("--remove-host") { Description = "Remove this host and re-plan live." };
+    private static readonly Option<string?> s_failRouter = new("--fail-router")
+    {
+        Description = "With a two-router lab: hold long-lived connections from every host (a byte every 100 ms), remove this router (r1 or r2) half-way, and report per host the connections that survived and the longest stall. The router stays gone: 'lab down' afterwards.",
+        Validators = { r => { if (r.GetValueOrDefault<string?>() is { } v && v is not ("r1" or "r2")) { r.AddError($"--fail-router must be r1 or r2, not '{v}'."); } } },
+    };
+
+    private static readonly Option<int> s_routers = new("--routers")
+    {
+        Description = "Routers serving the same plan (1 or 2): with 2, the server reaches the egress address and each host its default route over both (ECMP).",
+        DefaultValueFactory = _ => 1,
+        Validators = { r => { if (r.GetValueOrDefault<int>() is < 1 or > 2) { r.AddError($"--routers must be 1 or 2, not {r.GetValueOrDefault<int>()}."); } } },
+    };
 
     public static Command Create(CliConsole console)
     {
         var command = new Command("lab", "A router, N hosts sharing one egress IP, and a server in network namespaces (root): shows that every host egresses only from its slice and every reply returns to its owner, with zero conntrack entries.");
 
-        var up = new Command("up", "Create a lab and apply a plan (equal weights) to its router and hosts.") { s_hosts, s_ipv6, s_backend, s_reassemble, s_state };
+        var up = new Command("up", "Create a lab and apply a plan (equal weights) to its router and hosts.") { s_hosts, s_ipv6, s_backend, s_reassemble, s_routers, s_state };
         up.SetAction((p, ct) => Run(console, () =>
         {
             var path = p.GetValue(s_state)!;
@@ -38,10 +50,17 @@ internal static class LabCommand
             return Task.FromResult(ExitCodes.Success);
         }));
 
-        var test = new Command("test", "Connect from every host through the router and check each reply reached its owner and no other host.") { s_connections, s_state };
+        var test = new Command("test", "Connect from every host through the router and check each reply reached its owner and no other host; with --fail-router, a router failure test.") { s_connections, s_failRouter, s_state };
         test.SetAction((p, ct) => Run(console, async () =>
         {
             var state = LabState.Load(p.GetValue(s_state)!);
+            if (p.GetValue(s_failRouter) is { } fail)
+            {
+                var failover = await LabFailover.RunAsync(state, FailoverMode.PortShare, failRouter: fail[1] - '0', progress: Progress(console), cancellationToken: ct).ConfigureAwait(false);
+                WriteFailover(console, [failover]);
+                return failover.Survived == failover.Connections ? ExitCodes.Success : ExitCodes.Failure;
+            }
+
             var report = await NetLab.TestAsync(state, Connections(p), Progress(console), ct).ConfigureAwait(false);
             WriteReport(console, state, report);
             return report.Passed ? ExitCodes.Success : ExitCodes.Failure;
@@ -73,8 +92,10 @@ internal static class LabCommand
             return Task.FromResult(ExitCodes.Success);
         }));
 
-        var demo = new Command("demo", "lab up + test + show + down, with a report and a verdict; by default for IPv4 and IPv6 with both backends (--ipv6 or --backend picks one). Always cleans up.") { s_hosts, s_connections, s_ipv6, s_backend, s_reassemble };
-        demo.SetAction((p, ct) => Run(console, () => p.GetResult(s_ipv6) is null or { Implicit: true } && p.GetResult(s_backend) is null or { Implicit: true }
+        var demo = new Command("demo", "lab up + test + show + down, with a report and a verdict; by default for IPv4 and IPv6 with both backends (--ipv6 or --backend picks one). Always cleans up.") { s_hosts, s_connections, s_ipv6, s_backend, s_reassemble, s_routers };
+        demo.SetAction((p, ct) => Run(console, () => p.GetValue(s_routers) > 1
+            ? FailoverDemoAsync(console, Options(p), ct)
+            : p.GetResult(s_ipv6) is null or { Implicit: true } && p.GetResult(s_backend) is null or { Implicit: true }
             ? DemoMatrixAsync(console, Options(p), Connections(p), ct)
             : DemoAsync(console, Options(p), Connections(p), ct)));
 
@@ -120,8 +141,6 @@ internal static class LabCommand
         return command;
     }
 
-    private static string Name(RouterBackend backend) => backend == RouterBackend.IpRule ? "iprule" : "nftables";
-
     private static void DeleteIfPresent(string path)
     {
         if (File.Exists(path))
@@ -138,7 +157,7 @@ internal static class LabCommand
             throw new UsageException($"--hosts must be between 1 and {LabTopology.MaxHosts}.");
         }
 
-        return new LabOptions { Hosts = hosts, Ipv6 = p.GetValue(s_ipv6), Backend = p.GetValue(s_backend), Reassemble = p.GetValue(s_reassemble) };
+        return new LabOptions { Hosts = hosts, Ipv6 = p.GetValue(s_ipv6), Backend = p.GetValue(s_backend), Reassemble = p.GetValue(s_reassemble), Routers = p.GetValue(s_routers) };
     }
 
     private static int Connections(ParseResult p)
@@ -160,7 +179,7 @@ internal static class LabCommand
     {
         var summary = new Table { Title = new TableTitle("PortShare lab: summary") }.AddColumns("egress", "backend", "connections", "verdict");
         var failed = 0;
-        foreach (var backend in new[] { RouterBackend.Nftables, RouterBackend.IpRule })
+        foreach (var backend in new[] { RouterBackend.Netdev, RouterBackend.Nftables, RouterBackend.IpRule })
         {
             foreach (var ipv6 in new[] { false, true })
             {
@@ -170,7 +189,7 @@ internal static class LabCommand
                 failed += code == ExitCodes.Success ? 0 : 1;
                 summary.AddRow(
                     ipv6 ? "IPv6 2001:db8:1::1" : "IPv4 192.0.2.1",
-                    Name(backend),
+                    NetLab.BackendName(backend),
                     (connections * options.Hosts).ToString(CultureInfo.InvariantCulture),
                     code == ExitCodes.Success ? "[green]PASS[/]" : "[red]FAIL[/]");
             }
@@ -178,15 +197,80 @@ internal static class LabCommand
 
         console.Out.Write(summary);
         console.Out.MarkupLine(failed == 0
-            ? "[bold green]PASS: IPv4 and IPv6, nftables and iprule: every host egressed only from its slice, every reply returned to its owner, 0 conntrack entries.[/]"
-            : $"[bold red]FAIL: {failed} of 4 lab runs failed (see above).[/]");
+            ? "[bold green]PASS: IPv4 and IPv6, netdev, nftables and iprule: every host egressed only from its slice, every reply returned to its owner, 0 conntrack entries.[/]"
+            : $"[bold red]FAIL: {failed} of 6 lab runs failed (see above).[/]");
         return failed == 0 ? ExitCodes.Success : ExitCodes.Failure;
+    }
+
+    /// <summary>
+    /// <c>lab demo --routers 2</c>: the failover test with PortShare, then the same with SNAT + conntrack on two routers,
+    /// each in a fresh lab, side by side.
+    /// </summary>
+    private static async Task<int> FailoverDemoAsync(CliConsole console, LabOptions options, CancellationToken ct)
+    {
+        var progress = Progress(console);
+        var reports = new List<FailoverReport>();
+        foreach (var mode in (FailoverMode[])[FailoverMode.PortShare, FailoverMode.Snat])
+        {
+            console.Out.Write(new Rule($"[bold]Router failure[/]: {options.Hosts} hosts, two routers with ECMP both ways, {(mode == FailoverMode.Snat ? "SNAT + conntrack on each router" : "PortShare " + NetLab.BackendName(options.Backend))}").LeftJustified());
+            var state = NetLab.Up(options with { Ipv6 = false, Routers = 2 }, progress);
+            try
+            {
+                if (mode == FailoverMode.Snat)
+                {
+                    LabFailover.UseSnat(state);
+                }
+
+                reports.Add(await LabFailover.RunAsync(state, mode, progress: progress, cancellationToken: ct).ConfigureAwait(false));
+            }
+            finally
+            {
+                progress($"removing the lab's namespaces ({state.Prefix}*)");
+                NetLab.Down(state);
+            }
+        }
+
+        WriteFailover(console, reports);
+        var portShare = reports[0];
+        var snat = reports[1];
+        var passed = portShare.Survived == portShare.Connections;
+        console.Out.MarkupLine(passed
+            ? $"[bold green]PASS: router r1 failed; PortShare kept {portShare.Survived}/{portShare.Connections} connections (no router holds per-flow state); SNAT + conntrack kept {snat.Survived}/{snat.Connections}.[/]"
+            : $"[bold red]FAIL: PortShare kept only {portShare.Survived}/{portShare.Connections} connections through the router failure (SNAT: {snat.Survived}/{snat.Connections}).[/]");
+        return passed ? ExitCodes.Success : ExitCodes.Failure;
+    }
+
+    private static void WriteFailover(CliConsole console, IReadOnlyList<FailoverReport> reports)
+    {
+        var table = new Table { Title = new TableTitle($"router {reports[0].FailedRouter} removed half-way: connections that survived, longest stall") };
+        table.AddColumn("host");
+        foreach (var r in reports)
+        {
+            var name = r.Mode == FailoverMode.Snat ? "SNAT + conntrack" : "PortShare";
+            table.AddColumn($"{name}: survived");
+            table.AddColumn($"{name}: longest stall");
+        }
+
+        foreach (var host in reports[0].Hosts.Select(h => h.Host))
+        {
+            var row = new List<string> { host.EscapeMarkup() };
+            foreach (var r in reports)
+            {
+                var h = r.Hosts.Single(x => x.Host == host);
+                row.Add(h.Survived == h.Connections ? $"[green]{h.Survived}/{h.Connections}[/]" : $"[red]{h.Survived}/{h.Connections}[/]");
+                row.Add(string.Create(CultureInfo.InvariantCulture, $"{h.LongestStall.TotalMilliseconds:N0} ms"));
+            }
+
+            table.AddRow(row.ToArray());
+        }
+
+        console.Out.Write(table);
     }
 
     private static async Task<int> DemoAsync(CliConsole console, LabOptions options, int connections, CancellationToken ct)
     {
         var family = options.Ipv6 ? "IPv6" : "IPv4";
-        console.Out.Write(new Rule($"[bold]PortShare lab[/]: {options.Hosts} hosts share one {family} egress address, {Name(options.Backend)} backend").LeftJustified());
+        console.Out.Write(new Rule($"[bold]PortShare lab[/]: {options.Hosts} hosts share one {family} egress address, {NetLab.BackendName(options.Backend)} backend").LeftJustified());
         var progress = Progress(console);
         var state = NetLab.Up(options, progress);
         try
@@ -207,7 +291,7 @@ internal static class LabCommand
     {
         var plan = NetLab.PlanOf(state);
         var egress = NetLab.Egress(state);
-        console.Out.MarkupLine($"lab [bold]{state.Prefix.EscapeMarkup()}[/]: router {LabTopology.RouterNs(state.Prefix).EscapeMarkup()}, server {LabTopology.ServerNs(state.Prefix).EscapeMarkup()} ({NetLab.Server(state)}:{LabTopology.ServerPort}), egress {egress}, backend {Name(state.Backend)}, plan generation {plan.Generation}");
+        console.Out.MarkupLine($"lab [bold]{state.Prefix.EscapeMarkup()}[/]: router {LabTopology.RouterNs(state.Prefix).EscapeMarkup()}, server {LabTopology.ServerNs(state.Prefix).EscapeMarkup()} ({NetLab.Server(state)}:{LabTopology.ServerPort}), egress {egress}, backend {NetLab.BackendName(state.Backend)}, plan generation {plan.Generation}");
         var installed = NetLab.RouterOf(state).Show();
         var table = RouterCommand.SliceTable(installed);
         table.Title = new TableTitle("router: installed slices");

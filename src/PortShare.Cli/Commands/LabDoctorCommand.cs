@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Text.Json;
 using PortShare.Cli.Doctor;
-using PortShare.Routing.Lab;
+using PortShare.Lab;
 
 namespace PortShare.Cli.Commands;
 

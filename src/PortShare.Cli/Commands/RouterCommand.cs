@@ -18,7 +18,22 @@ internal static class RouterCommand
     };
 
     private static readonly Option<int> s_priority = new("--priority-base") { Description = "First ip rule priority PortShare owns (it owns 100).", DefaultValueFactory = _ => 5300 };
-    private static readonly Option<int> s_table = new("--table-base") { Description = "First routing table PortShare owns (it owns 100; host N uses base+N).", DefaultValueFactory = _ => 5300 };
+    private static readonly Option<int> s_table = new("--table-base") { Description = "First routing table PortShare owns (nftables and iprule backends; host N uses base+N, and mark 0x5053000 + N).", DefaultValueFactory = _ => 5300 };
+    private static readonly Option<int> s_tableCount = new("--table-count")
+    {
+        Description = "How many tables and marks PortShare owns from --table-base (nftables and iprule backends): at most count-1 hosts. A host's number is a hash of its name, so the same plan always gets the same tables; the default spans the whole 16-bit mark space.",
+        DefaultValueFactory = _ => 65536,
+        Validators = { r => { if (r.GetValueOrDefault<int>() is < 2 or > 65536) { r.AddError($"--table-count must be 2-65536, not {r.GetValueOrDefault<int>()}."); } } },
+    };
+
+    private static readonly Option<string[]> s_uplink = new("--uplink")
+    {
+        Description = "netdev backend: the device(s) replies arrive on (default: the devices of the default routes). An unknown device is an error.",
+        AllowMultipleArgumentsPerToken = true,
+    };
+
+    private static readonly Option<bool> s_json = CliOptions.Json();
+    private static readonly Option<bool> s_counters = new("--counters") { Description = "netdev backend: packets and bytes forwarded to each host, and replies dropped because no slice owns their port." };
 
     public static Command Create(CliConsole console)
     {
@@ -26,11 +41,11 @@ internal static class RouterCommand
 
         var apply = new Command("apply", "Install or update the return path for a plan: changes only what differs, in one batch per step; a failure rolls back to the previous state. Ports no slice owns are dropped. The iprule backend cannot route a slice ending at 65535 and does not steer ICMP errors.")
         {
-            s_plan, s_backend, s_reassemble, s_dryRun, s_netns, s_priority, s_table,
+            s_plan, s_backend, s_uplink, s_reassemble, s_dryRun, s_netns, s_priority, s_table, s_tableCount,
         };
         apply.SetAction((p, ct) => CommandRunner.RunAsync(console, () => Task.FromResult(Apply(console, p))));
 
-        var remove = new Command("remove", "Delete every rule, route and nftables table PortShare made (nothing else).") { s_dryRun, s_netns, s_priority, s_table };
+        var remove = new Command("remove", "Delete every rule, route and nftables table PortShare made (nothing else).") { s_dryRun, s_netns, s_priority, s_table, s_tableCount };
         remove.SetAction((p, ct) => CommandRunner.RunAsync(console, () =>
         {
             var router = Make(p);
@@ -41,21 +56,46 @@ internal static class RouterCommand
             }
 
             var change = router.Remove(dry);
+            foreach (var w in change.Warnings)
+            {
+                console.WriteWarning(w);
+            }
+
             Report(console, change, dry, "removed");
             return Task.FromResult(ExitCodes.Success);
         }));
 
-        var show = new Command("show", "List the slices installed on this router.") { s_netns, s_priority, s_table };
+        var show = new Command("show", "List the slices installed on this router, the plan generation and a digest of the installed state (equal on routers that serve the same plan).") { s_netns, s_priority, s_table, s_tableCount, s_json, s_counters };
         show.SetAction((p, ct) => CommandRunner.RunAsync(console, () =>
         {
-            var slices = Make(p).Show();
-            if (slices.Count == 0)
+            var status = Make(p).Status();
+            if (p.GetValue(s_json))
+            {
+                console.RawOut.WriteLine(System.Text.Json.JsonSerializer.Serialize(RouterShowJson.From(status, p.GetValue(s_counters)), RouterJsonContext.Default.RouterShowJson));
+                return Task.FromResult(ExitCodes.Success);
+            }
+
+            foreach (var f in status.Foreign.Take(5))
+            {
+                console.WriteWarning($"not PortShare's (left alone): {f}");
+            }
+
+            if (status.Slices.Count == 0)
             {
                 console.Out.MarkupLine("[grey]No PortShare slices are installed.[/]");
                 return Task.FromResult(ExitCodes.Success);
             }
 
-            console.Out.Write(SliceTable(slices));
+            console.Out.MarkupLine($"backend [bold]{status.Backend}[/], plan generation {(status.Generation?.ToString(CultureInfo.InvariantCulture) ?? "unknown")}, digest [bold]{status.Digest}[/], {status.Slices.Count} slice(s)");
+            if (p.GetValue(s_counters))
+            {
+                console.Out.Write(CounterTable(status));
+            }
+            else
+            {
+                console.Out.Write(SliceTable(status.Slices));
+            }
+
             return Task.FromResult(ExitCodes.Success);
         }));
 
@@ -67,16 +107,34 @@ internal static class RouterCommand
 
     internal static Table SliceTable(IReadOnlyList<InstalledSlice> slices)
     {
-        var table = new Table().AddColumns("egress", "ports", "table", "next hop");
+        var table = new Table().AddColumns("egress", "ports", "host / table", "next hop");
         foreach (var s in slices)
         {
             table.AddRow(
                 s.Egress.ToString(),
                 s.Range.ToString(),
-                s.Table.ToString(CultureInfo.InvariantCulture),
+                (s.Host ?? s.Table.ToString(CultureInfo.InvariantCulture)).EscapeMarkup(),
                 (s.NextHop ?? "(missing)").EscapeMarkup());
         }
 
+        return table;
+    }
+
+    private static Table CounterTable(RouterStatus status)
+    {
+        var table = new Table().AddColumns("host", "packets", "bytes");
+        if (status.Counters is not { } c)
+        {
+            table.Caption("counters need the netdev backend");
+            return table;
+        }
+
+        foreach (var (host, (packets, bytes)) in c.Hosts.OrderBy(h => h.Key, StringComparer.Ordinal))
+        {
+            table.AddRow(host.EscapeMarkup(), packets.ToString(CultureInfo.InvariantCulture), bytes.ToString(CultureInfo.InvariantCulture));
+        }
+
+        table.AddRow("[yellow](dropped: no slice owns the port)[/]", c.UnownedPackets.ToString(CultureInfo.InvariantCulture), c.UnownedBytes.ToString(CultureInfo.InvariantCulture));
         return table;
     }
 
@@ -86,11 +144,15 @@ internal static class RouterCommand
         Reassemble = p.GetValue(s_reassemble),
         PriorityBase = p.GetValue(s_priority),
         TableBase = p.GetValue(s_table),
+        TableCount = p.GetValue(s_tableCount),
+        Uplinks = p.GetValue(s_uplink) ?? [],
     });
 
     private static int Apply(CliConsole console, ParseResult p)
     {
-        var routes = PlanRoutes.Load(p.GetRequiredValue(s_plan).FullName);
+        // The plan file is parsed and validated once here; the router checks the slices once more as routes, and nothing else.
+        var plan = Planning.PlanFile.Load(p.GetRequiredValue(s_plan).FullName);
+        var routes = PlanRoutes.From(plan);
         var dry = p.GetValue(s_dryRun);
         if (!dry)
         {
@@ -98,7 +160,7 @@ internal static class RouterCommand
         }
 
         var router = Make(p);
-        var change = router.Apply(routes, dry);
+        var change = router.Apply(routes, dry, plan.Generation);
         foreach (var w in change.Warnings)
         {
             console.WriteWarning(w);
@@ -125,3 +187,26 @@ internal static class RouterCommand
             : $"[green]{verb}:[/] {change.Count} change(s).");
     }
 }
+
+/// <summary>The JSON of <c>router show --json</c>.</summary>
+internal sealed record RouterShowJson(string Backend, long? Generation, string Digest, IReadOnlyList<RouterShowSlice> Slices, Dictionary<string, RouterShowCounter>? Counters, RouterShowCounter? DroppedUnowned, IReadOnlyList<string> Foreign)
+{
+    public static RouterShowJson From(RouterStatus s, bool counters) => new(
+        s.Backend,
+        s.Generation,
+        s.Digest,
+        s.Slices.Select(x => new RouterShowSlice(x.Egress.ToString(), x.Range.ToString(), x.Host, x.Table == 0 ? null : x.Table, x.NextHop)).ToList(),
+        counters && s.Counters is { } c ? c.Hosts.ToDictionary(h => h.Key, h => new RouterShowCounter(h.Value.Packets, h.Value.Bytes), StringComparer.Ordinal) : null,
+        counters && s.Counters is { } d ? new RouterShowCounter(d.UnownedPackets, d.UnownedBytes) : null,
+        s.Foreign);
+}
+
+/// <summary>One slice in <see cref="RouterShowJson"/>.</summary>
+internal sealed record RouterShowSlice(string Egress, string Ports, string? Host, int? Table, string? NextHop);
+
+/// <summary>A packet and byte count.</summary>
+internal sealed record RouterShowCounter(long Packets, long Bytes);
+
+[System.Text.Json.Serialization.JsonSourceGenerationOptions(PropertyNamingPolicy = System.Text.Json.Serialization.JsonKnownNamingPolicy.SnakeCaseLower)]
+[System.Text.Json.Serialization.JsonSerializable(typeof(RouterShowJson))]
+internal sealed partial class RouterJsonContext : System.Text.Json.Serialization.JsonSerializerContext;

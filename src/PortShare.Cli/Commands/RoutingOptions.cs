@@ -8,11 +8,11 @@ internal static class RoutingOptions
 {
     public static Option<RouterBackend> Backend() => new("--backend")
     {
-        Description = "nftables (default: one port map, flat cost, atomic, steers ICMP errors) or iprule (iproute2 only, one rule per slice: for small plans; ICMP errors such as fragmentation-needed are not steered, so path-MTU discovery through the router breaks).",
-        DefaultValueFactory = _ => RouterBackend.Nftables,
+        Description = "netdev (default: a netdev ingress table forwarding each reply straight to its host, flat cost with any number of hosts and slices, atomic, steers ICMP errors), nftables (a port map to a mark and one fwmark rule and table per host: cost grows with the host count; supports --reassemble) or iprule (iproute2 only, one rule per slice: for small plans; ICMP errors such as fragmentation-needed are not steered, so path-MTU discovery through the router breaks).",
+        DefaultValueFactory = _ => RouterBackend.Netdev,
         CustomParser = r => r.Tokens.Count == 1 && ParseBackend(r.Tokens[0].Value) is { } b
             ? b
-            : Fail(r, $"--backend must be 'nftables' or 'iprule', not '{string.Join(' ', r.Tokens.Select(t => t.Value))}'."),
+            : Fail(r, $"--backend must be 'netdev', 'nftables' or 'iprule', not '{string.Join(' ', r.Tokens.Select(t => t.Value))}'."),
     };
 
     public static Option<string?> Netns() => new("--netns")
@@ -44,6 +44,7 @@ internal static class RoutingOptions
     {
         "NFTABLES" or "NFT" => RouterBackend.Nftables,
         "IPRULE" or "IP-RULE" or "IP" => RouterBackend.IpRule,
+        "NETDEV" => RouterBackend.Netdev,
         _ => null,
     };
 

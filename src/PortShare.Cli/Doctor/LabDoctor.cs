@@ -1,5 +1,5 @@
 using PortShare.Planning;
-using PortShare.Routing.Lab;
+using PortShare.Lab;
 
 namespace PortShare.Cli.Doctor;
 

@@ -42,20 +42,26 @@ public class BenchCommandTests
     {
         Root.Require();
         var dll = Path.Combine(AppContext.BaseDirectory, "PortShare.Cli.dll");
-        var r = Proc.Run("dotnet", [dll, "bench", "route", "--seconds", "0.2", "--json"]);
+        var r = Proc.Run("dotnet", [dll, "bench", "route", "--seconds", "0.2", "--hosts", "3", "100", "--json"]);
         Assert.True(r.ExitCode == 0, r.StdErr);
         using var doc = JsonDocument.Parse(r.StdOut);
-        var rows = doc.RootElement.EnumerateArray().ToList();
+        var rows = doc.RootElement.GetProperty("rates").EnumerateArray().ToList();
 
-        // (a) SNAT once, then (b) iprule and (c) nftables at 3, 100 and 1,000 slices.
+        // (a) SNAT once, then (b) iprule, (c) nftables and (d) netdev with 3 and 100 hosts known to the router.
         Assert.Equal(7, rows.Count);
         Assert.All(rows, row => Assert.True(row.GetProperty("ratio").GetDouble() > 0, row.ToString()));
         Assert.Equal(1.0, rows[0].GetProperty("ratio").GetDouble());
-        Assert.Equal([3, 100, 1000], rows.Where(row => row.GetProperty("scenario").GetString()!.Contains("nftables", StringComparison.Ordinal)).Select(row => row.GetProperty("slices").GetInt32()));
+        Assert.Equal([3, 100], rows.Where(row => row.GetProperty("scenario").GetString()!.Contains("netdev", StringComparison.Ordinal)).Select(row => row.GetProperty("hosts").GetInt32()));
 
         // The stateless backends leave no conntrack entry on the router; SNAT does.
         Assert.True(rows[0].GetProperty("conntrack").GetInt64() > 0);
         Assert.All(rows.Skip(1), row => Assert.Equal(0, row.GetProperty("conntrack").GetInt64()));
+
+        // Apply, a one-host re-plan and remove are timed for both table-based backends at the largest size.
+        var apply = doc.RootElement.GetProperty("apply").EnumerateArray().ToList();
+        Assert.Equal(6, apply.Count);
+        Assert.All(apply.Where(a => a.GetProperty("step").GetString()!.StartsWith("re-plan", StringComparison.Ordinal) && a.GetProperty("backend").GetString() == "netdev"),
+            a => Assert.True(a.GetProperty("nft_lines").GetInt32() < 50, "a one-host re-plan rewrote the netdev table"));
 
         // Every namespace of the run is gone.
         var prefix = System.Text.RegularExpressions.Regex.Match(r.StdErr, @"building the lab (psl-[0-9a-f]+-)").Groups[1].Value;

@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using PortShare.IntegrationTests.Infrastructure;
 using PortShare.Routing;
-using PortShare.Routing.Lab;
+using PortShare.Lab;
 
 namespace PortShare.IntegrationTests.Doctor;
 

@@ -3,7 +3,7 @@ using System.Net.Sockets;
 using PortShare.Connect;
 using PortShare.IntegrationTests.Infrastructure;
 using PortShare.Routing;
-using PortShare.Routing.Lab;
+using PortShare.Lab;
 
 namespace PortShare.IntegrationTests.Lab;
 
@@ -14,6 +14,8 @@ public class LabTests
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     [Theory]
+    [InlineData(RouterBackend.Netdev, false)]
+    [InlineData(RouterBackend.Netdev, true)]
     [InlineData(RouterBackend.Nftables, false)]
     [InlineData(RouterBackend.Nftables, true)]
     [InlineData(RouterBackend.IpRule, false)]
@@ -46,6 +48,7 @@ public class LabTests
     }
 
     [Theory]
+    [InlineData(RouterBackend.Netdev)]
     [InlineData(RouterBackend.Nftables)]
     [InlineData(RouterBackend.IpRule)]
     public async Task A_port_outside_every_slice_reaches_no_host(RouterBackend backend)

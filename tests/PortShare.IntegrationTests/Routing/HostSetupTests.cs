@@ -29,7 +29,7 @@ public sealed class HostSetupTests
         {
             var path = Path.Combine(dir.FullName, "host.json");
             var before = Sysctls(ns);
-            var setup = new HostSetup(new NetTools(ns.Name), new NamespaceSysctl(ns.Ns), new HostOptions { StatePath = path, NarrowPortRange = true });
+            var setup = new HostSetup(new NetTools(ns.Name), new NetnsSysctl(new NetTools(ns.Name)), new HostOptions { StatePath = path, NarrowPortRange = true });
             setup.Apply(Slices());
             setup.Apply(Slices()); // idempotent: the values before the first apply are kept
 
@@ -66,7 +66,7 @@ public sealed class HostSetupTests
         try
         {
             var before = Sysctls(ns);
-            var setup = new HostSetup(new NetTools(ns.Name), new NamespaceSysctl(ns.Ns), new HostOptions { StatePath = dir.FullName, NarrowPortRange = true });
+            var setup = new HostSetup(new NetTools(ns.Name), new NetnsSysctl(new NetTools(ns.Name)), new HostOptions { StatePath = dir.FullName, NarrowPortRange = true });
             var ex = Assert.Throws<RoutingException>(() => setup.Apply(Slices()));
             Assert.Contains("is a directory", ex.Message, StringComparison.Ordinal);
             Assert.Equal(before, Sysctls(ns));
@@ -88,7 +88,7 @@ public sealed class HostSetupTests
         try
         {
             var path = Path.Combine(dir.FullName, "host.json");
-            var setup = new HostSetup(new NetTools(ns.Name), new NamespaceSysctl(ns.Ns), new HostOptions { StatePath = path });
+            var setup = new HostSetup(new NetTools(ns.Name), new NetnsSysctl(new NetTools(ns.Name)), new HostOptions { StatePath = path });
             setup.Apply(Slices());
             File.Delete(path);
             var removal = setup.Remove();
@@ -107,7 +107,7 @@ public sealed class HostSetupTests
     {
         Root.Require();
         using var ns = TestNetns.Create(32768, 60999);
-        var setup = new HostSetup(new NetTools(ns.Name), new NamespaceSysctl(ns.Ns), new HostOptions { StatePath = "/nonexistent/never-written.json", NarrowPortRange = true });
+        var setup = new HostSetup(new NetTools(ns.Name), new NetnsSysctl(new NetTools(ns.Name)), new HostOptions { StatePath = "/nonexistent/never-written.json", NarrowPortRange = true });
         var differing = Slices() with { Slices = [new EgressSlice(s_v4, PortSlice.Parse("40000-40099")), new EgressSlice(s_v6, PortSlice.Parse("41000-41099"))] };
         var ex = Assert.Throws<RoutingException>(() => setup.Apply(differing));
         Assert.Contains("owns different ports on its egress addresses", ex.Message, StringComparison.Ordinal);

@@ -37,6 +37,9 @@ public class RouterApplyTests
             new RouteSlice(s_egress6, h.Host, IPAddress.Parse($"2001:db8:100::{h.N + 1}"), PortRange.Parse(h.Range)),
         })];
 
+    /// <summary>The namespace has no default route: the netdev backend is told its uplink.</summary>
+    private static RouterOptions Options(RouterBackend backend) => new() { Backend = backend, Uplinks = ["d0"] };
+
     private static readonly List<RouteSlice> s_planA = Plan(("h1", 1, "40000-40511"), ("h2", 2, "40512-41023"), ("h3", 3, "41024-41535"));
     private static readonly List<RouteSlice> s_planB = Plan(("h1", 1, "40000-40255"), ("h2", 2, "40512-41023"), ("h4", 4, "40256-40511"));
 
@@ -47,13 +50,14 @@ public class RouterApplyTests
     }
 
     [Theory]
+    [InlineData(RouterBackend.Netdev)]
     [InlineData(RouterBackend.Nftables)]
     [InlineData(RouterBackend.IpRule)]
     public void Apply_twice_changes_nothing_the_second_time(RouterBackend backend)
     {
         Root.Require();
         using var ns = RouterNs();
-        var router = new Router(new NetTools(ns.Name), new RouterOptions { Backend = backend });
+        var router = new Router(new NetTools(ns.Name), Options(backend));
         var first = router.Apply(s_planA);
         Assert.False(first.IsEmpty);
         var second = router.Apply(s_planA);
@@ -64,33 +68,36 @@ public class RouterApplyTests
     }
 
     [Theory]
+    [InlineData(RouterBackend.Netdev)]
     [InlineData(RouterBackend.Nftables)]
     [InlineData(RouterBackend.IpRule)]
     public void Re_apply_with_another_plan_changes_only_the_difference_and_keeps_host_tables(RouterBackend backend)
     {
         Root.Require();
         using var ns = RouterNs();
-        var router = new Router(new NetTools(ns.Name), new RouterOptions { Backend = backend });
+        var router = new Router(new NetTools(ns.Name), Options(backend));
         var a = router.Apply(s_planA);
         var b = router.Apply(s_planB);
         Assert.Equal(a.Hosts.Single(h => h.Host == "h1").Table, b.Hosts.Single(h => h.Host == "h1").Table);
         Assert.Equal(a.Hosts.Single(h => h.Host == "h2").Table, b.Hosts.Single(h => h.Host == "h2").Table);
         // The new host never gets the removed host's table: live replies for h3's ports must not be re-pointed at h4.
-        Assert.NotEqual(a.Hosts.Single(h => h.Host == "h3").Table, b.Hosts.Single(h => h.Host == "h4").Table);
+        // (The netdev backend has no tables: a host's chain is named after it.)
+        Assert.True(backend == RouterBackend.Netdev || a.Hosts.Single(h => h.Host == "h3").Table != b.Hosts.Single(h => h.Host == "h4").Table);
         Assert.True(router.Apply(s_planB).IsEmpty);
         var shown = router.Show();
-        Assert.Contains(shown, s => s.Range == PortRange.Parse("40256-40511") && s.NextHop == "198.51.100.5");
-        Assert.DoesNotContain(shown, s => s.NextHop == "198.51.100.4");
+        Assert.Contains(shown, s => s.Range == PortRange.Parse("40256-40511") && s.NextHop!.Split(' ')[0] == "198.51.100.5");
+        Assert.DoesNotContain(shown, s => s.NextHop!.Split(' ')[0] == "198.51.100.4");
     }
 
     [Theory]
+    [InlineData(RouterBackend.Netdev)]
     [InlineData(RouterBackend.Nftables)]
     [InlineData(RouterBackend.IpRule)]
     public void A_failing_batch_rolls_back_to_the_previous_state(RouterBackend backend)
     {
         Root.Require();
         using var ns = RouterNs();
-        var router = new Router(new NetTools(ns.Name), new RouterOptions { Backend = backend });
+        var router = new Router(new NetTools(ns.Name), Options(backend));
         router.Apply(s_planA);
         var before = Snapshot(router);
         router.InjectIntoLastStep = ["rule add pref 5350 fwmark 0x1 lookup no-such-table-name"];
@@ -103,6 +110,7 @@ public class RouterApplyTests
     }
 
     [Theory]
+    [InlineData(RouterBackend.Netdev)]
     [InlineData(RouterBackend.Nftables)]
     [InlineData(RouterBackend.IpRule)]
     public void Remove_leaves_nothing_behind_and_keeps_foreign_rules(RouterBackend backend)
@@ -111,7 +119,7 @@ public class RouterApplyTests
         using var ns = RouterNs();
         ns.Ip("rule", "add", "pref", "1000", "fwmark", "0x7", "lookup", "100");
         ns.Ip("route", "add", "192.0.2.77", "via", "198.51.100.9", "table", "100");
-        var router = new Router(new NetTools(ns.Name), new RouterOptions { Backend = backend });
+        var router = new Router(new NetTools(ns.Name), Options(backend));
         router.Apply(s_planA);
         router.Remove();
         Assert.True(router.ReadState().IsEmpty);
@@ -124,6 +132,133 @@ public class RouterApplyTests
         Assert.Contains("fwmark 0x7 lookup 100", ns.Ip("rule", "show"), StringComparison.Ordinal);
         Assert.Contains("192.0.2.77", ns.Ip("route", "show", "table", "100"), StringComparison.Ordinal);
         Assert.True(router.Remove().IsEmpty);
+    }
+
+    [Fact]
+    public void Someone_elses_rule_in_the_range_is_never_taken_for_PortShares_and_is_named()
+    {
+        Root.Require();
+        using var ns = RouterNs();
+        ns.Ip("rule", "add", "pref", "5399", "to", "192.0.2.9", "blackhole");
+        var router = new Router(new NetTools(ns.Name), Options(RouterBackend.Netdev));
+        var ex = Assert.Throws<RoutingException>(() => router.Apply(s_planA));
+        Assert.Contains("192.0.2.9", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("--priority-base", ex.Message, StringComparison.Ordinal);
+        // With free ranges it applies, and remove leaves the other rule alone (and says so).
+        var elsewhere = new Router(new NetTools(ns.Name), Options(RouterBackend.Netdev) with { PriorityBase = 6000 });
+        elsewhere.Apply(s_planA);
+        Assert.NotEmpty(elsewhere.Show());
+        Assert.Empty(elsewhere.Remove().Warnings);
+        Assert.Contains("192.0.2.9", ns.Ip("rule", "show"), StringComparison.Ordinal);
+        var removal = router.Remove();
+        Assert.Contains(removal.Warnings, w => w.Contains("192.0.2.9", StringComparison.Ordinal));
+        Assert.Contains("192.0.2.9", ns.Ip("rule", "show"), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_failed_batch_names_the_failing_command_and_the_count_not_the_whole_batch()
+    {
+        Root.Require();
+        using var ns = RouterNs();
+        var tools = new NetTools(ns.Name);
+        var lines = Enumerable.Range(0, 500).Select(i => $"rule add pref 5301 to 192.0.2.{(i % 250) + 1} blackhole").ToList();
+        var ex = Assert.Throws<RoutingException>(() => tools.IpBatch(4, lines));
+        Assert.Contains("500 command(s)", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("line 251: ip -4 rule add pref 5301 to 192.0.2.1 blackhole", ex.Message, StringComparison.Ordinal);
+        Assert.True(ex.Message.Length < 1000, ex.Message);
+    }
+
+    [Fact]
+    public void Netdev_show_reports_generation_digest_and_counters_and_an_unknown_uplink_is_named()
+    {
+        Root.Require();
+        using var ns = RouterNs();
+        var router = new Router(new NetTools(ns.Name), Options(RouterBackend.Netdev));
+        router.Apply(s_planA, generation: 7);
+        var status = router.Status();
+        Assert.Equal("netdev", status.Backend);
+        Assert.Equal(7, status.Generation);
+        Assert.Equal(16, status.Digest.Length);
+        Assert.Equal(["h1", "h2", "h3"], status.Counters!.Hosts.Keys.Order(StringComparer.Ordinal));
+        Assert.Equal(0, status.Counters.UnownedPackets);
+        // A second router with the same plan has the same digest; a different plan does not.
+        using var other = RouterNs();
+        var twin = new Router(new NetTools(other.Name), Options(RouterBackend.Netdev));
+        twin.Apply(s_planA, generation: 7);
+        Assert.Equal(status.Digest, twin.Status().Digest);
+        twin.Apply(s_planB, generation: 8);
+        Assert.NotEqual(status.Digest, twin.Status().Digest);
+
+        var wrong = new Router(new NetTools(ns.Name), Options(RouterBackend.Netdev) with { Uplinks = ["nosuch0"] });
+        var ex = Assert.Throws<InvalidPlanException>(() => wrong.Apply(s_planB));
+        Assert.Contains("--uplink 'nosuch0'", ex.Message, StringComparison.Ordinal);
+        var noUplink = new Router(new NetTools(ns.Name), new RouterOptions { Backend = RouterBackend.Netdev });
+        Assert.Contains("--uplink", Assert.Throws<InvalidPlanException>(() => noUplink.Apply(s_planB)).Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Netdev_re_apply_changes_only_the_elements_and_chains_that_differ()
+    {
+        Root.Require();
+        using var ns = RouterNs();
+        var router = new Router(new NetTools(ns.Name), Options(RouterBackend.Netdev));
+        var first = router.Apply(s_planA, generation: 1);
+        Assert.StartsWith("table netdev", first.Nft, StringComparison.Ordinal);
+        var second = router.Apply(s_planB, generation: 2);
+        Assert.NotNull(second.Nft);
+        Assert.DoesNotContain("delete table", second.Nft, StringComparison.Ordinal);
+        Assert.Contains("add chain netdev portshare h4_h4", second.Nft, StringComparison.Ordinal);
+        Assert.Contains("delete chain netdev portshare h4_h3", second.Nft, StringComparison.Ordinal);
+        Assert.True(router.Apply(s_planB, generation: 2).IsEmpty);
+        var shown = router.Show();
+        Assert.Contains(shown, s => s.Range == PortRange.Parse("40256-40511") && s.Host == "h4");
+        Assert.DoesNotContain(shown, s => s.Host == "h3");
+    }
+
+    /// <summary>The lock file of a namespace, from its inode as stat sees the /run/netns bind mount (not PortShare's code).</summary>
+    private static string LockPath(string netns) =>
+        $"/run/portshare/lock/router-netns-{Proc.Check("stat", "-L", "-c", "%i", $"/run/netns/{netns}").Trim()}";
+
+    [Fact]
+    public async Task Apply_by_netns_name_and_apply_inside_the_namespace_take_the_same_lock()
+    {
+        Root.Require();
+        using var ns = RouterNs();
+        Directory.CreateDirectory("/run/portshare/lock");
+        var plan = Path.Combine(Path.GetTempPath(), $"portshare-lock-{Guid.NewGuid():N}.json");
+        try
+        {
+            var spec = new Planning.PlanSpec
+            {
+                Version = Planning.PlanSpec.CurrentVersion,
+                Egress = [new Planning.SpecEgress { Address = "192.0.2.1" }],
+                Hosts = [new Planning.SpecHost { Name = "h1", NextHops = ["198.51.100.2"] }, new Planning.SpecHost { Name = "h2", NextHops = ["198.51.100.3"] }],
+            };
+            Planning.PlanFile.Save(Planning.Planner.Create(spec), plan);
+            var released = false;
+            Task<CliRunner.Result> inside;
+            using (new FileStream(LockPath(ns.Name), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None))
+            {
+                // "--netns NAME": the same lock, so it gives up while the lock is held.
+                var byName = new Router(new NetTools(ns.Name), Options(RouterBackend.Netdev)) { LockWait = TimeSpan.FromMilliseconds(300) };
+                Assert.Contains("this network namespace", Assert.Throws<RoutingException>(() => byName.Apply(s_planA)).Message, StringComparison.Ordinal);
+
+                // "ip netns exec NAME portshare router apply": the same lock too, so it waits for the release.
+                inside = Task.Run(() => CliRunner.RunInNamespace(ns.Name, null, "router", "apply", plan, "--uplink", "d0"));
+                await Task.Delay(1500, TestContext.Current.CancellationToken);
+                Assert.False(inside.IsCompleted, "the apply inside the namespace did not wait for the lock");
+                released = true;
+            }
+
+            var r = await inside;
+            Assert.True(r.ExitCode == 0, r.StdErr);
+            Assert.True(released);
+            Assert.Equal(2, new Router(new NetTools(ns.Name), Options(RouterBackend.Netdev)).Show().Count);
+        }
+        finally
+        {
+            File.Delete(plan);
+        }
     }
 
     [Fact]
@@ -169,42 +304,6 @@ public class RouterApplyTests
         var ex = Assert.Throws<RoutingException>(() => router.Apply(s_planA));
         Assert.Contains("nft", ex.Message, StringComparison.Ordinal);
         Assert.True(new Router(new NetTools(ns.Name), new RouterOptions()).ReadState().IsEmpty);
-    }
-
-    [Fact]
-    public void Host_apply_puts_the_egress_on_lo_exempts_it_and_writes_the_slice_file()
-    {
-        Root.Require();
-        using var ns = TestNetns.Create(32768, 60999);
-        var dir = Directory.CreateTempSubdirectory("portshare-host-");
-        try
-        {
-            var path = Path.Combine(dir.FullName, "host.json");
-            var setup = new HostSetup(new NetTools(ns.Name), new NamespaceSysctl(ns.Ns), new HostOptions { StatePath = path, NarrowPortRange = true });
-            var slices = HostSetup.SlicesOf(s_planA, "h2");
-            setup.Apply(slices);
-            setup.Apply(slices); // idempotent
-            Assert.Contains("192.0.2.1/32", ns.Ip("addr", "show", "dev", "lo"), StringComparison.Ordinal);
-            Assert.Contains("2001:db8:1::1/128", ns.Ip("addr", "show", "dev", "lo"), StringComparison.Ordinal);
-            Assert.Equal(new PortRange(40512, 41023), ns.Ns.ReadNetnsRange());
-            Assert.Equal("1", ns.Ns.Run(() => File.ReadAllText("/proc/sys/net/ipv4/conf/all/arp_ignore").Trim()));
-            var file = HostSliceFile.Load(path);
-            Assert.Equal("h2", file.Host);
-            Assert.Equal(new PortRange(40512, 41023), Assert.Single(file.For(s_egress4).Ports.Ranges));
-            var report = setup.Show();
-            Assert.True(report.ConntrackExempt);
-            Assert.All(report.AddressesPresent.Values, Assert.True);
-
-            Assert.True(setup.Remove().HadHostFile);
-            Assert.DoesNotContain("192.0.2.1", ns.Ip("addr", "show", "dev", "lo"), StringComparison.Ordinal);
-            Assert.Equal(new PortRange(32768, 60999), ns.Ns.ReadNetnsRange());
-            Assert.False(File.Exists(path));
-            Assert.Throws<InvalidPlanException>(() => HostSetup.SlicesOf(s_planA, "nobody"));
-        }
-        finally
-        {
-            dir.Delete(recursive: true);
-        }
     }
 
     private sealed class NoNftRunner : IToolRunner

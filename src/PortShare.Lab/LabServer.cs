@@ -4,7 +4,9 @@ using System.Net.Sockets;
 using System.Text;
 using PortShare.Connect;
 
-namespace PortShare.Routing.Lab;
+using PortShare.Routing;
+
+namespace PortShare.Lab;
 
 /// <summary>
 /// The lab's server: answers each TCP connection with the peer endpoint it saw (<c>ADDRESS:PORT\n</c>, IPv6 in

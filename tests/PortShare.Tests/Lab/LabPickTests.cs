@@ -1,6 +1,6 @@
-using PortShare.Routing.Lab;
+using PortShare.Lab;
 
-namespace PortShare.Tests.Routing;
+namespace PortShare.Tests.Lab;
 
 public class LabPickTests
 {

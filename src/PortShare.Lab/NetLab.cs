@@ -7,7 +7,9 @@ using System.Text.Json;
 using PortShare.Connect;
 using PortShare.Planning;
 
-namespace PortShare.Routing.Lab;
+using PortShare.Routing;
+
+namespace PortShare.Lab;
 
 /// <summary>How to build a lab.</summary>
 public sealed record LabOptions
@@ -26,6 +28,9 @@ public sealed record LabOptions
 
     /// <summary>Let the router reassemble fragments (nftables backend, <see cref="RouterOptions.Reassemble"/>).</summary>
     public bool Reassemble { get; init; }
+
+    /// <summary>How many routers get the plan (1 or 2).</summary>
+    public int Routers { get; init; } = 1;
 }
 
 /// <summary>
@@ -46,27 +51,32 @@ public static class NetLab
             throw new ArgumentException($"--hosts must be between 1 and {LabTopology.MaxHosts}, not {options.Hosts}.", nameof(options));
         }
 
+        if (options.Routers is < 1 or > 2)
+        {
+            throw new ArgumentException($"--routers must be 1 or 2, not {options.Routers}.", nameof(options));
+        }
+
         var prefix = options.Prefix ?? LabTopology.NewPrefix();
         var hosts = Enumerable.Range(1, options.Hosts).Select(LabTopology.HostName).ToList();
         var spec = Spec(hosts, options.Ipv6);
         var plan = Planner.Create(spec);
-        var state = new LabState { Prefix = prefix, Ipv6 = options.Ipv6, Backend = options.Backend, Reassemble = options.Reassemble, Hosts = hosts, PlanJson = PlanJson.Serialize(plan) };
+        var state = new LabState { Prefix = prefix, Ipv6 = options.Ipv6, Backend = options.Backend, Reassemble = options.Reassemble, Routers = options.Routers, Hosts = hosts, PlanJson = PlanJson.Serialize(plan) };
         try
         {
-            progress?.Invoke($"creating namespaces {prefix}r (router), {prefix}s (server), {prefix}h1..h{options.Hosts}");
+            progress?.Invoke($"creating namespaces {string.Join(", ", state.RouterNamespaces)} (router{(options.Routers > 1 ? "s" : string.Empty)}), {prefix}s (server), {prefix}h1..h{options.Hosts}");
             foreach (var ns in state.Namespaces)
             {
-                AddNamespace(ns);
+                LabNetwork.AddNamespace(ns);
             }
 
             progress?.Invoke("wiring veth links and addresses (documentation prefixes only)");
-            WireRouterAndServer(prefix);
+            LabNetwork.WireRoutersAndServer(prefix, options.Routers);
             foreach (var h in hosts)
             {
-                WireHost(prefix, h);
+                WireHost(state, h);
             }
 
-            progress?.Invoke($"applying the plan: router ({(options.Backend == RouterBackend.IpRule ? "iprule" : "nftables")}) and hosts");
+            progress?.Invoke($"applying the plan: router{(options.Routers > 1 ? "s" : string.Empty)} ({BackendName(options.Backend)}) and hosts");
             ApplyRouter(state, plan);
             foreach (var h in hosts)
             {
@@ -95,12 +105,20 @@ public static class NetLab
     /// <summary>The server address of the lab.</summary>
     public static IPAddress Server(LabState state) => state?.Ipv6 == true ? LabTopology.Server6 : LabTopology.Server4;
 
-    /// <summary>The router driver of the lab.</summary>
-    public static Router RouterOf(LabState state)
+    /// <summary>The router driver of the lab's router <paramref name="k"/> (1-based).</summary>
+    public static Router RouterOf(LabState state, int k = 1)
     {
         ArgumentNullException.ThrowIfNull(state);
-        return new Router(new NetTools(LabTopology.RouterNs(state.Prefix)), new RouterOptions { Backend = state.Backend, Reassemble = state.Reassemble });
+        return new Router(new NetTools(LabTopology.RouterNs(state.Prefix, k)), new RouterOptions { Backend = state.Backend, Reassemble = state.Reassemble, Uplinks = ["srv"] });
     }
+
+    /// <summary>The backend's name as the CLI spells it.</summary>
+    public static string BackendName(RouterBackend backend) => backend switch
+    {
+        RouterBackend.IpRule => "iprule",
+        RouterBackend.Netdev => "netdev",
+        _ => "nftables",
+    };
 
     /// <summary>
     /// Makes <paramref name="connections"/> connections from every host through the router with <see cref="SliceConnector"/>
@@ -272,8 +290,8 @@ public static class NetLab
         if (added is not null)
         {
             progress?.Invoke($"adding host {added}");
-            AddNamespace(LabTopology.HostNs(state.Prefix, added));
-            WireHost(state.Prefix, added);
+            LabNetwork.AddNamespace(LabTopology.HostNs(state.Prefix, added));
+            WireHost(state, added);
         }
 
         var growing = new List<string>();
@@ -365,8 +383,7 @@ public static class NetLab
     public static HostReport ShowHost(LabState state, string host)
     {
         ArgumentNullException.ThrowIfNull(state);
-        using var ns = NetworkNamespace.Enter(LabTopology.HostNs(state.Prefix, host));
-        return HostSetupOf(state, host, ns).Show();
+        return HostSetupOf(state, host).Show();
     }
 
     /// <summary>Packets to the egress address on a port this host does not own that reached it (the lab's counter).</summary>
@@ -432,72 +449,10 @@ public static class NetLab
         }).ToList(),
     };
 
-    private static void AddNamespace(string name)
+    private static void WireHost(LabState state, string host)
     {
-        new NetTools().IpCheck("netns", "add", name);
-        // No duplicate address detection on the lab's links: a tentative link-local address delays neighbour
-        // discovery by a second or more, and the first packets of a test would wait in the neighbour queue.
-        using var ns = NetworkNamespace.Enter(name);
-        var sysctl = new NamespaceSysctl(ns);
-        sysctl.Write("net/ipv6/conf/all/accept_dad", "0");
-        sysctl.Write("net/ipv6/conf/default/accept_dad", "0");
-    }
-
-    private static void WireRouterAndServer(string prefix)
-    {
-        var router = new NetTools(LabTopology.RouterNs(prefix));
-        var server = new NetTools(LabTopology.ServerNs(prefix));
-        router.IpBatch(4, [
-            "link set lo up",
-            $"link add srv type veth peer name uplink netns {LabTopology.ServerNs(prefix)}",
-            $"addr add {LabTopology.RouterServerSide4}/24 dev srv",
-            "link set dev srv up",
-        ]);
-        router.IpBatch(6, [$"addr add {LabTopology.RouterServerSide6}/64 dev srv nodad"]);
-        server.IpBatch(4, [
-            "link set lo up",
-            $"addr add {LabTopology.Server4}/24 dev uplink",
-            "link set dev uplink up",
-            $"route add default via {LabTopology.RouterServerSide4}",
-        ]);
-        server.IpBatch(6, [
-            $"addr add {LabTopology.Server6}/64 dev uplink nodad",
-            $"route add default via {LabTopology.RouterServerSide6}",
-        ]);
-        using var ns = NetworkNamespace.Enter(LabTopology.RouterNs(prefix));
-        var sysctl = new NamespaceSysctl(ns);
-        sysctl.Write("net/ipv4/ip_forward", "1");
-        sysctl.Write("net/ipv6/conf/all/forwarding", "1");
-        sysctl.Write("net/ipv4/conf/all/rp_filter", "0");
-        sysctl.Write("net/ipv4/conf/default/rp_filter", "0");
-        // The router's own ICMP errors (fragmentation-needed when its uplink MTU is smaller) take the mark of the packet
-        // they answer, which the nftables backend set from its source port: they route back to the owning host.
-        sysctl.Write("net/ipv4/fwmark_reflect", "1");
-        sysctl.Write("net/ipv6/fwmark_reflect", "1");
-    }
-
-    private static void WireHost(string prefix, string host)
-    {
-        var n = LabTopology.HostNumber(host);
-        var hostNs = LabTopology.HostNs(prefix, host);
-        var router = new NetTools(LabTopology.RouterNs(prefix));
-        router.IpBatch(4, [
-            $"link add {host} type veth peer name uplink netns {hostNs}",
-            $"addr add {LabTopology.RouterSide4(n)}/30 dev {host}",
-            $"link set dev {host} up",
-        ]);
-        router.IpBatch(6, [$"addr add {LabTopology.RouterSide6(n)}/64 dev {host} nodad"]);
-        var tools = new NetTools(hostNs);
-        tools.IpBatch(4, [
-            "link set lo up",
-            $"addr add {LabTopology.HostSide4(n)}/30 dev uplink",
-            "link set dev uplink up",
-            $"route add default via {LabTopology.RouterSide4(n)}",
-        ]);
-        tools.IpBatch(6, [
-            $"addr add {LabTopology.HostSide6(n)}/64 dev uplink nodad",
-            $"route add default via {LabTopology.RouterSide6(n)}",
-        ]);
+        LabNetwork.WireHost(state.Prefix, host, state.Routers);
+        var tools = new NetTools(LabTopology.HostNs(state.Prefix, host));
         // A counter of packets for the egress address on ports this host does not own: the "no other host saw it" check.
         var counter = $"table inet {CounterTable} {{\n\tcounter misdelivered {{ }}\n\tcounter icmp_errors {{ }}\n\tset mine {{ type inet_service; flags interval; }}\n\tchain in {{\n\t\ttype filter hook prerouting priority -350; policy accept;\n\t\tip daddr {LabTopology.Egress4} meta l4proto {{ tcp, udp }} th dport != @mine counter name \"misdelivered\"\n\t\tip6 daddr {LabTopology.Egress6} meta l4proto {{ tcp, udp }} th dport != @mine counter name \"misdelivered\"\n\t\tip daddr {LabTopology.Egress4} icmp type destination-unreachable counter name \"icmp_errors\"\n\t\tip6 daddr {LabTopology.Egress6} icmpv6 type packet-too-big counter name \"icmp_errors\"\n\t}}\n}}\n";
         var r = tools.Nft(["-f", "-"], counter);
@@ -507,21 +462,30 @@ public static class NetLab
         }
     }
 
-    private static void ApplyRouter(LabState state, Plan plan) => RouterOf(state).Apply(PlanRoutes.From(plan));
+    private static void ApplyRouter(LabState state, Plan plan)
+    {
+        for (var k = 1; k <= state.Routers; k++)
+        {
+            RouterOf(state, k).Apply(PlanRoutes.From(plan), generation: plan.Generation);
+        }
+    }
 
-    private static HostSetup HostSetupOf(LabState state, string host, NetworkNamespace ns) =>
-        new(new NetTools(LabTopology.HostNs(state.Prefix, host)), new NamespaceSysctl(ns), new HostOptions
+    private static HostSetup HostSetupOf(LabState state, string host)
+    {
+        var tools = new NetTools(LabTopology.HostNs(state.Prefix, host));
+        return new(tools, new NetnsSysctl(tools), new HostOptions
         {
             StatePath = Path.Combine(state.StateDir, host + ".json"),
-            NarrowPortRange = PlanOf(state).GetSlice(host, Egress(state)).Count == 1,
+            // Unaware programs in the lab stay inside the host's ports too: the span, with the gaps reserved.
+            NarrowPortRange = true,
         });
+    }
 
     private static void ApplyHost(LabState state, Plan plan, string host)
     {
         var egress = Egress(state);
-        using var ns = NetworkNamespace.Enter(LabTopology.HostNs(state.Prefix, host));
-        var setup = HostSetupOf(state with { PlanJson = PlanJson.Serialize(plan) }, host, ns);
-        setup.Apply(HostSetup.SlicesOf(PlanRoutes.From(plan), host));
+        var setup = HostSetupOf(state with { PlanJson = PlanJson.Serialize(plan) }, host);
+        setup.Apply(plan.HostFile(host));
         var ranges = plan.GetSlice(host, egress);
         var elements = string.Join(", ", ranges.Select(r => r.Low == r.High
             ? r.Low.ToString(CultureInfo.InvariantCulture)

@@ -1,7 +1,9 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
-namespace PortShare.Routing.Lab;
+using PortShare.Routing;
+
+namespace PortShare.Lab;
 
 /// <summary>What a running lab is made of, persisted so that <c>lab test/show/down</c> work across invocations.</summary>
 public sealed record LabState
@@ -18,6 +20,9 @@ public sealed record LabState
     /// <summary>True when the router reassembles fragments.</summary>
     public bool Reassemble { get; init; }
 
+    /// <summary>How many routers serve the same plan (1 or 2; ECMP over them both ways).</summary>
+    public int Routers { get; init; } = 1;
+
     /// <summary>The hosts (<c>h1</c>…).</summary>
     public required IReadOnlyList<string> Hosts { get; init; }
 
@@ -28,22 +33,16 @@ public sealed record LabState
     public string StateDir => Path.Combine("/run/portshare", Prefix.TrimEnd('-'));
 
     /// <summary>Every namespace of the lab.</summary>
-    public IEnumerable<string> Namespaces => [LabTopology.RouterNs(Prefix), LabTopology.ServerNs(Prefix), .. Hosts.Select(h => LabTopology.HostNs(Prefix, h))];
+    public IEnumerable<string> Namespaces => [.. RouterNamespaces, LabTopology.ServerNs(Prefix), .. Hosts.Select(h => LabTopology.HostNs(Prefix, h))];
+
+    /// <summary>The routers' namespaces.</summary>
+    public IEnumerable<string> RouterNamespaces => Enumerable.Range(1, Routers).Select(k => LabTopology.RouterNs(Prefix, k));
 
     /// <summary>The default state file of the CLI.</summary>
     public const string DefaultPath = "/run/portshare/lab.json";
 
-    /// <summary>Writes the state file.</summary>
-    public void Save(string path)
-    {
-        var dir = Path.GetDirectoryName(path);
-        if (!string.IsNullOrEmpty(dir))
-        {
-            Directory.CreateDirectory(dir);
-        }
-
-        File.WriteAllText(path, JsonSerializer.Serialize(this, LabJsonContext.Default.LabState));
-    }
+    /// <summary>Writes the state file (atomically, through <see cref="SafeFile"/>).</summary>
+    public void Save(string path) => SafeFile.Write(path, JsonSerializer.Serialize(this, LabJsonContext.Default.LabState), "the lab state file");
 
     /// <summary>Reads the state file; a missing file says how to start a lab.</summary>
     public static LabState Load(string path)

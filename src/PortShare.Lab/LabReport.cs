@@ -1,4 +1,6 @@
-namespace PortShare.Routing.Lab;
+using PortShare.Routing;
+
+namespace PortShare.Lab;
 
 /// <summary>One host's outcome in <c>lab test</c>.</summary>
 /// <param name="Host">The host.</param>

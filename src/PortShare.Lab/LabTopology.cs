@@ -1,7 +1,9 @@
 using System.Globalization;
 using System.Net;
 
-namespace PortShare.Routing.Lab;
+using PortShare.Routing;
+
+namespace PortShare.Lab;
 
 /// <summary>
 /// Names and addresses of a lab, all derived from its prefix and host numbers. Documentation prefixes only, and only
@@ -50,8 +52,14 @@ public static class LabTopology
         return int.Parse(host.AsSpan(1), NumberStyles.None, CultureInfo.InvariantCulture);
     }
 
-    /// <summary>The router's namespace.</summary>
+    /// <summary>The (first) router's namespace.</summary>
     public static string RouterNs(string prefix) => prefix + "r";
+
+    /// <summary>Router <paramref name="k"/>'s namespace (1-based; router 1 is <see cref="RouterNs(string)"/>).</summary>
+    public static string RouterNs(string prefix, int k) => k == 1 ? RouterNs(prefix) : prefix + "r" + k.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>Router <paramref name="k"/>'s own address on the server link, for SNAT scenarios (distinct per router).</summary>
+    public static IPAddress RouterSnat4(int k) => IPAddress.Parse(string.Create(CultureInfo.InvariantCulture, $"203.0.113.{100 + k}"));
 
     /// <summary>The server's namespace.</summary>
     public static string ServerNs(string prefix) => prefix + "s";
