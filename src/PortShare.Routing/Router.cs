@@ -103,6 +103,9 @@ public sealed class RouterChange
     /// <summary>The netdev state this change installs (netdev backend), saved after a successful apply.</summary>
     internal NetdevState? NetdevWanted { get; set; }
 
+    /// <summary>With the netdev backend: the digest of the state this change installs (what <c>router show</c> reports after it), else null.</summary>
+    public string? NetdevDigest => NetdevWanted?.Digest();
+
     /// <summary>True when nothing needs to change.</summary>
     public bool IsEmpty => Nft is null && Add.Values.All(l => l.Count == 0) && Delete.Values.All(l => l.Count == 0);
 

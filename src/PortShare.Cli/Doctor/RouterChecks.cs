@@ -64,7 +64,7 @@ internal static class RouterChecks
         {
             checks.AddRange(FwmarkReflect(facts, egresses));
         }
-        else
+        else if (comparison.Backend == RouterBackend.IpRule)
         {
             checks.Add(DoctorCheck.Warn("echo_replies", "the iprule backend steers only TCP and UDP: ICMP errors and echo replies to the shared address are dropped, so 'portshare ping' gets no replies and path-MTU discovery breaks", $"{apply} --backend nftables"));
         }
@@ -91,7 +91,7 @@ internal static class RouterChecks
     internal static DoctorCheck Installed(PlanComparison comparison, string apply, long generation)
     {
         const string id = "installed_matches_plan";
-        var backend = comparison.Backend == RouterBackend.IpRule ? "iprule" : "nftables";
+        var backend = comparison.Backend switch { RouterBackend.IpRule => "iprule", RouterBackend.Netdev => "netdev", _ => "nftables" };
         var digest = comparison.Digest is null ? string.Empty : $", table digest {comparison.Digest}";
         if (comparison.Changes.Count == 0)
         {
@@ -99,7 +99,7 @@ internal static class RouterChecks
         }
 
         var shown = string.Join("; ", comparison.Changes.Take(3)) + (comparison.Changes.Count > 3 ? $"; … ({comparison.Changes.Count} in all)" : string.Empty);
-        return DoctorCheck.Fail(id, $"installed {backend} state differs from plan generation {generation}{digest}: router apply would run {shown}", $"{apply}{(comparison.Backend == RouterBackend.IpRule ? " --backend iprule" : string.Empty)}");
+        return DoctorCheck.Fail(id, $"installed {backend} state differs from plan generation {generation}{digest}: router apply would run {shown}", $"{apply} --backend {backend}");
     }
 
     internal static IEnumerable<DoctorCheck> NextHops(IRouterDoctorFacts facts, IReadOnlyList<RouteSlice> routes)

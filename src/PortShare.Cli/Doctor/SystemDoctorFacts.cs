@@ -88,19 +88,24 @@ internal sealed class SystemDoctorFacts : IHostDoctorFacts, IRouterDoctorFacts, 
     public PlanComparison Compare(IReadOnlyList<RouteSlice> routes)
     {
         var state = State;
-        var backend = state.Nft is not null ? RouterBackend.Nftables
+        var backend = state.Netdev is not null ? RouterBackend.Netdev
+            : state.Nft is not null ? RouterBackend.Nftables
             : state.Rules.Any(r => r.Ports is not null) ? RouterBackend.IpRule
-            : RouterBackend.Nftables;
-        var router = new Router(_tools, Options with { Backend = backend, Reassemble = state.Nft?.Reassemble ?? false });
+            : RouterBackend.Netdev;
+        // Compared as installed: the netdev backend's uplinks are the ones it was applied with, unless given.
+        var uplinks = Options.Uplinks.Count == 0 && state.Netdev is { } nd ? nd.Uplinks : Options.Uplinks;
+        var router = new Router(_tools, Options with { Backend = backend, Reassemble = state.Nft?.Reassemble ?? false, Uplinks = uplinks });
         var change = router.Plan(routes);
         var lines = change.Add.OrderBy(kv => kv.Key).SelectMany(kv => kv.Value.Select(l => $"ip -{kv.Key} {l}")).ToList();
-        if (change.Nft is not null)
+        // The netdev script also carries the plan's generation; what forwards is the same when the digests agree.
+        var sameNetdev = backend == RouterBackend.Netdev && change.NetdevDigest is { } wanted && wanted == state.Netdev?.Digest();
+        if (change.Nft is not null && !sameNetdev)
         {
-            lines.Add($"nft -f - (replace table inet {Options.NftTable})");
+            lines.Add(backend == RouterBackend.Netdev ? "nft -f - (update the netdev table)" : $"nft -f - (replace table inet {Options.NftTable})");
         }
 
         lines.AddRange(change.Delete.OrderBy(kv => kv.Key).SelectMany(kv => kv.Value.Select(l => $"ip -{kv.Key} {l}")));
-        return new PlanComparison(backend, lines, state.Nft?.Hash);
+        return new PlanComparison(backend, lines, backend == RouterBackend.Netdev ? state.Digest() : state.Nft?.Hash);
     }
 
     public long? ConntrackEntries(IPAddress address)
