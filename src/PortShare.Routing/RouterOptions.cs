@@ -75,7 +75,7 @@ public sealed record RouterOptions
     public void Validate()
     {
         var errors = new List<string>();
-        if (PriorityBase < 1 || PriorityCount < 2 || PriorityBase + PriorityCount > 32766)
+        if (PriorityBase < 1 || PriorityCount < 2 || (long)PriorityBase + PriorityCount > 32766)
         {
             errors.Add($"Priority range {PriorityBase}+{PriorityCount} must lie in 1-32765 (below the main table's 32766) and hold at least 2 priorities.");
         }
@@ -95,6 +95,11 @@ public sealed record RouterOptions
             errors.Add("--reassemble does not work with the netdev backend: its ingress hook runs before the kernel reassembles fragments. Use --backend nftables for plans that need large UDP datagrams.");
         }
 
+        if (Backend == RouterBackend.IpRule && Reassemble)
+        {
+            errors.Add("--reassemble applies to the nftables backend (it enables nf_defrag there); the iprule backend does not reassemble. Use --backend nftables, or drop --reassemble.");
+        }
+
         if (Uplinks.Any(u => !NetTools.IsValidNetnsName(u) || u.Length > 15))
         {
             errors.Add($"--uplink '{Uplinks.First(u => !NetTools.IsValidNetnsName(u) || u.Length > 15)}' is not a valid device name.");
@@ -112,7 +117,7 @@ public sealed record RouterOptions
 
         if (errors.Count > 0)
         {
-            throw new InvalidPlanException(errors);
+            throw new RoutingException($"The router options cannot be used: {PortShareException.Summarize(errors)}");
         }
     }
 }

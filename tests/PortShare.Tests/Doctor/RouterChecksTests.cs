@@ -31,7 +31,7 @@ public class RouterChecksTests
         var c = Only(Run(facts), "installed_matches_plan");
         Assert.Equal(CheckStatus.Fail, c.Status);
         Assert.Contains("route replace 192.0.2.1 via 198.51.100.2 table 5301", c.Detail, StringComparison.Ordinal);
-        Assert.Equal(Apply, c.Fix);
+        Assert.Equal(Apply + " --backend nftables", c.Fix);
         Assert.Equal(Apply + " --backend iprule", Only(Run(new FakeRouterFacts { Changes = ["x"], Backend = RouterBackend.IpRule }), "installed_matches_plan").Fix);
     }
 
