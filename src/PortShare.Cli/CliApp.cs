@@ -69,7 +69,9 @@ internal static class CliApp
             return ExitCodes.Usage;
         }
 
-        var config = new InvocationConfiguration { Output = console.RawOut, Error = Console.Error };
+        // Ctrl-C cancels the action's token; a command cleaning up after it (a lab removing its namespaces) gets time to
+        // finish instead of being killed half-way.
+        var config = new InvocationConfiguration { Output = console.RawOut, Error = Console.Error, ProcessTerminationTimeout = TimeSpan.FromSeconds(60) };
         return await parse.InvokeAsync(config).ConfigureAwait(false);
     }
 

@@ -10,11 +10,22 @@ namespace PortShare.Cli;
 /// </summary>
 internal static class CommandRunner
 {
-    public static async Task<int> RunAsync(CliConsole console, Func<Task<int>> action)
+    public static Task<int> RunAsync(CliConsole console, Func<Task<int>> action) => RunAsync(console, action, CancellationToken.None);
+
+    /// <summary>
+    /// As <see cref="RunAsync(CliConsole, Func{Task{int}})"/>; once <paramref name="cancellationToken"/> fired (Ctrl-C),
+    /// any failure is reported as the interruption it is (a tool killed by the same signal fails too).
+    /// </summary>
+    public static async Task<int> RunAsync(CliConsole console, Func<Task<int>> action, CancellationToken cancellationToken)
     {
         try
         {
             return await action().ConfigureAwait(false);
+        }
+        catch (Exception ex) when (cancellationToken.IsCancellationRequested && ex is not OperationCanceledException)
+        {
+            console.WriteError($"interrupted; what was set up has been removed (last step: {ex.Message.ReplaceLineEndings(" ")})");
+            return ExitCodes.Failure;
         }
         catch (UsageException ex)
         {

@@ -42,8 +42,12 @@ public static class NetLab
 {
     private const string CounterTable = "portshare_lab";
 
-    /// <summary>Creates the lab. On failure everything created so far is removed.</summary>
-    public static LabState Up(LabOptions options, Action<string>? progress = null)
+    /// <summary>
+    /// Creates the lab. On failure or cancellation (checked between every step) everything created so far is removed:
+    /// the namespaces are named by the lab's prefix, so the cleanup finds them whichever step was reached.
+    /// </summary>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> fired; nothing is left behind.</exception>
+    public static LabState Up(LabOptions options, Action<string>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(options);
         if (options.Hosts is < 1 or > LabTopology.MaxHosts)
@@ -66,20 +70,25 @@ public static class NetLab
             progress?.Invoke($"creating namespaces {string.Join(", ", state.RouterNamespaces)} (router{(options.Routers > 1 ? "s" : string.Empty)}), {prefix}s (server), {prefix}h1..h{options.Hosts}");
             foreach (var ns in state.Namespaces)
             {
+                cancellationToken.ThrowIfCancellationRequested();
                 LabNetwork.AddNamespace(ns);
             }
 
             progress?.Invoke("wiring veth links and addresses (documentation prefixes only)");
+            cancellationToken.ThrowIfCancellationRequested();
             LabNetwork.WireRoutersAndServer(prefix, options.Routers);
             foreach (var h in hosts)
             {
+                cancellationToken.ThrowIfCancellationRequested();
                 WireHost(state, h);
             }
 
             progress?.Invoke($"applying the plan: router{(options.Routers > 1 ? "s" : string.Empty)} ({BackendName(options.Backend)}) and hosts");
+            cancellationToken.ThrowIfCancellationRequested();
             ApplyRouter(state, plan);
             foreach (var h in hosts)
             {
+                cancellationToken.ThrowIfCancellationRequested();
                 ApplyHost(state, plan, h);
             }
 

@@ -39,16 +39,17 @@ internal static class LabCommand
         up.SetAction((p, ct) => Run(console, () =>
         {
             var path = p.GetValue(s_state)!;
+            SafeFile.Check(path, "--state");
             if (File.Exists(path) && NetLab.Exists(LabState.Load(path)))
             {
                 throw new PortShareException($"A lab is already running ({path}); run 'portshare lab down' first.");
             }
 
-            var state = NetLab.Up(Options(p), Progress(console));
+            var state = NetLab.Up(Options(p), Progress(console), ct);
             state.Save(path);
             console.Out.MarkupLine($"[green]Lab {state.Prefix.EscapeMarkup()} is up.[/] Next: 'portshare lab test', 'lab show', 'lab down'.");
             return Task.FromResult(ExitCodes.Success);
-        }));
+        }, ct));
 
         var test = new Command("test", "Connect from every host through the router and check each reply reached its owner and no other host; with --fail-router, a router failure test.") { s_connections, s_failRouter, s_state };
         test.SetAction((p, ct) => Run(console, async () =>
@@ -97,7 +98,7 @@ internal static class LabCommand
             ? FailoverDemoAsync(console, Options(p), ct)
             : p.GetResult(s_ipv6) is null or { Implicit: true } && p.GetResult(s_backend) is null or { Implicit: true }
             ? DemoMatrixAsync(console, Options(p), Connections(p), ct)
-            : DemoAsync(console, Options(p), Connections(p), ct)));
+            : DemoAsync(console, Options(p), Connections(p), ct), ct));
 
         var replan = new Command("replan", "Apply an updated plan while connections stay open: ports that do not move keep working, and no reply reaches the wrong host.") { s_addHost, s_removeHost, s_state };
         replan.SetAction((p, ct) => Run(console, () =>
@@ -166,11 +167,14 @@ internal static class LabCommand
         return n is >= 1 and <= 100_000 ? n : throw new UsageException("--connections must be between 1 and 100000.");
     }
 
-    private static Task<int> Run(CliConsole console, Func<Task<int>> action) => CommandRunner.RunAsync(console, () =>
-    {
-        RoutingOptions.RequireRoot();
-        return action();
-    });
+    private static Task<int> Run(CliConsole console, Func<Task<int>> action, CancellationToken ct = default) => CommandRunner.RunAsync(
+        console,
+        () =>
+        {
+            RoutingOptions.RequireRoot();
+            return action();
+        },
+        ct);
 
     private static Action<string> Progress(CliConsole console) => line => console.Error.MarkupLine($"[grey]› {line.EscapeMarkup()}[/]");
 
@@ -213,7 +217,7 @@ internal static class LabCommand
         foreach (var mode in (FailoverMode[])[FailoverMode.PortShare, FailoverMode.Snat])
         {
             console.Out.Write(new Rule($"[bold]Router failure[/]: {options.Hosts} hosts, two routers with ECMP both ways, {(mode == FailoverMode.Snat ? "SNAT + conntrack on each router" : "PortShare " + NetLab.BackendName(options.Backend))}").LeftJustified());
-            var state = NetLab.Up(options with { Ipv6 = false, Routers = 2 }, progress);
+            var state = NetLab.Up(options with { Ipv6 = false, Routers = 2 }, progress, ct);
             try
             {
                 if (mode == FailoverMode.Snat)
@@ -272,7 +276,7 @@ internal static class LabCommand
         var family = options.Ipv6 ? "IPv6" : "IPv4";
         console.Out.Write(new Rule($"[bold]PortShare lab[/]: {options.Hosts} hosts share one {family} egress address, {NetLab.BackendName(options.Backend)} backend").LeftJustified());
         var progress = Progress(console);
-        var state = NetLab.Up(options, progress);
+        var state = NetLab.Up(options, progress, ct);
         try
         {
             var report = await NetLab.TestAsync(state, connections, progress, ct).ConfigureAwait(false);

@@ -139,7 +139,7 @@ public class DoctorLabTests
     public async Task Doctor_passes_on_the_lab_and_names_each_broken_condition_with_its_fix()
     {
         Root.Require();
-        var state = NetLab.Up(new LabOptions { Hosts = 2 });
+        var state = NetLab.Up(new LabOptions { Hosts = 2 }, cancellationToken: TestContext.Current.CancellationToken);
         var statePath = Path.Combine(Path.GetTempPath(), $"pst-labdoctor-{Guid.NewGuid():N}.json");
         try
         {
@@ -199,7 +199,7 @@ public class DoctorLabTests
     public async Task Portshare_ping_from_every_host_gets_its_replies_and_no_other_host_sees_them(bool ipv6)
     {
         Root.Require();
-        var state = NetLab.Up(new LabOptions { Hosts = 3, Ipv6 = ipv6 });
+        var state = NetLab.Up(new LabOptions { Hosts = 3, Ipv6 = ipv6 }, cancellationToken: TestContext.Current.CancellationToken);
         var statePath = Path.Combine(Path.GetTempPath(), $"pst-labping-{Guid.NewGuid():N}.json");
         try
         {
@@ -248,7 +248,7 @@ public class DoctorLabTests
     public void Plain_ping_id_outside_every_slice_gets_no_reply_through_the_router()
     {
         Root.Require();
-        var state = NetLab.Up(new LabOptions { Hosts = 2 });
+        var state = NetLab.Up(new LabOptions { Hosts = 2 }, cancellationToken: TestContext.Current.CancellationToken);
         try
         {
             var ns = LabTopology.HostNs(state.Prefix, "h1");

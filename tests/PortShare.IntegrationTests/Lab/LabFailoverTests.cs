@@ -14,7 +14,7 @@ public class LabFailoverTests
     public async Task Removing_a_router_mid_way_loses_no_connection_and_both_routers_agree_on_the_plan()
     {
         Root.Require();
-        var state = NetLab.Up(new LabOptions { Hosts = 2, Backend = RouterBackend.Netdev, Routers = 2 });
+        var state = NetLab.Up(new LabOptions { Hosts = 2, Backend = RouterBackend.Netdev, Routers = 2 }, cancellationToken: TestContext.Current.CancellationToken);
         try
         {
             Assert.Equal(2, state.RouterNamespaces.Count());
@@ -41,7 +41,7 @@ public class LabFailoverTests
     public async Task The_snat_comparison_runs_on_two_routers_with_conntrack()
     {
         Root.Require();
-        var state = NetLab.Up(new LabOptions { Hosts = 2, Backend = RouterBackend.Netdev, Routers = 2 });
+        var state = NetLab.Up(new LabOptions { Hosts = 2, Backend = RouterBackend.Netdev, Routers = 2 }, cancellationToken: TestContext.Current.CancellationToken);
         try
         {
             LabFailover.UseSnat(state);
@@ -61,7 +61,7 @@ public class LabFailoverTests
     public async Task A_one_router_lab_refuses_the_failover_test()
     {
         Root.Require();
-        var state = NetLab.Up(new LabOptions { Hosts = 1 });
+        var state = NetLab.Up(new LabOptions { Hosts = 1 }, cancellationToken: TestContext.Current.CancellationToken);
         try
         {
             var ex = await Assert.ThrowsAsync<PortShareException>(() => LabFailover.RunAsync(state, FailoverMode.PortShare, cancellationToken: Ct));

@@ -23,7 +23,7 @@ public class LabTests
     public async Task Small_lab_every_reply_reaches_its_owner_with_no_conntrack(RouterBackend backend, bool ipv6)
     {
         Root.Require();
-        var state = NetLab.Up(new LabOptions { Hosts = 3, Ipv6 = ipv6, Backend = backend });
+        var state = NetLab.Up(new LabOptions { Hosts = 3, Ipv6 = ipv6, Backend = backend }, cancellationToken: TestContext.Current.CancellationToken);
         try
         {
             var report = await NetLab.TestAsync(state, 60, cancellationToken: Ct);
@@ -54,7 +54,7 @@ public class LabTests
     public async Task A_port_outside_every_slice_reaches_no_host(RouterBackend backend)
     {
         Root.Require();
-        var state = NetLab.Up(new LabOptions { Hosts = 3, Backend = backend });
+        var state = NetLab.Up(new LabOptions { Hosts = 3, Backend = backend }, cancellationToken: TestContext.Current.CancellationToken);
         var hostNs = new List<NetworkNamespace>();
         var receivers = new List<Socket>();
         try
@@ -98,7 +98,7 @@ public class LabTests
     public async Task Replan_keeps_unmoved_connections_alive_and_misdelivers_nothing()
     {
         Root.Require();
-        var state = NetLab.Up(new LabOptions { Hosts = 3 });
+        var state = NetLab.Up(new LabOptions { Hosts = 3 }, cancellationToken: TestContext.Current.CancellationToken);
         var live = new List<(string Host, Socket Socket)>();
         try
         {
@@ -178,7 +178,7 @@ public class LabTests
     public async Task Fragmentation_needed_reaches_only_the_owner_and_a_large_transfer_completes(bool ipv6)
     {
         Root.Require();
-        var state = NetLab.Up(new LabOptions { Hosts = 3, Ipv6 = ipv6 });
+        var state = NetLab.Up(new LabOptions { Hosts = 3, Ipv6 = ipv6 }, cancellationToken: TestContext.Current.CancellationToken);
         var egress = NetLab.Egress(state);
         var serverAddress = NetLab.Server(state);
         try
@@ -237,7 +237,7 @@ public class LabTests
     public async Task An_upstream_icmp_error_is_steered_by_its_embedded_source_port(bool ipv6)
     {
         Root.Require();
-        var state = NetLab.Up(new LabOptions { Hosts = 3, Ipv6 = ipv6 });
+        var state = NetLab.Up(new LabOptions { Hosts = 3, Ipv6 = ipv6 }, cancellationToken: TestContext.Current.CancellationToken);
         try
         {
             var egress = NetLab.Egress(state);
@@ -313,7 +313,7 @@ public class LabTests
     public async Task A_large_udp_datagram_arrives_only_when_the_router_reassembles(bool reassemble)
     {
         Root.Require();
-        var state = NetLab.Up(new LabOptions { Hosts = 2, Reassemble = reassemble });
+        var state = NetLab.Up(new LabOptions { Hosts = 2, Reassemble = reassemble }, cancellationToken: TestContext.Current.CancellationToken);
         try
         {
             var port = NetLab.PlanOf(state).GetSlice("h2", LabTopology.Egress4)[0].Low + 2;
@@ -348,7 +348,7 @@ public class LabTests
     public async Task Echo_replies_are_steered_by_icmp_id(bool ipv6)
     {
         Root.Require();
-        var state = NetLab.Up(new LabOptions { Hosts = 3, Ipv6 = ipv6 });
+        var state = NetLab.Up(new LabOptions { Hosts = 3, Ipv6 = ipv6 }, cancellationToken: TestContext.Current.CancellationToken);
         try
         {
             var egress = NetLab.Egress(state);
@@ -392,7 +392,7 @@ public class LabTests
     public void Down_all_removes_every_lab_namespace()
     {
         Root.Require();
-        var state = NetLab.Up(new LabOptions { Hosts = 1 });
+        var state = NetLab.Up(new LabOptions { Hosts = 1 }, cancellationToken: TestContext.Current.CancellationToken);
         try
         {
             var removed = NetLab.DownAll(state.Prefix);

@@ -175,7 +175,7 @@ public class StatusAndCliTests
         using var server = ns.UdpListen(ip, 7007);
         var echo = Task.Run(() => EchoSenders(server), TestContext.Current.CancellationToken);
         var (console, stdout, stderr) = TestConsole();
-        var code = await CommandRunner.RunAsync(console, () => UdpConnect.RunAsync(console, s_udpSlice, null, "shared", 3, json: true, server.Endpoint(), "hi", TimeSpan.FromSeconds(1), ns.Ns, TestContext.Current.CancellationToken));
+        var code = await CommandRunner.RunAsync(console, () => UdpConnect.RunAsync(console, s_udpSlice, null, "shared", 3, json: true, server.Endpoint(), "hi", TimeSpan.FromSeconds(1), ns.Ns, TestContext.Current.CancellationToken), TestContext.Current.CancellationToken);
         Assert.True(code == ExitCodes.Success, stderr.ToString());
         var lines = stdout.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.Equal(3, lines.Length);
@@ -201,13 +201,13 @@ public class StatusAndCliTests
         Root.Require();
         using var ns = TestNetns.Create();
         var (console, stdout, refusedErr) = TestConsole();
-        var code = await CommandRunner.RunAsync(console, () => UdpConnect.RunAsync(console, s_udpSlice, IPAddress.Loopback, "unique", 1, json: false, new IPEndPoint(IPAddress.Loopback, 9), null, TimeSpan.FromSeconds(1), ns.Ns, TestContext.Current.CancellationToken));
+        var code = await CommandRunner.RunAsync(console, () => UdpConnect.RunAsync(console, s_udpSlice, IPAddress.Loopback, "unique", 1, json: false, new IPEndPoint(IPAddress.Loopback, 9), null, TimeSpan.FromSeconds(1), ns.Ns, TestContext.Current.CancellationToken), TestContext.Current.CancellationToken);
         Assert.Equal(ExitCodes.Failure, code);
         Assert.Contains("refused", stdout.ToString(), StringComparison.Ordinal);
         Assert.Contains("1 of 1 flow(s) to 127.0.0.1:9 were refused", refusedErr.ToString(), StringComparison.Ordinal);
 
         var (console2, _, stderr) = TestConsole();
-        code = await CommandRunner.RunAsync(console2, () => UdpConnect.RunAsync(console2, s_udpSlice, null, "sharded", 1, json: false, new IPEndPoint(IPAddress.Loopback, 9), null, TimeSpan.FromSeconds(1), ns.Ns, TestContext.Current.CancellationToken));
+        code = await CommandRunner.RunAsync(console2, () => UdpConnect.RunAsync(console2, s_udpSlice, null, "sharded", 1, json: false, new IPEndPoint(IPAddress.Loopback, 9), null, TimeSpan.FromSeconds(1), ns.Ns, TestContext.Current.CancellationToken), TestContext.Current.CancellationToken);
         Assert.Equal(ExitCodes.Usage, code);
         Assert.Contains("--mode 'sharded'", stderr.ToString(), StringComparison.Ordinal);
     }
@@ -218,7 +218,7 @@ public class StatusAndCliTests
         Root.Require();
         using var ns = TestNetns.Create(45000, 49999);
         var (console, _, stderr) = TestConsole();
-        var code = await CommandRunner.RunAsync(console, () => UdpConnect.RunAsync(console, s_udpSlice, null, "shared", 1, json: false, new IPEndPoint(IPAddress.Loopback, 9), null, TimeSpan.FromSeconds(1), ns.Ns, TestContext.Current.CancellationToken));
+        var code = await CommandRunner.RunAsync(console, () => UdpConnect.RunAsync(console, s_udpSlice, null, "shared", 1, json: false, new IPEndPoint(IPAddress.Loopback, 9), null, TimeSpan.FromSeconds(1), ns.Ns, TestContext.Current.CancellationToken), TestContext.Current.CancellationToken);
         Assert.Equal(ExitCodes.Failure, code);
         var lines = stderr.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.Contains("lies outside this network namespace's ip_local_port_range", Assert.Single(lines), StringComparison.Ordinal);
