@@ -402,22 +402,7 @@ public sealed class SliceConnector
 
     private string ModeTag => Strategy == ConnectStrategy.Kernel ? "kernel" : "fallback";
 
-    private bool TryBind(Socket socket, IPEndPoint local)
-    {
-        try
-        {
-            socket.Bind(local);
-            return true;
-        }
-        catch (SocketException ex) when (ex.SocketErrorCode == SocketError.AddressAlreadyInUse)
-        {
-            return false;
-        }
-        catch (SocketException ex) when (ex.SocketErrorCode == SocketError.AddressNotAvailable)
-        {
-            throw NotLocal(ex);
-        }
-    }
+    private static bool TryBind(Socket socket, IPEndPoint local) => SliceGuard.TryBind(socket, local);
 
     private void BindLocal(Socket socket, IPEndPoint local)
     {

@@ -88,6 +88,25 @@ internal static class SliceGuard
     /// <summary>True when a validation made at <paramref name="validatedAt"/> (Environment.TickCount64) is older than <paramref name="interval"/>.</summary>
     public static bool IsStale(long validatedAt, TimeSpan interval) => Environment.TickCount64 - validatedAt >= (long)interval.TotalMilliseconds;
 
+    /// <summary>Binds <paramref name="socket"/> to <paramref name="local"/>; false when the 2-tuple is taken (EADDRINUSE).</summary>
+    /// <exception cref="SliceMisconfiguredException">The address is not on this host (EADDRNOTAVAIL).</exception>
+    public static bool TryBind(Socket socket, IPEndPoint local)
+    {
+        try
+        {
+            socket.Bind(local);
+            return true;
+        }
+        catch (SocketException ex) when (ex.SocketErrorCode == SocketError.AddressAlreadyInUse)
+        {
+            return false;
+        }
+        catch (SocketException ex) when (ex.SocketErrorCode == SocketError.AddressNotAvailable)
+        {
+            throw NotLocal(local.Address, ex);
+        }
+    }
+
     public static SliceMisconfiguredException NotLocal(IPAddress? egress, SocketException ex) => new(
         $"The egress address {egress} is not assigned to any interface in this network namespace (bind failed: {ex.Message}): add it (portshare host apply puts it on lo), or connect without an egress address.",
         ex);

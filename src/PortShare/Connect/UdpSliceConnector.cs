@@ -463,22 +463,7 @@ public sealed class UdpSliceConnector : IDisposable
         }
     }
 
-    private static bool TryBind(Socket socket, IPEndPoint local)
-    {
-        try
-        {
-            socket.Bind(local);
-            return true;
-        }
-        catch (SocketException ex) when (ex.SocketErrorCode == SocketError.AddressAlreadyInUse)
-        {
-            return false;
-        }
-        catch (SocketException ex) when (ex.SocketErrorCode == SocketError.AddressNotAvailable)
-        {
-            throw SliceGuard.NotLocal(local.Address, ex);
-        }
-    }
+    private static bool TryBind(Socket socket, IPEndPoint local) => SliceGuard.TryBind(socket, local);
 
     /// <summary>
     /// Slice offsets where a UDP socket would take datagrams from <paramref name="remote"/>: connected to it, or bound and
