@@ -198,6 +198,19 @@ public static class PlanJson
         }
 
         message = message.Replace(" contained in type 'PortShare.Planning.", " of '", StringComparison.Ordinal);
+        if (message.StartsWith("The JSON value could not be converted to ", StringComparison.Ordinal))
+        {
+            var type = message["The JSON value could not be converted to ".Length..].TrimEnd('.');
+            message = "the value is not " + type switch
+            {
+                _ when type.Contains("IReadOnlyList", StringComparison.Ordinal) || type.Contains("List`1", StringComparison.Ordinal) => "a list",
+                _ when type.Contains("Int32", StringComparison.Ordinal) || type.Contains("Int64", StringComparison.Ordinal) => "a whole number",
+                _ when type.Contains("Boolean", StringComparison.Ordinal) => "true or false",
+                _ when type.Contains("String", StringComparison.Ordinal) => "a string",
+                _ when type.Contains("DateTimeOffset", StringComparison.Ordinal) => "a time in ISO 8601",
+                _ => "of the expected kind (an object)",
+            };
+        }
         var where = new StringBuilder();
         if (!string.IsNullOrEmpty(ex.Path) && ex.Path != "$")
         {

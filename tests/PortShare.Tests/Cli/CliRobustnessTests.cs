@@ -18,6 +18,7 @@ public sealed class CliRobustnessTests : IDisposable
         File.WriteAllText(Path.Combine(_dir, "null.json"), "null");
         File.WriteAllText(Path.Combine(_dir, "list-null.json"), """{"version":1,"usable_range":"40000-40511","min_slice_size":64,"alignment":2,"egress":[null],"hosts":[null]}""");
         File.WriteAllText(Path.Combine(_dir, "args.rsp"), "connect --count abc\n");
+        File.WriteAllText(Path.Combine(_dir, "kinds.json"), """{"version":1,"egress":[{"address":"192.0.2.1"}],"hosts":"abc"}""");
         Directory.CreateDirectory(Path.Combine(_dir, "adir"));
     }
 
@@ -47,6 +48,7 @@ public sealed class CliRobustnessTests : IDisposable
         { "plan new DIR/missing.json", 1, "no such file" },
         { "plan new DIR/adir", 1, "DIR/adir: is a directory, not a file" },
         { "plan validate DIR/bad.json", 1, "not valid JSON" },
+        { "plan new DIR/kinds.json", 1, "the value is not a list (at $.hosts" },
         { "plan slice DIR/null.json --host h1", 1, "null" },
         { "host apply DIR/bad.json --host h1 --dry-run", 1, "not valid JSON" },
         { "router apply DIR/null.json --dry-run", 1, "null" },
