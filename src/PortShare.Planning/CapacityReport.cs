@@ -184,7 +184,7 @@ public sealed record CapacityReport
         var segments = PortSet.Segments(s.Ranges, e.Reserved).Count;
         if (segments > 1)
         {
-            warnings.Add($"{segments} separate ranges: one IP_LOCAL_PORT_RANGE value holds one range, so each socket uses one of them (re-plan with --compact for one range)");
+            warnings.Add($"{segments} separate ranges: connectors use all of them (the kernel path sets IP_LOCAL_PORT_RANGE to one range per socket and moves to the next when it is full), but a program outside PortShare that narrows ip_local_port_range gets only one; a compact re-plan makes it one range");
         }
 
         return new SliceCapacity
