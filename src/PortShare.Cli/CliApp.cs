@@ -21,6 +21,7 @@ internal static class CliApp
         root.Subcommands.Add(Commands.RouterCommand.Create(console));
         root.Subcommands.Add(Commands.HostCommand.Create(console));
         root.Subcommands.Add(Commands.LabCommand.Create(console));
+        root.Subcommands.Add(Commands.FleetCommand.Create(console));
         return root;
     }
 
