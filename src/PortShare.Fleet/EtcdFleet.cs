@@ -20,7 +20,7 @@ public enum InitResult
 /// so a refused or failed call leaves nothing half-written. etcd errors become a <see cref="FleetException"/> naming the
 /// endpoint.
 /// </summary>
-public sealed class EtcdFleet : IDisposable
+public sealed partial class EtcdFleet : IDisposable
 {
     private static readonly TimeSpan s_callTimeout = TimeSpan.FromSeconds(5);
     private readonly EtcdClient _client;
