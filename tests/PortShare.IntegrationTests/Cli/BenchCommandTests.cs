@@ -72,7 +72,7 @@ public class BenchCommandTests
         Assert.True(r.ExitCode == 0, r.StdErr);
         using var doc = JsonDocument.Parse(r.StdOut);
         var scenarios = doc.RootElement.EnumerateArray().Where(e => !e.GetProperty("scenario").GetString()!.Contains("baseline", StringComparison.Ordinal)).ToList();
-        Assert.Equal(4, scenarios.Count);
+        Assert.Equal(5, scenarios.Count); // unique at 0 %; shared at 0, 50, 90 %; shared with every port carrying another flow
         Assert.All(scenarios, s => Assert.True(s.GetProperty("ratio").GetDouble() > 0));
     }
 }
