@@ -100,3 +100,46 @@ public sealed partial class EtcdFleet
 
     private static RequestOp Put(string key, string value, long lease) => new() { RequestPut = new PutRequest { Key = Bytes(key), Value = Bytes(value), Lease = lease } };
 }
+
+/// <summary>Drain orders.</summary>
+public sealed partial class EtcdFleet
+{
+    /// <summary>
+    /// Records (or with <paramref name="cancel"/>, removes) a drain order for a host or an egress address, checking
+    /// first that the pool exists and that the egress address is one of its own. Returns false when there was nothing to
+    /// change.
+    /// </summary>
+    public async Task<bool> DrainAsync(string? host, IPAddress? egress, bool cancel, CancellationToken cancellationToken = default)
+    {
+        var view = await ReadAsync(cancellationToken).ConfigureAwait(false);
+        string key;
+        if (egress is not null)
+        {
+            if (view.Pool!.Find(egress) is null)
+            {
+                throw new FleetException($"--egress {egress} is not an egress address of the pool at {Keys.Prefix}; it has {string.Join(", ", view.Pool.Egress.Select(e => e.Address))}.");
+            }
+
+            key = Keys.DrainEgress(egress);
+        }
+        else
+        {
+            ArgumentException.ThrowIfNullOrEmpty(host);
+            key = Keys.DrainHost(host);
+        }
+
+        var txn = new TxnRequest();
+        txn.Compare.Add(Absent(key));
+        if (cancel)
+        {
+            txn.Failure.Add(new RequestOp { RequestDeleteRange = new DeleteRangeRequest { Key = Bytes(key) } });
+        }
+        else
+        {
+            txn.Success.Add(Put(key, DateTimeOffset.UtcNow.ToString("O", System.Globalization.CultureInfo.InvariantCulture), 0));
+        }
+
+        var r = await Call(() => _client.TransactionAsync(txn, null, Deadline(), cancellationToken)).ConfigureAwait(false);
+        return cancel ? !r.Succeeded : r.Succeeded;
+    }
+}

@@ -16,6 +16,10 @@ internal static class FleetCommand
 
     public static Option<string> Prefix() => new("--prefix") { Description = "The key prefix of the pool.", DefaultValueFactory = _ => FleetKeys.DefaultPrefix };
 
+    private static readonly Argument<string?> s_host = new("HOST") { Description = "The host to drain.", Arity = ArgumentArity.ZeroOrOne };
+    private static readonly Option<string?> s_egress = new("--egress") { Description = "Drain this egress address instead of a host." };
+    private static readonly Option<bool> s_cancel = new("--cancel") { Description = "Remove the drain order." };
+
     public static Command Create(CliConsole console)
     {
         var etcd = Etcd();
@@ -71,6 +75,42 @@ internal static class FleetCommand
 
         command.Subcommands.Add(init);
         command.Subcommands.Add(status);
+        command.Subcommands.Add(CreateDrain(console, etcd, prefix));
         return command;
+    }
+
+    private static Command CreateDrain(CliConsole console, Option<string> etcd, Option<string> prefix)
+    {
+        var drain = new Command("drain", "Record a drain order for a host (or with --egress, an egress address): no new claims there, and its units show as draining. (The agent that releases them once their connections end is not built yet.)") { s_host, s_egress, s_cancel, etcd, prefix };
+        drain.SetAction((p, ct) => CommandRunner.RunAsync(console, async () =>
+        {
+            var host = p.GetValue(s_host);
+            var egressText = p.GetValue(s_egress);
+            if ((host is null) == (egressText is null))
+            {
+                throw new UsageException("fleet drain needs either HOST or --egress IP (one of them).");
+            }
+
+            System.Net.IPAddress? egress = null;
+            if (egressText is not null && !System.Net.IPAddress.TryParse(egressText, out egress))
+            {
+                throw new UsageException($"--egress '{egressText}' is not an IP address.");
+            }
+
+            if (host is not null && !PortShare.Routing.RouteValidation.IsValidName(host))
+            {
+                throw new UsageException($"HOST '{host}' is not a valid host name: use 1-63 letters, digits, '.', '_' or '-'.");
+            }
+
+            using var fleet = new EtcdFleet(p.GetRequiredValue(etcd), p.GetRequiredValue(prefix));
+            var cancel = p.GetValue(s_cancel);
+            var changed = await fleet.DrainAsync(host, egress, cancel, ct);
+            var what = host is not null ? $"host {host}" : $"egress {egress}";
+            console.Out.MarkupLine((changed
+                ? (cancel ? $"Drain order for {what} removed." : $"Drain order for {what} recorded.")
+                : (cancel ? $"There was no drain order for {what}." : $"A drain order for {what} was already there.")).EscapeMarkup());
+            return ExitCodes.Success;
+        }));
+        return drain;
     }
 }

@@ -76,6 +76,35 @@ public sealed class FleetInitTests : IDisposable
     }
 
     [Fact]
+    public async Task Drain_orders_show_the_owner_s_units_as_draining_and_can_be_cancelled()
+    {
+        await using var etcd = await EtcdServer.StartAsync();
+        Assert.Equal(0, (await CliRunner.RunInProcessAsync("fleet", "init", Write("spec.json", Spec), "--etcd", etcd.Url)).ExitCode);
+        using var fleet = new EtcdFleet(etcd.Url);
+        var pool = (await fleet.ReadAsync(TestContext.Current.CancellationToken)).Pool!;
+        var h1 = new UnitOwner("h1", [System.Net.IPAddress.Parse("198.51.100.2")]);
+        var leases = await fleet.GrantAsync(pool, TestContext.Current.CancellationToken);
+        Assert.NotNull(await fleet.ClaimAsync(h1, leases, pool.Egress[0].Address, pool.UnitsOf(pool.Egress[0])[0], cancellationToken: TestContext.Current.CancellationToken));
+
+        var drain = await CliRunner.RunInProcessAsync("fleet", "drain", "h1", "--etcd", etcd.Url);
+        Assert.True(drain.ExitCode == 0, drain.StdErr);
+        var status = await CliRunner.RunInProcessAsync("fleet", "status", "--etcd", etcd.Url, "--json");
+        Assert.Contains("\"unit\":\"40000-40063\",\"owner\":\"h1\",\"state\":\"draining\"", status.StdOut, StringComparison.Ordinal);
+
+        Assert.Equal(0, (await CliRunner.RunInProcessAsync("fleet", "drain", "h1", "--cancel", "--etcd", etcd.Url)).ExitCode);
+        status = await CliRunner.RunInProcessAsync("fleet", "status", "--etcd", etcd.Url, "--json");
+        Assert.Contains("\"owner\":\"h1\",\"state\":\"owned\"", status.StdOut, StringComparison.Ordinal);
+
+        var badEgress = await CliRunner.RunInProcessAsync("fleet", "drain", "--egress", "192.0.2.9", "--etcd", etcd.Url);
+        Assert.Equal(1, badEgress.ExitCode);
+        Assert.Contains("--egress 192.0.2.9 is not an egress address of the pool", badEgress.StdErr, StringComparison.Ordinal);
+        var both = await CliRunner.RunInProcessAsync("fleet", "drain", "h1", "--egress", "192.0.2.1", "--etcd", etcd.Url);
+        Assert.Equal(2, both.ExitCode);
+        Assert.Equal(0, (await CliRunner.RunInProcessAsync("fleet", "drain", "--egress", "192.0.2.1", "--etcd", etcd.Url)).ExitCode);
+        Assert.Equal(8, CountOf((await CliRunner.RunInProcessAsync("fleet", "status", "--etcd", etcd.Url, "--json")).StdOut, "\"state\":\"free\"") + 1);
+    }
+
+    [Fact]
     public async Task Unreachable_etcd_is_a_clear_error()
     {
         string url;
