@@ -18,12 +18,21 @@ public sealed class ClaimTests
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
+    private static async Task<EtcdFleet> PoolOnAsync(EtcdServer etcd)
+    {
+        var fleet = new EtcdFleet(etcd.Url);
+        await fleet.InitAsync(s_pool, Ct);
+        return fleet;
+    }
+
+    private static Task<ClaimedUnit?> Claim(EtcdFleet fleet, UnitOwner owner, AgentLeases leases, PortRange unit) =>
+        fleet.ClaimAsync(owner, leases, s_egress, unit, cancellationToken: Ct);
+
     [Fact]
     public async Task The_same_host_name_twice_is_a_clear_error()
     {
         await using var etcd = await EtcdServer.StartAsync();
-        using var fleet = new EtcdFleet(etcd.Url);
-        await fleet.InitAsync(s_pool, Ct);
+        using var fleet = await PoolOnAsync(etcd);
         await fleet.RegisterAsync(s_h1, await fleet.GrantAsync(s_pool, Ct), Ct);
 
         var ex = await Assert.ThrowsAsync<FleetException>(async () => await fleet.RegisterAsync(s_h1, await fleet.GrantAsync(s_pool, Ct), Ct));
@@ -34,15 +43,13 @@ public sealed class ClaimTests
     public async Task Claims_are_exclusive_and_a_dead_owner_s_unit_stays_quarantined_to_it_until_it_comes_back()
     {
         await using var etcd = await EtcdServer.StartAsync();
-        using var fleet = new EtcdFleet(etcd.Url);
-        await fleet.InitAsync(s_pool, Ct);
-        var l1 = await fleet.GrantAsync(s_pool, Ct);
-        var l2 = await fleet.GrantAsync(s_pool, Ct);
+        using var fleet = await PoolOnAsync(etcd);
+        var (l1, l2) = (await fleet.GrantAsync(s_pool, Ct), await fleet.GrantAsync(s_pool, Ct));
 
-        var c1 = await fleet.ClaimAsync(s_h1, l1, s_egress, s_unit0, cancellationToken: Ct);
+        var c1 = await Claim(fleet, s_h1, l1, s_unit0);
         Assert.NotNull(c1);
-        Assert.Null(await fleet.ClaimAsync(s_h2, l2, s_egress, s_unit0, cancellationToken: Ct));
-        var c2 = await fleet.ClaimAsync(s_h2, l2, s_egress, s_unit1, cancellationToken: Ct);
+        Assert.Null(await Claim(fleet, s_h2, l2, s_unit0));
+        var c2 = await Claim(fleet, s_h2, l2, s_unit1);
         Assert.NotNull(c2);
         Assert.True(c2.Epoch > c1.Epoch);
 
@@ -56,7 +63,7 @@ public sealed class ClaimTests
         Assert.True(view.Units()[0].IsQuarantined);
         Assert.Equal("h1", Assert.Single(view.Routes(), r => r.Range.Low == 40000).Host);
         Assert.Equal("quarantined", (await fleet.StatusAsync(Ct))[0].State);
-        Assert.Null(await fleet.ClaimAsync(s_h2, l2, s_egress, s_unit0, cancellationToken: Ct));
+        Assert.Null(await Claim(fleet, s_h2, l2, s_unit0));
 
         // h1 comes back and takes back its own unit, still routed to it: nothing moves.
         var again = await fleet.GrantAsync(s_pool, Ct);
@@ -69,11 +76,9 @@ public sealed class ClaimTests
     public async Task A_released_unit_is_quarantined_then_claimable_and_a_stale_epoch_cannot_release()
     {
         await using var etcd = await EtcdServer.StartAsync();
-        using var fleet = new EtcdFleet(etcd.Url);
-        await fleet.InitAsync(s_pool, Ct);
-        var l1 = await fleet.GrantAsync(s_pool, Ct);
-        var l2 = await fleet.GrantAsync(s_pool, Ct);
-        var c2 = await fleet.ClaimAsync(s_h2, l2, s_egress, s_unit1, cancellationToken: Ct);
+        using var fleet = await PoolOnAsync(etcd);
+        var (l1, l2) = (await fleet.GrantAsync(s_pool, Ct), await fleet.GrantAsync(s_pool, Ct));
+        var c2 = await Claim(fleet, s_h2, l2, s_unit1);
         Assert.NotNull(c2);
 
         Assert.False(await fleet.ReleaseAsync(s_h2, c2 with { Epoch = c2.Epoch - 1 }, await fleet.GrantQuarantineAsync(s_pool, Ct), Ct));
@@ -81,7 +86,7 @@ public sealed class ClaimTests
 
         var status = await fleet.StatusAsync(Ct);
         Assert.Equal(("h2", "quarantined"), (status[1].Owner, status[1].State));
-        Assert.Null(await fleet.ClaimAsync(s_h1, l1, s_egress, s_unit1, cancellationToken: Ct));
+        Assert.Null(await Claim(fleet, s_h1, l1, s_unit1));
 
         // The quarantine ends by its lease in etcd, not by a clock here: wait until etcd says free, then claim.
         for (var i = 0; (await fleet.StatusAsync(Ct))[1].State != "free"; i++)
@@ -90,6 +95,6 @@ public sealed class ClaimTests
             await Task.Delay(100, Ct);
         }
 
-        Assert.NotNull(await fleet.ClaimAsync(s_h1, l1, s_egress, s_unit1, cancellationToken: Ct));
+        Assert.NotNull(await Claim(fleet, s_h1, l1, s_unit1));
     }
 }
