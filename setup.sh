@@ -8,6 +8,7 @@ command -v nft >/dev/null 2>&1 || need+=(nftables)
 command -v conntrack >/dev/null 2>&1 || need+=(conntrack)
 command -v unzip >/dev/null 2>&1 || need+=(unzip)
 command -v sysctl >/dev/null 2>&1 || need+=(procps)
+command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
 if ((${#need[@]})); then
   if [[ $EUID -ne 0 ]]; then
     echo "setup: missing ${need[*]}; run as root (sudo ./setup.sh) to install them." >&2

@@ -19,6 +19,7 @@ internal static class CliApp
         ("router", Commands.RouterCommand.Create),
         ("host", Commands.HostCommand.Create),
         ("lab", Commands.LabCommand.Create),
+        ("fleet", Commands.FleetCommand.Create),
     ];
 
     /// <summary>The whole command tree (for help and for tests that walk it).</summary>

@@ -1,0 +1,116 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using PortShare.Fleet;
+using Spectre.Console;
+
+namespace PortShare.Cli.Commands;
+
+/// <summary><c>portshare fleet init|status</c>: a pool of port units on etcd.</summary>
+internal static class FleetCommand
+{
+    private static readonly Argument<FileInfo> s_spec = new("SPEC.json") { Description = "The fleet spec: unit_size (a power of two), min_units, quarantine_seconds, lease_ttl_seconds, usable_range, reserved, egress[{address, usable_range, reserved}]." };
+    private static readonly Option<bool> s_json = new("--json") { Description = "Print JSON (snake_case) instead of a table." };
+
+    public static Option<string> Etcd() => new("--etcd") { Description = "The etcd endpoints, comma-separated URLs (e.g. http://127.0.0.1:2379).", Required = true };
+
+    public static Option<string> Prefix() => new("--prefix") { Description = "The key prefix of the pool.", DefaultValueFactory = _ => FleetKeys.DefaultPrefix };
+
+    private static readonly Argument<string?> s_host = new("HOST") { Description = "The host to drain.", Arity = ArgumentArity.ZeroOrOne };
+    private static readonly Option<string?> s_egress = new("--egress") { Description = "Drain this egress address instead of a host." };
+    private static readonly Option<bool> s_cancel = new("--cancel") { Description = "Remove the drain order." };
+
+    public static Command Create(CliConsole console)
+    {
+        var etcd = Etcd();
+        var prefix = Prefix();
+        var command = new Command("fleet", "Fleet mode on etcd: a pool of fixed-size port units that host agents lease.");
+
+        var init = new Command("init", "Create the pool from a fleet spec, in one transaction: an identical pool is left as it is, a different one is an error and nothing is written.") { s_spec, etcd, prefix };
+        init.SetAction((p, ct) => CommandRunner.RunAsync(console, async () =>
+        {
+            var file = p.GetRequiredValue(s_spec);
+            if (!file.Exists)
+            {
+                throw new UsageException($"Fleet spec '{file.FullName}' does not exist.");
+            }
+
+            var spec = PoolSpec.Parse(await File.ReadAllTextAsync(file.FullName, ct), $"Fleet spec '{file.FullName}'");
+            using var fleet = new EtcdFleet(p.GetRequiredValue(etcd), p.GetRequiredValue(prefix));
+            var result = await fleet.InitAsync(spec, ct);
+            var units = spec.Egress.Sum(e => spec.UnitsOf(e).Count);
+            console.Out.MarkupLine(result == InitResult.Created
+                ? $"Created pool {fleet.Keys.Prefix.EscapeMarkup()}: {units.ToString(CultureInfo.InvariantCulture)} units of {spec.UnitSize.ToString(CultureInfo.InvariantCulture)} ports on {spec.Egress.Count.ToString(CultureInfo.InvariantCulture)} egress address(es)."
+                : $"Pool {fleet.Keys.Prefix.EscapeMarkup()} already exists with this spec: nothing written.");
+            return ExitCodes.Success;
+        }));
+
+        var status = new Command("status", "Every unit: owner, state (owned, draining, quarantined, free), lease TTL left and epoch.") { etcd, prefix, s_json };
+        status.SetAction((p, ct) => CommandRunner.RunAsync(console, async () =>
+        {
+            using var fleet = new EtcdFleet(p.GetRequiredValue(etcd), p.GetRequiredValue(prefix));
+            var rows = await fleet.StatusAsync(ct);
+            if (p.GetValue(s_json))
+            {
+                console.RawOut.WriteLine(JsonSerializer.Serialize(rows.ToList(), FleetJsonContext.Default.ListUnitStatus));
+                console.RawOut.Flush();
+                return ExitCodes.Success;
+            }
+
+            var table = new Table().AddColumns("egress", "unit", "owner", "state", "lease ttl", "epoch");
+            foreach (var r in rows)
+            {
+                table.AddRow(
+                    r.Egress.EscapeMarkup(),
+                    r.Unit,
+                    (r.Owner ?? "-").EscapeMarkup(),
+                    r.State,
+                    r.LeaseTtlLeft is { } t ? t.ToString(CultureInfo.InvariantCulture) + " s" : "-",
+                    r.Epoch is { } e ? e.ToString(CultureInfo.InvariantCulture) : "-");
+            }
+
+            console.Out.Write(table);
+            return ExitCodes.Success;
+        }));
+
+        command.Subcommands.Add(init);
+        command.Subcommands.Add(status);
+        command.Subcommands.Add(CreateDrain(console, etcd, prefix));
+        return command;
+    }
+
+    private static Command CreateDrain(CliConsole console, Option<string> etcd, Option<string> prefix)
+    {
+        var drain = new Command("drain", "Record a drain order for a host (or with --egress, an egress address): no new claims there, and its units show as draining. (The agent that releases them once their connections end is not built yet.)") { s_host, s_egress, s_cancel, etcd, prefix };
+        drain.SetAction((p, ct) => CommandRunner.RunAsync(console, async () =>
+        {
+            var host = p.GetValue(s_host);
+            var egressText = p.GetValue(s_egress);
+            if ((host is null) == (egressText is null))
+            {
+                throw new UsageException("fleet drain needs either HOST or --egress IP (one of them).");
+            }
+
+            System.Net.IPAddress? egress = null;
+            if (egressText is not null && !System.Net.IPAddress.TryParse(egressText, out egress))
+            {
+                throw new UsageException($"--egress '{egressText}' is not an IP address.");
+            }
+
+            if (host is not null && !PortShare.Routing.RouteValidation.IsValidName(host))
+            {
+                throw new UsageException($"HOST '{host}' is not a valid host name: use 1-63 letters, digits, '.', '_' or '-'.");
+            }
+
+            using var fleet = new EtcdFleet(p.GetRequiredValue(etcd), p.GetRequiredValue(prefix));
+            var cancel = p.GetValue(s_cancel);
+            var changed = await fleet.DrainAsync(host, egress, cancel, ct);
+            var what = host is not null ? $"host {host}" : $"egress {egress}";
+            console.Out.MarkupLine((changed
+                ? (cancel ? $"Drain order for {what} removed." : $"Drain order for {what} recorded.")
+                : (cancel ? $"There was no drain order for {what}." : $"A drain order for {what} was already there.")).EscapeMarkup());
+            return ExitCodes.Success;
+        }));
+        return drain;
+    }
+}

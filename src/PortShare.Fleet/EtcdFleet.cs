@@ -1,0 +1,157 @@
+using dotnet_etcd;
+using Etcdserverpb;
+using Google.Protobuf;
+using Grpc.Core;
+
+namespace PortShare.Fleet;
+
+/// <summary>What <see cref="EtcdFleet.InitAsync"/> did.</summary>
+public enum InitResult
+{
+    /// <summary>The pool was created.</summary>
+    Created,
+
+    /// <summary>An identical pool was already there; nothing was written.</summary>
+    AlreadyExists,
+}
+
+/// <summary>
+/// A pool on etcd: its record, its units and their holds. Every write is one transaction (a create-if-absent compare),
+/// so a refused or failed call leaves nothing half-written. etcd errors become a <see cref="FleetException"/> naming the
+/// endpoint.
+/// </summary>
+public sealed partial class EtcdFleet : IDisposable
+{
+    private static readonly TimeSpan s_callTimeout = TimeSpan.FromSeconds(5);
+    private readonly EtcdClient _client;
+
+    /// <summary>Connects (lazily) to <paramref name="endpoints"/> (comma-separated URLs).</summary>
+    public EtcdFleet(string endpoints, string prefix = FleetKeys.DefaultPrefix)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(endpoints);
+        foreach (var url in endpoints.Split(','))
+        {
+            if (!Uri.TryCreate(url.Trim(), UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
+            {
+                throw new FleetException($"--etcd '{endpoints}': '{url}' is not an http:// or https:// URL.");
+            }
+        }
+
+        Endpoints = endpoints;
+        Keys = new FleetKeys(prefix);
+        _client = new EtcdClient(endpoints);
+    }
+
+    /// <summary>The etcd endpoints.</summary>
+    public string Endpoints { get; }
+
+    /// <summary>The key layout.</summary>
+    public FleetKeys Keys { get; }
+
+    /// <summary>Creates the pool, in one transaction; an identical existing pool is fine, a different one is an error naming the differences.</summary>
+    public async Task<InitResult> InitAsync(PoolSpec spec, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        var txn = new TxnRequest();
+        txn.Compare.Add(new Compare { Key = Bytes(Keys.Pool), Target = Compare.Types.CompareTarget.Version, Result = Compare.Types.CompareResult.Equal, Version = 0 });
+        txn.Success.Add(new RequestOp { RequestPut = new PutRequest { Key = Bytes(Keys.Pool), Value = Bytes(spec.ToJson()) } });
+        txn.Failure.Add(new RequestOp { RequestRange = new RangeRequest { Key = Bytes(Keys.Pool) } });
+        var response = await Call(() => _client.TransactionAsync(txn, null, Deadline(), cancellationToken)).ConfigureAwait(false);
+        if (response.Succeeded)
+        {
+            return InitResult.Created;
+        }
+
+        var existing = response.Responses[0].ResponseRange.Kvs.FirstOrDefault()?.Value.ToStringUtf8() ?? string.Empty;
+        var pool = ParsePool(existing);
+        var diff = pool.Differences(spec);
+        return diff.Count == 0
+            ? InitResult.AlreadyExists
+            : throw new FleetException($"The spec conflicts with the pool that already exists at {Keys.Pool} on {Endpoints}: {string.Join("; ", diff)}. Nothing was written; use another --prefix or the same spec.");
+    }
+
+    /// <summary>Every key of the pool, at one revision.</summary>
+    /// <exception cref="FleetException">etcd is unreachable, or there is no pool under the prefix.</exception>
+    public async Task<FleetView> ReadAsync(CancellationToken cancellationToken = default)
+    {
+        var response = await Call(() => _client.GetAsync(new RangeRequest { Key = Bytes(Keys.Prefix), RangeEnd = Bytes(Keys.PrefixEnd) }, null, Deadline(), cancellationToken)).ConfigureAwait(false);
+        var view = new FleetView(Keys);
+        view.Reset(response.Kvs.Select(kv => KeyValuePair.Create(kv.Key.ToStringUtf8(), new FleetEntry(kv.Value.ToStringUtf8(), kv.ModRevision, kv.Lease))), response.Header.Revision);
+        if (view.Get(Keys.Pool) is not { } record)
+        {
+            throw new FleetException($"There is no pool at {Keys.Prefix} on {Endpoints}: create it with 'portshare fleet init SPEC.json --etcd {Endpoints}'.");
+        }
+
+        _ = ParsePool(record.Value);
+        return view;
+    }
+
+    /// <summary>Seconds left on <paramref name="lease"/> (null when it is gone).</summary>
+    public async Task<long?> TimeToLiveAsync(long lease, CancellationToken cancellationToken = default)
+    {
+        var r = await Call(() => _client.LeaseTimeToLiveAsync(new LeaseTimeToLiveRequest { ID = lease }, null, Deadline(), cancellationToken)).ConfigureAwait(false);
+        return r.TTL > 0 ? r.TTL : null;
+    }
+
+    /// <summary>Every unit with its state, owner, lease TTL left and epoch (a drain order on the owner or the egress address shows as draining).</summary>
+    public async Task<IReadOnlyList<UnitStatus>> StatusAsync(CancellationToken cancellationToken = default)
+    {
+        var view = await ReadAsync(cancellationToken).ConfigureAwait(false);
+        var ttl = new Dictionary<long, long?>();
+        var rows = new List<UnitStatus>();
+        foreach (var u in view.Units())
+        {
+            var lease = u.Owner is not null ? u.OwnerLease : u.HoldLease;
+            long? left = null;
+            if (lease != 0)
+            {
+                if (!ttl.TryGetValue(lease, out left))
+                {
+                    left = ttl[lease] = await TimeToLiveAsync(lease, cancellationToken).ConfigureAwait(false);
+                }
+            }
+
+            var state = u.Owner is { } o
+                ? (view.IsDrained(o.Host) || view.IsDrained(u.Egress) ? "draining" : "owned")
+                : u.Hold is not null ? "quarantined" : "free";
+            rows.Add(new UnitStatus(u.Egress.ToString(), u.Range.ToString(), u.RoutedTo?.Host, state, left, u.Owner is null ? null : u.Epoch));
+        }
+
+        return rows;
+    }
+
+    /// <inheritdoc/>
+    public void Dispose() => _client.Dispose();
+
+    private PoolSpec ParsePool(string value)
+    {
+        try
+        {
+            return PoolSpec.Parse(value, $"the pool record {Keys.Pool} on {Endpoints}");
+        }
+        catch (FleetException ex)
+        {
+            throw new FleetException($"{ex.Message} (it was not written by this release of portshare, or was edited by hand)", ex);
+        }
+    }
+
+    private async Task<T> Call<T>(Func<Task<T>> call)
+    {
+        try
+        {
+            return await call().ConfigureAwait(false);
+        }
+        catch (RpcException ex) when (ex.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded)
+        {
+            throw new FleetException($"etcd at {Endpoints} is unreachable ({ex.Status.Detail}); check --etcd and that etcd is running.", ex);
+        }
+        catch (RpcException ex)
+        {
+            throw new FleetException($"etcd at {Endpoints} refused the request: {ex.Status.StatusCode} {ex.Status.Detail}", ex);
+        }
+    }
+
+    private static DateTime Deadline() => DateTime.UtcNow + s_callTimeout;
+
+    private static ByteString Bytes(string s) => ByteString.CopyFromUtf8(s);
+}
