@@ -243,16 +243,21 @@ public sealed class SliceConnector
         var full = _fullRanges.For(remote);
         var first = Slice.PickRange(Random.Shared);
         var count = _packed.Length;
+
+        // Each range is asked of the kernel at most once per connect: pass 1 retries only ranges pass 0 skipped on a hint.
+        var tried = new bool[count];
         for (var pass = 0; pass < 2; pass++)
         {
             for (var i = 0; i < count; i++)
             {
                 var range = (first + i) % count;
                 var now = Environment.TickCount64;
-                if (full.Read(range) > now != (pass == 1))
+                if (tried[range] || full.Read(range) > now != (pass == 1))
                 {
                     continue;
                 }
+
+                tried[range] = true;
 
                 cancellationToken.ThrowIfCancellationRequested();
                 if (await ConnectKernelRangeAsync(remote, range, cancellationToken).ConfigureAwait(false) is { } socket)
