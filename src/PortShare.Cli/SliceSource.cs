@@ -80,14 +80,11 @@ internal static class SliceSource
             throw new UsageException($"{ex.Message} Choose one with --egress IP.");
         }
 
-        if (local is not null && !SameAddress(local, mine.Egress))
+        if (local is not null && !Connect.SliceGuard.Unmap(local)!.Equals(Connect.SliceGuard.Unmap(mine.Egress)))
         {
             throw new UsageException($"--local-address {local} is not host {file.Host}'s egress address {mine.Egress}: its ports are only routed back on {mine.Egress}. Drop --local-address, or choose the slice with --egress.");
         }
 
         return new Resolved(mine.Ports, mine.Egress, $"{from}, egress {mine.Egress}");
     }
-
-    private static bool SameAddress(IPAddress a, IPAddress b) =>
-        (a.IsIPv4MappedToIPv6 ? a.MapToIPv4() : a).Equals(b.IsIPv4MappedToIPv6 ? b.MapToIPv4() : b);
 }

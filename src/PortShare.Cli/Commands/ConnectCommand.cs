@@ -119,14 +119,14 @@ internal static class ConnectCommand
         var timeout = TimeSpan.FromSeconds(parse.GetValue(s_timeout));
         return udp
             ? await UdpConnect.RunAsync(console, source.Slice, source.Local, parse.GetValue(s_mode), parse.GetValue(s_count), parse.GetValue(s_json), Pick(addresses, source.Local, port), parse.GetValue(s_payload), timeout, CurrentNamespace.Instance, ct)
-            : await RunTcpAsync(console, parse, source, host, port, timeout, ct);
+            : await RunTcpAsync(console, parse, source, host, addresses, port, timeout, ct);
     }
 
     private static async Task<IPAddress[]> ResolveAsync(string host, CancellationToken ct)
     {
         if (IPAddress.TryParse(host, out var literal))
         {
-            return [literal.IsIPv4MappedToIPv6 ? literal.MapToIPv4() : literal];
+            return [SliceGuard.Unmap(literal)!];
         }
 
         try
@@ -143,7 +143,7 @@ internal static class ConnectCommand
     private static IPEndPoint Pick(IPAddress[] addresses, IPAddress? local, int port) =>
         new(local is null ? addresses[0] : addresses.First(a => a.AddressFamily == local.AddressFamily), port);
 
-    private static async Task<int> RunTcpAsync(CliConsole console, ParseResult parse, SliceSource.Resolved source, string host, int port, TimeSpan timeout, CancellationToken ct)
+    private static async Task<int> RunTcpAsync(CliConsole console, ParseResult parse, SliceSource.Resolved source, string host, IPAddress[] addresses, int port, TimeSpan timeout, CancellationToken ct)
     {
         var (slice, local, _) = source;
         var json = parse.GetValue(s_json);
@@ -162,7 +162,8 @@ internal static class ConnectCommand
                 Socket socket;
                 try
                 {
-                    socket = await connector.ConnectAsync(host, port, deadline.Token);
+                    // Resolved once above (it chose the slice by family); each address is tried in turn.
+                    socket = await connector.ConnectAsync(addresses, port, deadline.Token);
                 }
                 catch (OperationCanceledException) when (!ct.IsCancellationRequested)
                 {

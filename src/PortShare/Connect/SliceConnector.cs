@@ -107,6 +107,21 @@ public sealed class SliceConnector
         var addresses = IPAddress.TryParse(host, out var literal)
             ? [literal]
             : await Dns.GetHostAddressesAsync(host, cancellationToken).ConfigureAwait(false);
+        return await ConnectAnyAsync(addresses, host, port, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Connects to <paramref name="addresses"/> (a name already resolved) in order, skipping those not of the egress
+    /// address's family, as <see cref="ConnectAsync(string, int, CancellationToken)"/> does after resolving.
+    /// </summary>
+    public ValueTask<Socket> ConnectAsync(IReadOnlyList<IPAddress> addresses, int port, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(addresses);
+        return ConnectAnyAsync([.. addresses], string.Join(", ", addresses), port, cancellationToken);
+    }
+
+    private async ValueTask<Socket> ConnectAnyAsync(IPAddress[] addresses, string name, int port, CancellationToken cancellationToken)
+    {
         addresses = Array.ConvertAll(addresses, a => SliceGuard.Unmap(a)!);
         if (LocalAddress is not null)
         {
@@ -116,8 +131,8 @@ public sealed class SliceConnector
         if (addresses.Length == 0)
         {
             throw new SocketException((int)SocketError.HostNotFound, LocalAddress is null
-                ? $"{host} resolved to no address."
-                : $"{host} has no address of the egress address {LocalAddress}'s family.");
+                ? $"{name} resolved to no address."
+                : $"{name} has no address of the egress address {LocalAddress}'s family.");
         }
 
         Exception? last = null;
