@@ -20,6 +20,7 @@ internal static class CliApp
         ("host", Commands.HostCommand.Create),
         ("lab", Commands.LabCommand.Create),
         ("fleet", Commands.FleetCommand.Create),
+        ("agent", Commands.AgentCommand.Create),
     ];
 
     /// <summary>The whole command tree (for help and for tests that walk it).</summary>
@@ -72,9 +73,13 @@ internal static class CliApp
 
         // Ctrl-C cancels the action's token; a command cleaning up after it (a lab removing its namespaces) gets time to
         // finish instead of being killed half-way.
-        var config = new InvocationConfiguration { Output = console.RawOut, Error = Console.Error, ProcessTerminationTimeout = TimeSpan.FromSeconds(60) };
+        var config = new InvocationConfiguration { Output = console.RawOut, Error = Console.Error, ProcessTerminationTimeout = TerminationTimeout(args) };
         return await parse.InvokeAsync(config).ConfigureAwait(false);
     }
+
+    // The agent drains on SIGTERM for up to its --drain-timeout (at most an hour): give it that, and the rest a minute.
+    private static TimeSpan TerminationTimeout(string[] args) =>
+        args is ["agent", ..] ? TimeSpan.FromMinutes(62) : TimeSpan.FromSeconds(60);
 
     private static bool IsHelpOrVersion(string[] args) => args.Any(a => a is "--help" or "-h" or "-?" or "--version");
 

@@ -2,6 +2,7 @@ using dotnet_etcd;
 using Etcdserverpb;
 using Google.Protobuf;
 using Grpc.Core;
+using Grpc.Net.Client;
 
 namespace PortShare.Fleet;
 
@@ -23,23 +24,33 @@ public enum InitResult
 public sealed partial class EtcdFleet : IDisposable
 {
     private static readonly TimeSpan s_callTimeout = TimeSpan.FromSeconds(5);
+    private readonly GrpcChannel _channel;
     private readonly EtcdClient _client;
+    private readonly Lease.LeaseClient _leases;
+    private readonly Watch.WatchClient _watch;
 
     /// <summary>Connects (lazily) to <paramref name="endpoints"/> (comma-separated URLs).</summary>
     public EtcdFleet(string endpoints, string prefix = FleetKeys.DefaultPrefix)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(endpoints);
+        var uris = new List<Uri>();
         foreach (var url in endpoints.Split(','))
         {
-            if (!Uri.TryCreate(url.Trim(), UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
+            if (!Uri.TryCreate(url.Trim(), UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https") || uri.Port <= 0)
             {
-                throw new FleetException($"--etcd '{endpoints}': '{url}' is not an http:// or https:// URL.");
+                throw new FleetException($"--etcd '{endpoints}': '{url}' is not an http:// or https:// URL with a port.");
             }
+
+            uris.Add(uri);
         }
 
         Endpoints = endpoints;
         Keys = new FleetKeys(prefix);
-        _client = new EtcdClient(endpoints);
+        _channel = EtcdChannel.Create(uris);
+        var invoker = _channel.CreateCallInvoker();
+        _client = new EtcdClient(invoker);
+        _leases = new Lease.LeaseClient(invoker);
+        _watch = new Watch.WatchClient(invoker);
     }
 
     /// <summary>The etcd endpoints.</summary>
@@ -121,7 +132,11 @@ public sealed partial class EtcdFleet : IDisposable
     }
 
     /// <inheritdoc/>
-    public void Dispose() => _client.Dispose();
+    public void Dispose()
+    {
+        _client.Dispose();
+        _channel.Dispose();
+    }
 
     private PoolSpec ParsePool(string value)
     {
@@ -135,7 +150,7 @@ public sealed partial class EtcdFleet : IDisposable
         }
     }
 
-    private async Task<T> Call<T>(Func<Task<T>> call)
+    internal async Task<T> Call<T>(Func<Task<T>> call)
     {
         try
         {
@@ -145,13 +160,17 @@ public sealed partial class EtcdFleet : IDisposable
         {
             throw new FleetException($"etcd at {Endpoints} is unreachable ({ex.Status.Detail}); check --etcd and that etcd is running.", ex);
         }
+        catch (RpcException ex) when (ex.StatusCode is StatusCode.Cancelled)
+        {
+            throw new OperationCanceledException($"The call to etcd at {Endpoints} was cancelled.", ex);
+        }
         catch (RpcException ex)
         {
             throw new FleetException($"etcd at {Endpoints} refused the request: {ex.Status.StatusCode} {ex.Status.Detail}", ex);
         }
     }
 
-    private static DateTime Deadline() => DateTime.UtcNow + s_callTimeout;
+    internal static DateTime Deadline() => DateTime.UtcNow + s_callTimeout;
 
-    private static ByteString Bytes(string s) => ByteString.CopyFromUtf8(s);
+    internal static ByteString Bytes(string s) => ByteString.CopyFromUtf8(s);
 }

@@ -39,6 +39,18 @@ internal sealed class OwnerJson
     public List<string>? NextHops { get; set; }
 }
 
+/// <summary>The agent's state file: the leases of its run, resumed by a restarted agent.</summary>
+internal sealed class AgentStateJson
+{
+    public string? Host { get; set; }
+
+    public string? Prefix { get; set; }
+
+    public long Owner { get; set; }
+
+    public long Hold { get; set; }
+}
+
 /// <summary>One row of <c>fleet status --json</c>.</summary>
 /// <param name="Egress">The egress address.</param>
 /// <param name="Unit">The unit's ports.</param>
@@ -52,5 +64,6 @@ public sealed record UnitStatus(string Egress, string Unit, string? Owner, strin
 [JsonSourceGenerationOptions(WriteIndented = false, PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower)]
 [JsonSerializable(typeof(PoolJson))]
 [JsonSerializable(typeof(OwnerJson))]
+[JsonSerializable(typeof(AgentStateJson))]
 [JsonSerializable(typeof(List<UnitStatus>))]
 internal sealed partial class FleetJsonContext : JsonSerializerContext;

@@ -38,6 +38,9 @@ public sealed class FleetKeys
     /// <summary>A unit's routing hold (quarantine) key.</summary>
     public string Quarantine(IPAddress egress, PortRange unit) => Prefix + "quarantine/" + Suffix(egress, unit);
 
+    /// <summary>The prefix of every drain order.</summary>
+    public string DrainPrefix => Prefix + "drain/";
+
     /// <summary>A host's drain order.</summary>
     public string DrainHost(string name) => Prefix + "drain/host/" + name;
 

@@ -115,7 +115,7 @@ public sealed class HostSetup
 
         yield return "sysctl net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2";
         yield return "nft -f - <<'EOF'";
-        foreach (var l in ExemptScript(slices).TrimEnd('\n').Split('\n'))
+        foreach (var l in ExemptScript(EgressOf(slices)).TrimEnd('\n').Split('\n'))
         {
             yield return l;
         }
@@ -143,7 +143,35 @@ public sealed class HostSetup
     public IReadOnlyList<string> Apply(HostSliceFile slices)
     {
         ArgumentNullException.ThrowIfNull(slices);
-        var narrow = CheckInputs(slices);
+        return ApplyCore(slices, [.. slices.Slices.Select(s => s.Egress).Distinct()], CheckInputs(slices));
+    }
+
+    /// <summary>
+    /// The fleet agent's apply: the system side (addresses on <c>lo</c>, ARP settings, conntrack exemption) for every
+    /// egress address in <paramref name="egress"/> (the addresses the host holds units on, draining ones included, so
+    /// their live connections keep their address), and <paramref name="serving"/> (possibly no slice at all) as the host
+    /// file, so applications open new connections only from the ports being served. Transactional like <see cref="Apply"/>.
+    /// </summary>
+    /// <exception cref="RoutingException">An input is unusable, a tool is missing or failed, or the host file cannot be written.</exception>
+    public IReadOnlyList<string> Serve(HostSliceFile serving, IReadOnlyCollection<IPAddress> egress)
+    {
+        ArgumentNullException.ThrowIfNull(serving);
+        ArgumentNullException.ThrowIfNull(egress);
+        if (!RouteValidation.IsValidName(serving.Host))
+        {
+            throw new RoutingException($"Host name '{serving.Host}' is invalid: use letters, digits, '.', '_' or '-'.");
+        }
+
+        if (serving.Slices.FirstOrDefault(s => !egress.Contains(s.Egress)) is { } stray)
+        {
+            throw new RoutingException($"Host {serving.Host} would serve ports on {stray.Egress}, which is not among the egress addresses it holds ({string.Join(", ", egress)}).");
+        }
+
+        return ApplyCore(serving, [.. egress.Distinct()], narrow: null);
+    }
+
+    private IReadOnlyList<string> ApplyCore(HostSliceFile slices, IReadOnlyList<IPAddress> keep, PortSlice? narrow)
+    {
         if (!_tools.HasNft())
         {
             throw new RoutingException("Host apply needs the 'nft' tool to exempt the egress address from conntrack and NAT. Run ./setup.sh as root (apt-get install nftables).");
@@ -172,15 +200,14 @@ public sealed class HostSetup
             }
 
             var hadTable = _tools.Nft(["list", "table", "inet", _options.NftTable]).ExitCode == 0;
-            Run(_tools.Nft(["-f", "-"], ExemptScript(slices)), "nft", ["-f", "-"]);
+            Run(_tools.Nft(["-f", "-"], ExemptScript(keep)), "nft", ["-f", "-"]);
             undo.Push(() => _tools.Nft(["-f", "-"], hadTable && previous is not null
-                ? ExemptScript(previous)
+                ? ExemptScript(EgressOf(previous))
                 : $"table inet {_options.NftTable}\ndelete table inet {_options.NftTable}\n"));
 
             _tools.IpCheck("link", "set", "lo", "up");
             var present = AddressesOnLo();
             var added = new List<IPAddress>();
-            var keep = slices.Slices.Select(s => s.Egress).Distinct().ToList();
             foreach (var e in keep)
             {
                 if (before?.Addresses.Contains(e) == true)
@@ -425,12 +452,15 @@ public sealed class HostSetup
         ? ["-6", "addr", verb, e + "/128", "dev", "lo"]
         : ["-4", "addr", verb, e + "/32", "dev", "lo"];
 
-    private string ExemptScript(HostSliceFile slices)
+    private static List<IPAddress> EgressOf(HostSliceFile slices) =>
+        [.. slices.Slices.Select(s => s.Egress).Concat(slices.Applied?.Addresses ?? []).Distinct()];
+
+    private string ExemptScript(IEnumerable<IPAddress> egress)
     {
         var t = _options.NftTable;
         var pre = new List<string>();
         var output = new List<string>();
-        foreach (var e in slices.Slices.Select(s => s.Egress).Distinct())
+        foreach (var e in egress.Distinct())
         {
             var f = e.AddressFamily == AddressFamily.InterNetworkV6 ? "ip6" : "ip";
             pre.Add($"\t\t{f} daddr {e} notrack");

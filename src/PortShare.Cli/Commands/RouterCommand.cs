@@ -102,7 +102,41 @@ internal static class RouterCommand
         command.Subcommands.Add(apply);
         command.Subcommands.Add(remove);
         command.Subcommands.Add(show);
+        command.Subcommands.Add(CreateFollow(console));
         return command;
+    }
+
+    private static Command CreateFollow(CliConsole console)
+    {
+        var etcd = FleetCommand.Etcd();
+        var prefix = FleetCommand.Prefix();
+        var metrics = AgentCommand.Metrics();
+        var follow = new Command("follow", "Follow a fleet pool on etcd: install its routes (owned and quarantined units to their host), then apply every change in revision order. A lost watch or a compaction reads the pool again; with etcd lost the router keeps forwarding with what it has.")
+        {
+            etcd, prefix, s_backend, s_uplink, s_reassemble, s_netns, s_priority, s_table, s_tableCount, metrics,
+        };
+        follow.SetAction((p, ct) => CommandRunner.RunAsync(console, async () =>
+        {
+            RoutingOptions.RequireRoot();
+            var router = Make(p);
+            using var fleet = new Fleet.EtcdFleet(p.GetRequiredValue(etcd), p.GetRequiredValue(prefix));
+            var log = AgentCommand.Log(console);
+            var follower = new Fleet.FleetFollower(fleet, (routes, revision) =>
+            {
+                // A pool with no owned or quarantined unit routes nothing: PortShare's rules go.
+                var change = routes.Count == 0 ? router.Remove() : router.Apply(routes, generation: revision);
+                foreach (var w in change.Warnings)
+                {
+                    log($"warning: {w}");
+                }
+
+                return change.Count;
+            }, log);
+            using var exporter = AgentCommand.Export(p.GetValue(metrics), () => Fleet.FleetMetrics.ForFollower(follower));
+            await follower.RunAsync(ct);
+            return ExitCodes.Success;
+        }));
+        return follow;
     }
 
     internal static Table SliceTable(IReadOnlyList<InstalledSlice> slices)

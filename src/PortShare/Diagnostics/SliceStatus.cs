@@ -152,6 +152,32 @@ public static class SliceStatusReader
         }
     }
 
+    /// <summary>
+    /// Live connections from <paramref name="range"/> on <paramref name="local"/>: TCP sockets not yet closed (TIME_WAIT
+    /// excluded: it holds no application) and connected UDP sockets, in the named network namespace (null: this one).
+    /// What a drain waits for.
+    /// </summary>
+    /// <exception cref="SockDiagException">sock_diag refused a dump.</exception>
+    public static int LiveConnections(IPAddress local, PortRange range, string? netns = null)
+    {
+        ArgumentNullException.ThrowIfNull(local);
+        if (netns is null)
+        {
+            return LiveConnections(local, range, CurrentNamespace.Instance);
+        }
+
+        using var ns = NetworkNamespace.Enter(netns);
+        return LiveConnections(local, range, ns);
+    }
+
+    private static int LiveConnections(IPAddress local, PortRange range, ISocketEnvironment env)
+    {
+        using var client = SockDiagClient.Open(env);
+        var tcp = client.Dump(local.AddressFamily, ProtocolType.Tcp, SocketStates.Connected & ~SocketStates.TimeWait, range);
+        var udp = client.Dump(local.AddressFamily, ProtocolType.Udp, SocketStates.Established, range);
+        return tcp.Concat(udp).Count(s => s.HasRemote && s.Local.Address.Equals(local));
+    }
+
     private static bool OnAddress(IPAddress socketAddress, IPAddress egress) =>
         socketAddress.Equals(egress) || socketAddress.Equals(IPAddress.Any) || socketAddress.Equals(IPAddress.IPv6Any);
 }

@@ -1,0 +1,159 @@
+using System.CommandLine;
+using System.CommandLine.Parsing;
+using System.Globalization;
+using System.Net;
+using OpenTelemetry;
+using OpenTelemetry.Metrics;
+using PortShare.Fleet;
+
+namespace PortShare.Cli.Commands;
+
+/// <summary><c>portshare agent</c>: the fleet agent of one host.</summary>
+internal static class AgentCommand
+{
+    private static readonly Option<string> s_host = new("--host") { Description = "This host's name in the pool (1-63 letters, digits, '.', '_' or '-'; unique in the pool).", Required = true };
+    private static readonly Option<IPAddress[]> s_nextHop = new("--next-hop")
+    {
+        Description = "The address the router sends this host's replies to (this host's address on the router's link), one per address family it egresses on.",
+        Required = true,
+        AllowMultipleArgumentsPerToken = true,
+        CustomParser = Addresses,
+    };
+
+    private static readonly Option<string?> s_state = new("--state") { Description = $"The host file applications follow (default {HostSliceFile.DefaultPath}, or $PORTSHARE_HOST_FILE)." };
+    private static readonly Option<string?> s_agentState = new("--agent-state") { Description = "The agent's own state (its leases, resumed after a restart so nothing moves). Default: the host file's path + '.agent'." };
+    private static readonly Option<string?> s_netns = RoutingOptions.Netns();
+    private static readonly Option<int> s_drainTimeout = Seconds("--drain-timeout", "How long a drain (SIGTERM, or 'fleet drain') waits for live connections before releasing the units anyway.", 60, 0, 3600);
+    private static readonly Option<double?> s_margin = new("--margin")
+    {
+        Description = "Stop new connections this many seconds before the lease could end when etcd stops acknowledging keep-alives (default a quarter of the lease TTL, at least 1).",
+        Validators = { r => { if (r.GetValueOrDefault<double?>() is { } m && (m <= 0 || double.IsNaN(m))) { r.AddError($"--margin must be more than 0 seconds, not {m.ToString(CultureInfo.InvariantCulture)}."); } } },
+    };
+
+    private static readonly Option<Uri?> s_metrics = Metrics();
+
+    public static Command Create(CliConsole console)
+    {
+        var etcd = FleetCommand.Etcd();
+        var prefix = FleetCommand.Prefix();
+        var command = new Command("agent", "Run this host's fleet agent: register in the pool on etcd, claim min_units per egress address (its previous units first), serve them through the host file, keep the lease alive, follow drain orders. SIGTERM drains and releases into quarantine; with etcd lost, new connections stop before the lease can end.")
+        {
+            etcd, prefix, s_host, s_nextHop, s_state, s_agentState, s_netns, s_drainTimeout, s_margin, s_metrics,
+        };
+        command.SetAction((p, ct) => CommandRunner.RunAsync(console, async () =>
+        {
+            RoutingOptions.RequireRoot();
+            var host = new HostAgentHost(p.GetValue(s_netns), p.GetValue(s_state));
+            using var fleet = new EtcdFleet(p.GetRequiredValue(etcd), p.GetRequiredValue(prefix));
+            var options = new AgentOptions
+            {
+                Host = p.GetRequiredValue(s_host),
+                NextHops = p.GetRequiredValue(s_nextHop),
+                StatePath = p.GetValue(s_agentState) ?? host.HostFilePath + ".agent",
+                DrainTimeout = TimeSpan.FromSeconds(p.GetValue(s_drainTimeout)),
+                Margin = p.GetValue(s_margin) is { } m ? TimeSpan.FromSeconds(m) : null,
+            };
+            var agent = new FleetAgent(fleet, host, options, Log(console));
+            using var metrics = Export(p.GetValue(s_metrics), () => FleetMetrics.ForAgent(agent));
+            await agent.RunAsync(ct);
+            return ExitCodes.Success;
+        }));
+        return command;
+    }
+
+    /// <summary>The <c>--metrics</c> option of the agent and the router follower.</summary>
+    public static Option<Uri?> Metrics() => new("--metrics")
+    {
+        Description = "Serve metrics in the Prometheus text format at this URL (OpenTelemetry), e.g. http://127.0.0.1:9464/ (the path /metrics is served under it). Off by default.",
+        CustomParser = r =>
+        {
+            var text = r.Tokens.Count == 1 ? r.Tokens[0].Value : string.Empty;
+            if (Uri.TryCreate(text, UriKind.Absolute, out var uri) && uri.Scheme == "http" && uri.AbsolutePath.EndsWith('/'))
+            {
+                return uri;
+            }
+
+            r.AddError($"--metrics '{text}' is not an http:// URL ending in '/' (e.g. http://127.0.0.1:9464/).");
+            return null;
+        },
+    };
+
+    /// <summary>Starts the Prometheus endpoint for the meters <paramref name="meters"/> makes, or nothing without a URL.</summary>
+    public static IDisposable? Export(Uri? url, Func<IDisposable> meters)
+    {
+        if (url is null)
+        {
+            return null;
+        }
+
+        var source = meters();
+        MeterProvider provider;
+        try
+        {
+            provider = Sdk.CreateMeterProviderBuilder()
+                .AddMeter(FleetMetrics.MeterName)
+                .AddPrometheusHttpListener(o => o.ConfigureHttpListener = (_, listener) =>
+                {
+                    listener.Prefixes.Clear();
+                    listener.Prefixes.Add(url.ToString());
+                })
+                .Build();
+        }
+        catch (Exception ex) when (ex is System.Net.HttpListenerException or InvalidOperationException)
+        {
+            source.Dispose();
+            throw new PortShareException($"--metrics {url}: cannot listen there ({ex.Message}).", ex);
+        }
+
+        return new Both(provider, source);
+    }
+
+    /// <summary>Log lines on stderr, each with its UTC time (systemd's journal keeps them).</summary>
+    public static Action<string> Log(CliConsole console) => line =>
+    {
+        lock (console.RawError)
+        {
+            console.RawError.WriteLine($"{DateTime.UtcNow.ToString("HH:mm:ss.fff", CultureInfo.InvariantCulture)} {line}");
+            console.RawError.Flush();
+        }
+    };
+
+    private static Option<int> Seconds(string name, string description, int value, int min, int max) => new(name)
+    {
+        Description = $"{description} Seconds, {min}-{max}; default {value}.",
+        DefaultValueFactory = _ => value,
+        Validators = { r => { if (r.GetValueOrDefault<int>() is var v && (v < min || v > max)) { r.AddError($"{name} must be {min}-{max} seconds, not {v}."); } } },
+    };
+
+    private static IPAddress[] Addresses(ArgumentResult result)
+    {
+        var list = new List<IPAddress>();
+        foreach (var t in result.Tokens)
+        {
+            if (!IPAddress.TryParse(t.Value, out var a))
+            {
+                result.AddError($"--next-hop '{t.Value}' is not an IPv4 or IPv6 address.");
+                return [];
+            }
+
+            if (list.Any(x => x.AddressFamily == a.AddressFamily))
+            {
+                result.AddError($"--next-hop: give one address per family, not two {(a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? "IPv6" : "IPv4")} addresses ({list.First(x => x.AddressFamily == a.AddressFamily)} and {a}).");
+                return [];
+            }
+
+            list.Add(a);
+        }
+
+        return [.. list];
+    }
+
+    private sealed class Both(IDisposable first, IDisposable second) : IDisposable
+    {
+        public void Dispose()
+        {
+            first.Dispose();
+            second.Dispose();
+        }
+    }
+}

@@ -1,0 +1,45 @@
+using Grpc.Core;
+using Grpc.Net.Client;
+using Grpc.Net.Client.Balancer;
+using Grpc.Net.Client.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace PortShare.Fleet;
+
+/// <summary>
+/// The gRPC channel to an etcd cluster: one endpoint directly, several behind gRPC's round-robin balancer over a
+/// static list, so a member that goes away (a killed leader) is skipped and calls go to the others (etcd forwards
+/// writes to the leader). Connections fail fast, so an unreachable cluster is an error within a call's deadline.
+/// </summary>
+internal static class EtcdChannel
+{
+    public static GrpcChannel Create(IReadOnlyList<Uri> endpoints)
+    {
+        var handler = new SocketsHttpHandler
+        {
+            ConnectTimeout = TimeSpan.FromSeconds(2),
+            EnableMultipleHttp2Connections = true,
+            KeepAlivePingDelay = TimeSpan.FromSeconds(5),
+            KeepAlivePingTimeout = TimeSpan.FromSeconds(5),
+            KeepAlivePingPolicy = HttpKeepAlivePingPolicy.Always,
+        };
+        var secure = endpoints[0].Scheme == "https";
+        var options = new GrpcChannelOptions
+        {
+            HttpHandler = handler,
+            Credentials = secure ? ChannelCredentials.SecureSsl : ChannelCredentials.Insecure,
+            MaxReceiveMessageSize = 64 * 1024 * 1024,
+        };
+        if (endpoints.Count == 1)
+        {
+            return GrpcChannel.ForAddress(endpoints[0], options);
+        }
+
+        var services = new ServiceCollection();
+        services.AddSingleton<ResolverFactory>(new StaticResolverFactory(_ => [.. endpoints.Select(u => new BalancerAddress(u.Host, u.Port))]));
+        options.ServiceProvider = services.BuildServiceProvider();
+        options.ServiceConfig = new ServiceConfig { LoadBalancingConfigs = { new RoundRobinConfig() } };
+        options.DisposeHttpClient = true;
+        return GrpcChannel.ForAddress("static:///etcd", options);
+    }
+}

@@ -1,0 +1,656 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Text.Json;
+
+namespace PortShare.Fleet;
+
+/// <summary>What a <see cref="FleetAgent"/> does on its host: the host side of the slices and its live connections.</summary>
+public interface IAgentHost
+{
+    /// <summary>
+    /// Sets the host up for every address in <paramref name="egress"/> and writes <paramref name="serving"/> as the host
+    /// file that applications follow (<c>HostSetup.Serve</c>).
+    /// </summary>
+    void Serve(HostSliceFile serving, IReadOnlyCollection<IPAddress> egress);
+
+    /// <summary>The host file as it is now, or null when there is none (or it is unreadable).</summary>
+    HostSliceFile? Current();
+
+    /// <summary>Live connections (TCP not yet closed, connected UDP) whose local end is on <paramref name="egress"/> in <paramref name="range"/>.</summary>
+    int LiveConnections(IPAddress egress, PortRange range);
+}
+
+/// <summary>How a <see cref="FleetAgent"/> runs.</summary>
+public sealed record AgentOptions
+{
+    /// <summary>This host's name in the pool.</summary>
+    public required string Host { get; init; }
+
+    /// <summary>Where the router sends this host's replies: one address per family the host egresses on.</summary>
+    public required IReadOnlyList<IPAddress> NextHops { get; init; }
+
+    /// <summary>
+    /// The agent's own state (its leases, so a restarted agent resumes them and nothing moves), locked while the agent
+    /// runs so that two agents on one machine cannot share it.
+    /// </summary>
+    public required string StatePath { get; init; }
+
+    /// <summary>
+    /// How long before the lease could end that the agent stops new connections when etcd stops acknowledging its
+    /// keep-alives (default a quarter of the lease TTL, at least one second).
+    /// </summary>
+    public TimeSpan? Margin { get; init; }
+
+    /// <summary>How long a drain waits for live connections to end before releasing the units anyway.</summary>
+    public TimeSpan DrainTimeout { get; init; } = TimeSpan.FromSeconds(60);
+}
+
+/// <summary>A point-in-time view of an agent, for its log, its metrics and tests.</summary>
+/// <param name="Units">Units held, per egress address (draining ones included).</param>
+/// <param name="Serving">Ports the host file offers, per egress address.</param>
+/// <param name="Draining">Units being drained.</param>
+/// <param name="DeadlineLeft">Time until the agent stops new connections if etcd stays silent.</param>
+/// <param name="Connected">True when the last keep-alive was acknowledged.</param>
+/// <param name="Claims">Units claimed since start.</param>
+/// <param name="Releases">Units released since start.</param>
+/// <param name="Refusals">Claims that found no free unit.</param>
+public sealed record AgentSnapshot(
+    IReadOnlyDictionary<IPAddress, int> Units,
+    IReadOnlyDictionary<IPAddress, int> Serving,
+    int Draining,
+    TimeSpan DeadlineLeft,
+    bool Connected,
+    long Claims,
+    long Releases,
+    long Refusals);
+
+/// <summary>
+/// The fleet agent of one host: registers it under a lease, claims <c>min_units</c> per egress address (its own units
+/// first, so a restart moves nothing), serves them through the host file, keeps the leases alive, follows drain orders,
+/// and stops new connections at a local deadline (last acknowledged keep-alive + TTL − margin, on the monotonic clock)
+/// when etcd stops answering, before etcd could give the units to anyone else. Cancelling <see cref="RunAsync"/> drains
+/// (no new connections; live ones get up to <see cref="AgentOptions.DrainTimeout"/>) and releases into quarantine.
+/// </summary>
+public sealed class FleetAgent
+{
+    private readonly EtcdFleet _fleet;
+    private readonly IAgentHost _host;
+    private readonly AgentOptions _options;
+    private readonly Action<string> _log;
+    private readonly UnitOwner _me;
+    private readonly Dictionary<(IPAddress Egress, PortRange Range), ClaimedUnit> _held = [];
+    private readonly Dictionary<(IPAddress Egress, PortRange Range), long> _draining = [];
+    private readonly Lock _lock = new();
+    private PoolSpec _pool = null!;
+    private AgentLeases? _leases;
+    private long _lastAck;
+    private bool _connected;
+    private bool _pastDeadline;
+    private string? _served;
+    private long _claims;
+    private long _releases;
+    private long _refusals;
+    private string? _lastShortage;
+    private bool _hostDrained;
+    private HashSet<string> _drainedEgress = [];
+
+    /// <summary>Creates the agent.</summary>
+    public FleetAgent(EtcdFleet fleet, IAgentHost host, AgentOptions options, Action<string>? log = null)
+    {
+        ArgumentNullException.ThrowIfNull(fleet);
+        ArgumentNullException.ThrowIfNull(host);
+        ArgumentNullException.ThrowIfNull(options);
+        if (!Routing.RouteValidation.IsValidName(options.Host))
+        {
+            throw new FleetException($"--host '{options.Host}' is not a valid host name: use 1-63 letters, digits, '.', '_' or '-'.");
+        }
+
+        if (options.NextHops.Count == 0)
+        {
+            throw new FleetException("The agent needs at least one --next-hop: the address the router sends this host's replies to.");
+        }
+
+        _fleet = fleet;
+        _host = host;
+        _options = options;
+        _log = log ?? (_ => { });
+        _me = new UnitOwner(options.Host, options.NextHops);
+    }
+
+    /// <summary>The units held and the ports served, now.</summary>
+    public AgentSnapshot Snapshot()
+    {
+        lock (_lock)
+        {
+            var units = _held.Keys.GroupBy(k => k.Egress).ToDictionary(g => g.Key, g => g.Count());
+            var serving = ServingSlices().ToDictionary(s => s.Egress, s => s.Ports.Count);
+            return new AgentSnapshot(units, serving, _draining.Count, DeadlineLeft(), _connected, _claims, _releases, _refusals);
+        }
+    }
+
+    /// <summary>Raised after every change of the served ports (tests and metrics follow it).</summary>
+    public event Action<HostSliceFile>? Served;
+
+    /// <summary>
+    /// Runs the agent until <paramref name="stop"/> is cancelled, then drains and releases. Start-up errors (etcd
+    /// unreachable, no pool, the host name taken, another agent on this state file) throw before anything is claimed.
+    /// </summary>
+    public async Task RunAsync(CancellationToken stop)
+    {
+        using var lockFile = LockState();
+        var view = await _fleet.ReadAsync(stop).ConfigureAwait(false);
+        _pool = view.Pool!;
+        CheckFamilies();
+        await StartLeasesAsync(view, stop).ConfigureAwait(false);
+        await ClaimMissingAsync(stop).ConfigureAwait(false);
+        Serve();
+
+        var interval = TimeSpan.FromSeconds(Math.Max(0.5, _pool.LeaseTtlSeconds / 4.0));
+        while (!stop.IsCancellationRequested)
+        {
+            try
+            {
+                await Task.Delay(interval, stop).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+
+            await TickAsync(stop).ConfigureAwait(false);
+        }
+
+        await ShutdownAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>One round: keep-alive, deadline, drain orders, missing units, releases of drained units.</summary>
+    internal async Task TickAsync(CancellationToken cancellationToken)
+    {
+        var sent = Stopwatch.GetTimestamp();
+        try
+        {
+            var ttl = await _fleet.KeepAliveAsync([_leases!.Owner, _leases.Hold], cancellationToken).ConfigureAwait(false);
+            if (ttl[0] <= 0 || ttl[1] <= 0)
+            {
+                await LeasesLostAsync(cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                lock (_lock)
+                {
+                    _lastAck = sent;
+                    if (!_connected)
+                    {
+                        _log("etcd acknowledges the keep-alives again.");
+                    }
+
+                    _connected = true;
+                    _pastDeadline = false;
+                }
+            }
+
+            await FollowDrainOrdersAsync(cancellationToken).ConfigureAwait(false);
+            await ClaimMissingAsync(cancellationToken).ConfigureAwait(false);
+            await ReleaseDrainedAsync(force: false, cancellationToken).ConfigureAwait(false);
+        }
+        catch (FleetException ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            lock (_lock)
+            {
+                if (_connected)
+                {
+                    _log($"{ex.Message} Serving until the local deadline ({DeadlineLeft().TotalSeconds:F1} s left), then no new connections.");
+                }
+
+                _connected = false;
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            return;
+        }
+
+        lock (_lock)
+        {
+            if (DeadlineLeft() <= TimeSpan.Zero && !_pastDeadline)
+            {
+                _pastDeadline = true;
+                _log("Local deadline passed without an acknowledged keep-alive: no new connections from this host's units until etcd answers.");
+            }
+        }
+
+        Serve();
+    }
+
+    private TimeSpan Margin => _options.Margin ?? TimeSpan.FromSeconds(Math.Max(1, _pool.LeaseTtlSeconds / 4.0));
+
+    private TimeSpan DeadlineLeft() => _lastAck == 0
+        ? TimeSpan.Zero
+        : TimeSpan.FromSeconds(_pool.LeaseTtlSeconds) - Margin - Stopwatch.GetElapsedTime(_lastAck);
+
+    private void CheckFamilies()
+    {
+        foreach (var e in _pool.Egress.Where(e => _me.NextHopFor(e.Address.AddressFamily) is null))
+        {
+            _log($"No --next-hop of the family of egress {e.Address}: this host claims no units there.");
+        }
+
+        if (_pool.Egress.All(e => _me.NextHopFor(e.Address.AddressFamily) is null))
+        {
+            throw new FleetException($"--next-hop {string.Join(", ", _options.NextHops)}: none is of the family of the pool's egress addresses ({string.Join(", ", _pool.Egress.Select(e => e.Address))}), so the router could not send this host any reply.");
+        }
+    }
+
+    private FileStream LockState()
+    {
+        var lockPath = _options.StatePath + ".lock";
+        try
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(lockPath))!);
+            return new FileStream(lockPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+        }
+        catch (IOException ex)
+        {
+            throw new FleetException($"Another agent is running with the state file {_options.StatePath} (its lock {lockPath} is held): run one agent per host.", ex);
+        }
+        catch (UnauthorizedAccessException ex)
+        {
+            throw new FleetException($"Cannot lock the agent state file {lockPath}: {ex.Message}", ex);
+        }
+    }
+
+    /// <summary>Resumes the leases of the previous run (nothing moves), or grants new ones and registers.</summary>
+    private async Task StartLeasesAsync(FleetView view, CancellationToken cancellationToken)
+    {
+        if (ReadState() is { } saved && view.Get(_fleet.Keys.Host(_me.Host)) is { } registered && registered.Lease == saved.Owner)
+        {
+            var ttl = await _fleet.KeepAliveAsync([saved.Owner, saved.Hold], cancellationToken).ConfigureAwait(false);
+            if (ttl[0] > 0 && ttl[1] > 0)
+            {
+                _leases = saved;
+                _lastAck = Stopwatch.GetTimestamp();
+                _connected = true;
+                foreach (var u in view.Units().Where(u => u.Owner?.Host == _me.Host && u.OwnerLease == saved.Owner))
+                {
+                    _held[(u.Egress, u.Range)] = new ClaimedUnit(u.Egress, u.Range, u.Epoch);
+                }
+
+                _log($"Resumed the leases of the previous run: {_held.Count} unit(s) kept.");
+                return;
+            }
+        }
+
+        await RegisterAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task RegisterAsync(CancellationToken cancellationToken)
+    {
+        var sent = Stopwatch.GetTimestamp();
+        var leases = await _fleet.GrantAsync(_pool, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await _fleet.RegisterAsync(_me, leases, cancellationToken).ConfigureAwait(false);
+        }
+        catch (FleetException)
+        {
+            await RevokeQuietlyAsync(leases).ConfigureAwait(false);
+            throw;
+        }
+
+        lock (_lock)
+        {
+            _leases = leases;
+            _lastAck = sent;
+            _connected = true;
+            _pastDeadline = false;
+        }
+
+        WriteState(leases);
+        _log($"Registered {_me.Host} in the pool at {_fleet.Keys.Prefix} (leases {leases.Owner:x}, {leases.Hold:x}).");
+    }
+
+    /// <summary>etcd says the leases are gone (cut off longer than the TTL): what was held is not ours any more.</summary>
+    private async Task LeasesLostAsync(CancellationToken cancellationToken)
+    {
+        lock (_lock)
+        {
+            _log($"etcd says this host's leases have ended: its {_held.Count} unit(s) are no longer its own; registering again and taking back what is still quarantined for it.");
+            _held.Clear();
+            _draining.Clear();
+        }
+
+        Serve();
+        await RegisterAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task FollowDrainOrdersAsync(CancellationToken cancellationToken)
+    {
+        var keys = await _fleet.KeysUnderAsync(_fleet.Keys.DrainPrefix, cancellationToken).ConfigureAwait(false);
+        var hostDrained = keys.Contains(_fleet.Keys.DrainHost(_me.Host));
+        lock (_lock)
+        {
+            foreach (var k in _held.Keys)
+            {
+                var drained = hostDrained || keys.Contains(_fleet.Keys.DrainEgress(k.Egress));
+                if (drained && !_draining.ContainsKey(k))
+                {
+                    _draining[k] = Stopwatch.GetTimestamp();
+                    _log($"Draining {k.Range} on {k.Egress}: no new connections; released when its connections end (at most {_options.DrainTimeout.TotalSeconds:F0} s).");
+                }
+                else if (!drained && _draining.Remove(k))
+                {
+                    _log($"Drain order for {k.Range} on {k.Egress} withdrawn: serving it again.");
+                }
+            }
+        }
+
+        _hostDrained = hostDrained;
+        _drainedEgress = [.. keys.Where(k => k.StartsWith(_fleet.Keys.DrainPrefix + "egress/", StringComparison.Ordinal)).Select(k => k[(_fleet.Keys.DrainPrefix.Length + 7)..])];
+    }
+
+    /// <summary>Claims units until every egress address of the pool has <c>min_units</c> (not while drained or past the deadline).</summary>
+    private async Task ClaimMissingAsync(CancellationToken cancellationToken)
+    {
+        if (_hostDrained || _pastDeadline)
+        {
+            return;
+        }
+
+        List<(PoolEgress Egress, int Need)> needs;
+        lock (_lock)
+        {
+            needs = [.. _pool.Egress
+                .Where(e => _me.NextHopFor(e.Address.AddressFamily) is not null && !_drainedEgress.Contains(e.Address.ToString()))
+                .Select(e => (e, _pool.MinUnits - _held.Keys.Count(k => k.Egress.Equals(e.Address) && !_draining.ContainsKey(k))))
+                .Where(n => n.Item2 > 0)];
+        }
+
+        if (needs.Count == 0)
+        {
+            return;
+        }
+
+        var view = await _fleet.ReadAsync(cancellationToken).ConfigureAwait(false);
+        var previous = _host.Current();
+        var shortages = new List<string>();
+        foreach (var (egress, need) in needs)
+        {
+            var left = need;
+            foreach (var (unit, ownHold) in Candidates(view, egress, previous))
+            {
+                if (left == 0)
+                {
+                    break;
+                }
+
+                var claimed = await _fleet.ClaimAsync(_me, _leases!, egress.Address, unit.Range, ownHold, cancellationToken).ConfigureAwait(false);
+                if (claimed is null)
+                {
+                    continue;
+                }
+
+                lock (_lock)
+                {
+                    _held[(egress.Address, unit.Range)] = claimed;
+                    _claims++;
+                }
+
+                left--;
+                _log($"Claimed {unit.Range} on {egress.Address} (epoch {claimed.Epoch}){(ownHold is null ? string.Empty : ", still quarantined for this host")}.");
+            }
+
+            if (left > 0)
+            {
+                Interlocked.Increment(ref _refusals);
+                shortages.Add(string.Create(CultureInfo.InvariantCulture, $"{egress.Address}: {need - left} of the {need} unit(s) it lacks"));
+            }
+        }
+
+        var shortage = shortages.Count == 0 ? null : $"The pool is short: claimed {string.Join("; ", shortages)} (no free unit left); trying again every round.";
+        if (shortage != _lastShortage && shortage is not null)
+        {
+            _log(shortage);
+        }
+
+        _lastShortage = shortage;
+    }
+
+    /// <summary>Units to try, best first: still quarantined for this host, then free units it served before, then any free unit (from an offset of its own, so agents starting together rarely race for one unit).</summary>
+    private IEnumerable<(UnitState Unit, string? OwnHold)> Candidates(FleetView view, PoolEgress egress, HostSliceFile? previous)
+    {
+        var units = view.Units().Where(u => u.Egress.Equals(egress.Address)).ToList();
+        lock (_lock)
+        {
+            units.RemoveAll(u => _held.ContainsKey((u.Egress, u.Range)));
+        }
+
+        foreach (var u in units.Where(u => u.IsQuarantined && u.Hold!.Host == _me.Host))
+        {
+            yield return (u, u.HoldValue);
+        }
+
+        var before = previous?.Host == _me.Host ? previous.Slices.FirstOrDefault(s => s.Egress.Equals(egress.Address))?.Ports : null;
+        var free = units.Where(u => u.IsFree).ToList();
+        foreach (var u in free.Where(u => before?.Contains(u.Range) == true))
+        {
+            yield return (u, null);
+        }
+
+        if (free.Count == 0)
+        {
+            yield break;
+        }
+
+        var start = (int)((uint)StableHash(_me.Host) % (uint)free.Count);
+        for (var i = 0; i < free.Count; i++)
+        {
+            var u = free[(start + i) % free.Count];
+            if (before?.Contains(u.Range) != true)
+            {
+                yield return (u, null);
+            }
+        }
+    }
+
+    /// <summary>Releases drained units whose connections have ended (or all of them, with <paramref name="force"/>, after the drain timeout).</summary>
+    private async Task ReleaseDrainedAsync(bool force, CancellationToken cancellationToken)
+    {
+        List<ClaimedUnit> ready;
+        lock (_lock)
+        {
+            ready = [.. _draining
+                .Where(d => force || Stopwatch.GetElapsedTime(d.Value) >= _options.DrainTimeout || _host.LiveConnections(d.Key.Egress, d.Key.Range) == 0)
+                .Select(d => _held[d.Key])];
+        }
+
+        if (ready.Count == 0)
+        {
+            return;
+        }
+
+        var quarantine = await _fleet.GrantQuarantineAsync(_pool, cancellationToken).ConfigureAwait(false);
+        foreach (var u in ready)
+        {
+            var released = await _fleet.ReleaseAsync(_me, u, quarantine, cancellationToken).ConfigureAwait(false);
+            lock (_lock)
+            {
+                _held.Remove((u.Egress, u.Range));
+                _draining.Remove((u.Egress, u.Range));
+                _releases++;
+            }
+
+            _log(released
+                ? $"Released {u.Range} on {u.Egress} into quarantine for {_pool.QuarantineSeconds} s."
+                : $"{u.Range} on {u.Egress} was no longer this host's (epoch {u.Epoch} is stale): dropped without a release.");
+        }
+    }
+
+    /// <summary>Drains every unit, releases them and ends the registration (the host file is left with no slice).</summary>
+    private async Task ShutdownAsync()
+    {
+        lock (_lock)
+        {
+            foreach (var k in _held.Keys.Where(k => !_draining.ContainsKey(k)))
+            {
+                _draining[k] = Stopwatch.GetTimestamp();
+            }
+
+            _hostDrained = true;
+        }
+
+        _log($"Stopping: draining {_held.Count} unit(s) (at most {_options.DrainTimeout.TotalSeconds:F0} s for live connections).");
+        Serve();
+        using var limit = new CancellationTokenSource(_options.DrainTimeout + TimeSpan.FromSeconds(10));
+        try
+        {
+            while (true)
+            {
+                int left;
+                lock (_lock)
+                {
+                    left = _draining.Count(d => Stopwatch.GetElapsedTime(d.Value) < _options.DrainTimeout && _host.LiveConnections(d.Key.Egress, d.Key.Range) > 0);
+                }
+
+                if (left == 0)
+                {
+                    break;
+                }
+
+                // Keep the leases alive while connections drain (past the deadline, etcd is gone anyway).
+                try
+                {
+                    await _fleet.KeepAliveAsync([_leases!.Owner, _leases.Hold], limit.Token).ConfigureAwait(false);
+                }
+                catch (FleetException)
+                {
+                }
+
+                await Task.Delay(500, limit.Token).ConfigureAwait(false);
+            }
+
+            await ReleaseDrainedAsync(force: true, limit.Token).ConfigureAwait(false);
+            await _fleet.RevokeAsync(_leases!.Owner, limit.Token).ConfigureAwait(false);
+            await _fleet.RevokeAsync(_leases.Hold, limit.Token).ConfigureAwait(false);
+            DeleteState();
+            _log("Released every unit and left the pool.");
+        }
+        catch (Exception ex) when (ex is FleetException or OperationCanceledException)
+        {
+            _log($"Could not release cleanly ({ex.Message}): the units go into quarantine when the leases end.");
+        }
+    }
+
+    /// <summary>Writes the host file for the units being served (none past the deadline), when that changed.</summary>
+    private void Serve()
+    {
+        HostSliceFile file;
+        List<IPAddress> egress;
+        lock (_lock)
+        {
+            file = new HostSliceFile { Host = _me.Host, Slices = _pastDeadline ? [] : ServingSlices() };
+            egress = [.. _held.Keys.Select(k => k.Egress).Distinct()];
+        }
+
+        var key = string.Join(';', file.Slices.Select(s => $"{s.Egress} {s.Ports}")) + "|" + string.Join(',', egress);
+        if (key == _served)
+        {
+            return;
+        }
+
+        _host.Serve(file, egress);
+        _served = key;
+        _log(file.Slices.Count == 0
+            ? "Host file: no ports served."
+            : $"Host file: serving {string.Join("; ", file.Slices.Select(s => $"{s.Ports} on {s.Egress}"))}.");
+        Served?.Invoke(file);
+    }
+
+    private List<EgressSlice> ServingSlices() =>
+        [.. _held.Keys
+            .Where(k => !_draining.ContainsKey(k))
+            .GroupBy(k => k.Egress)
+            .OrderBy(g => g.Key.ToString(), StringComparer.Ordinal)
+            .Select(g => new EgressSlice(g.Key, PortSlice.From(Merge(g.Select(k => k.Range)))))];
+
+    private static IEnumerable<PortRange> Merge(IEnumerable<PortRange> ranges)
+    {
+        PortRange? run = null;
+        foreach (var r in ranges.OrderBy(r => r.Low))
+        {
+            if (run is { } x && x.High + 1 == r.Low)
+            {
+                run = new PortRange(x.Low, r.High);
+                continue;
+            }
+
+            if (run is { } done)
+            {
+                yield return done;
+            }
+
+            run = r;
+        }
+
+        if (run is { } last)
+        {
+            yield return last;
+        }
+    }
+
+    private static int StableHash(string s)
+    {
+        var h = 17;
+        foreach (var c in s)
+        {
+            h = unchecked((h * 31) + c);
+        }
+
+        return h;
+    }
+
+    private AgentLeases? ReadState()
+    {
+        try
+        {
+            if (!File.Exists(_options.StatePath))
+            {
+                return null;
+            }
+
+            var state = JsonSerializer.Deserialize(SafeFile.ReadSmallText(_options.StatePath, "the agent state file"), FleetJsonContext.Default.AgentStateJson);
+            return state is { Owner: > 0, Hold: > 0 } && state.Host == _me.Host && state.Prefix == _fleet.Keys.Prefix ? new AgentLeases(state.Owner, state.Hold) : null;
+        }
+        catch (Exception ex) when (ex is JsonException or PortShareException or IOException)
+        {
+            _log($"Ignoring the agent state file {_options.StatePath}: {ex.Message}");
+            return null;
+        }
+    }
+
+    private void WriteState(AgentLeases leases) =>
+        SafeFile.Write(_options.StatePath, JsonSerializer.Serialize(new AgentStateJson { Host = _me.Host, Prefix = _fleet.Keys.Prefix, Owner = leases.Owner, Hold = leases.Hold }, FleetJsonContext.Default.AgentStateJson), "the agent state file");
+
+    private void DeleteState()
+    {
+        try
+        {
+            File.Delete(_options.StatePath);
+        }
+        catch (IOException)
+        {
+        }
+    }
+
+    private async Task RevokeQuietlyAsync(AgentLeases leases)
+    {
+        try
+        {
+            await _fleet.RevokeAsync(leases.Owner).ConfigureAwait(false);
+            await _fleet.RevokeAsync(leases.Hold).ConfigureAwait(false);
+        }
+        catch (FleetException)
+        {
+        }
+    }
+}
