@@ -13,10 +13,11 @@ namespace PortShare.Fleet;
 /// </summary>
 internal static class EtcdChannel
 {
-    public static GrpcChannel Create(IReadOnlyList<Uri> endpoints)
+    public static GrpcChannel Create(IReadOnlyList<Uri> endpoints, Func<SocketsHttpConnectionContext, CancellationToken, ValueTask<Stream>>? connect)
     {
         var handler = new SocketsHttpHandler
         {
+            ConnectCallback = connect,
             ConnectTimeout = TimeSpan.FromSeconds(2),
             EnableMultipleHttp2Connections = true,
             KeepAlivePingDelay = TimeSpan.FromSeconds(5),
@@ -29,8 +30,12 @@ internal static class EtcdChannel
             HttpHandler = handler,
             Credentials = secure ? ChannelCredentials.SecureSsl : ChannelCredentials.Insecure,
             MaxReceiveMessageSize = 64 * 1024 * 1024,
+            // An agent back from a partition must reach etcd within a round or two, not after gRPC's two-minute back-off.
+            InitialReconnectBackoff = TimeSpan.FromMilliseconds(250),
+            MaxReconnectBackoff = TimeSpan.FromSeconds(2),
         };
-        if (endpoints.Count == 1)
+        // A connect callback chooses the member itself (gRPC's balancer cannot use one): one channel address, the first.
+        if (endpoints.Count == 1 || connect is not null)
         {
             return GrpcChannel.ForAddress(endpoints[0], options);
         }

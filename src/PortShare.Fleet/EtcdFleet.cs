@@ -31,6 +31,16 @@ public sealed partial class EtcdFleet : IDisposable
 
     /// <summary>Connects (lazily) to <paramref name="endpoints"/> (comma-separated URLs).</summary>
     public EtcdFleet(string endpoints, string prefix = FleetKeys.DefaultPrefix)
+        : this(endpoints, prefix, connect: null)
+    {
+    }
+
+    /// <summary>
+    /// Connects (lazily) to <paramref name="endpoints"/>, opening each connection with <paramref name="connect"/> (e.g.
+    /// a socket made in another network namespace; null: the usual way). With a callback, the channel knows only the
+    /// first endpoint: the callback picks the member to connect to (trying the others when one is down).
+    /// </summary>
+    public EtcdFleet(string endpoints, string prefix, Func<SocketsHttpConnectionContext, CancellationToken, ValueTask<Stream>>? connect)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(endpoints);
         var uris = new List<Uri>();
@@ -46,7 +56,7 @@ public sealed partial class EtcdFleet : IDisposable
 
         Endpoints = endpoints;
         Keys = new FleetKeys(prefix);
-        _channel = EtcdChannel.Create(uris);
+        _channel = EtcdChannel.Create(uris, connect);
         var invoker = _channel.CreateCallInvoker();
         _client = new EtcdClient(invoker);
         _leases = new Lease.LeaseClient(invoker);
@@ -95,6 +105,13 @@ public sealed partial class EtcdFleet : IDisposable
 
         _ = ParsePool(record.Value);
         return view;
+    }
+
+    /// <summary>True when the member this client reaches is the cluster's leader (use with a single endpoint).</summary>
+    public async Task<bool> IsLeaderAsync(CancellationToken cancellationToken = default)
+    {
+        var r = await Call(() => _client.StatusAsync(new StatusRequest(), null, Deadline(), cancellationToken)).ConfigureAwait(false);
+        return r.Leader == r.Header.MemberId;
     }
 
     /// <summary>Seconds left on <paramref name="lease"/> (null when it is gone).</summary>

@@ -14,6 +14,9 @@ public interface IAgentHost
     /// </summary>
     void Serve(HostSliceFile serving, IReadOnlyCollection<IPAddress> egress);
 
+    /// <summary>Rewrites the host file as <paramref name="serving"/> (same ports, a later <see cref="HostSliceFile.ValidUntil"/>), changing nothing else.</summary>
+    void Renew(HostSliceFile serving);
+
     /// <summary>The host file as it is now, or null when there is none (or it is unreadable).</summary>
     HostSliceFile? Current();
 
@@ -44,6 +47,12 @@ public sealed record AgentOptions
 
     /// <summary>How long a drain waits for live connections to end before releasing the units anyway.</summary>
     public TimeSpan DrainTimeout { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>
+    /// How long after a claim the agent waits before serving the unit, so that routers following the pool have the new
+    /// route before the first connection from it (they follow within milliseconds).
+    /// </summary>
+    public TimeSpan ServeDelay { get; init; } = TimeSpan.FromMilliseconds(500);
 }
 
 /// <summary>A point-in-time view of an agent, for its log, its metrics and tests.</summary>
@@ -81,6 +90,8 @@ public sealed class FleetAgent
     private readonly UnitOwner _me;
     private readonly Dictionary<(IPAddress Egress, PortRange Range), ClaimedUnit> _held = [];
     private readonly Dictionary<(IPAddress Egress, PortRange Range), long> _draining = [];
+    private readonly Dictionary<(IPAddress Egress, PortRange Range), long> _servableAt = [];
+    private readonly HashSet<(IPAddress Egress, PortRange Range)> _preferred = [];
     private readonly Lock _lock = new();
     private PoolSpec _pool = null!;
     private AgentLeases? _leases;
@@ -142,8 +153,31 @@ public sealed class FleetAgent
         var view = await _fleet.ReadAsync(stop).ConfigureAwait(false);
         _pool = view.Pool!;
         CheckFamilies();
+        // A host file left by an earlier run (or by 'host apply') says which units this host used: claim those first.
+        foreach (var slice in _host.Current() is { } previous && previous.Host == _me.Host ? previous.Slices : [])
+        {
+            foreach (var unit in _pool.Find(slice.Egress) is { } e ? _pool.UnitsOf(e) : [])
+            {
+                if (slice.Ports.Contains(unit))
+                {
+                    _preferred.Add((slice.Egress, unit));
+                }
+            }
+        }
+
         await StartLeasesAsync(view, stop).ConfigureAwait(false);
-        await ClaimMissingAsync(stop).ConfigureAwait(false);
+        try
+        {
+            if (await ClaimMissingAsync(stop).ConfigureAwait(false) > 0)
+            {
+                await Task.Delay(_options.ServeDelay, stop).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+            // Stopped while starting: release what was claimed below.
+        }
+
         Serve();
 
         var interval = TimeSpan.FromSeconds(Math.Max(0.5, _pool.LeaseTtlSeconds / 4.0));
@@ -165,9 +199,17 @@ public sealed class FleetAgent
     }
 
     /// <summary>One round: keep-alive, deadline, drain orders, missing units, releases of drained units.</summary>
-    internal async Task TickAsync(CancellationToken cancellationToken)
+    internal async Task TickAsync(CancellationToken stop)
     {
         var sent = Stopwatch.GetTimestamp();
+        // No call may outlast the local deadline: when it comes, the host stops serving whatever etcd is doing.
+        using var bounded = CancellationTokenSource.CreateLinkedTokenSource(stop);
+        if (DeadlineLeft() is var left && left > TimeSpan.Zero)
+        {
+            bounded.CancelAfter(left);
+        }
+
+        var cancellationToken = bounded.Token;
         try
         {
             var ttl = await _fleet.KeepAliveAsync([_leases!.Owner, _leases.Hold], cancellationToken).ConfigureAwait(false);
@@ -191,22 +233,29 @@ public sealed class FleetAgent
             }
 
             await FollowDrainOrdersAsync(cancellationToken).ConfigureAwait(false);
-            await ClaimMissingAsync(cancellationToken).ConfigureAwait(false);
+            Serve(); // drained units leave the host file before anything is released
+            if (await ClaimMissingAsync(cancellationToken).ConfigureAwait(false) > 0)
+            {
+                await Task.Delay(_options.ServeDelay, cancellationToken).ConfigureAwait(false);
+            }
+
             await ReleaseDrainedAsync(force: false, cancellationToken).ConfigureAwait(false);
         }
-        catch (FleetException ex) when (!cancellationToken.IsCancellationRequested)
+        catch (Exception ex) when (ex is FleetException || (ex is OperationCanceledException && !stop.IsCancellationRequested))
         {
             lock (_lock)
             {
                 if (_connected)
                 {
-                    _log($"{ex.Message} Serving until the local deadline ({DeadlineLeft().TotalSeconds:F1} s left), then no new connections.");
+                    _log(ex is FleetException
+                        ? $"{ex.Message} Serving until the local deadline ({DeadlineLeft().TotalSeconds:F1} s left), then no new connections."
+                        : "etcd did not answer before the local deadline.");
                 }
 
                 _connected = false;
             }
         }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
         {
             return;
         }
@@ -306,7 +355,7 @@ public sealed class FleetAgent
             _pastDeadline = false;
         }
 
-        WriteState(leases);
+        WriteState();
         _log($"Registered {_me.Host} in the pool at {_fleet.Keys.Prefix} (leases {leases.Owner:x}, {leases.Hold:x}).");
     }
 
@@ -318,6 +367,7 @@ public sealed class FleetAgent
             _log($"etcd says this host's leases have ended: its {_held.Count} unit(s) are no longer its own; registering again and taking back what is still quarantined for it.");
             _held.Clear();
             _draining.Clear();
+            _servableAt.Clear();
         }
 
         Serve();
@@ -349,12 +399,12 @@ public sealed class FleetAgent
         _drainedEgress = [.. keys.Where(k => k.StartsWith(_fleet.Keys.DrainPrefix + "egress/", StringComparison.Ordinal)).Select(k => k[(_fleet.Keys.DrainPrefix.Length + 7)..])];
     }
 
-    /// <summary>Claims units until every egress address of the pool has <c>min_units</c> (not while drained or past the deadline).</summary>
-    private async Task ClaimMissingAsync(CancellationToken cancellationToken)
+    /// <summary>Claims units until every egress address of the pool has <c>min_units</c> (not while drained or past the deadline); returns how many it claimed.</summary>
+    private async Task<int> ClaimMissingAsync(CancellationToken cancellationToken)
     {
         if (_hostDrained || _pastDeadline)
         {
-            return;
+            return 0;
         }
 
         List<(PoolEgress Egress, int Need)> needs;
@@ -368,16 +418,17 @@ public sealed class FleetAgent
 
         if (needs.Count == 0)
         {
-            return;
+            return 0;
         }
 
+        var claimedNow = 0;
+
         var view = await _fleet.ReadAsync(cancellationToken).ConfigureAwait(false);
-        var previous = _host.Current();
         var shortages = new List<string>();
         foreach (var (egress, need) in needs)
         {
             var left = need;
-            foreach (var (unit, ownHold) in Candidates(view, egress, previous))
+            foreach (var (unit, ownHold) in Candidates(view, egress))
             {
                 if (left == 0)
                 {
@@ -393,10 +444,13 @@ public sealed class FleetAgent
                 lock (_lock)
                 {
                     _held[(egress.Address, unit.Range)] = claimed;
+                    _servableAt[(egress.Address, unit.Range)] = Stopwatch.GetTimestamp() + (long)(_options.ServeDelay.TotalSeconds * Stopwatch.Frequency);
+                    _preferred.Add((egress.Address, unit.Range));
                     _claims++;
                 }
 
                 left--;
+                claimedNow++;
                 _log($"Claimed {unit.Range} on {egress.Address} (epoch {claimed.Epoch}){(ownHold is null ? string.Empty : ", still quarantined for this host")}.");
             }
 
@@ -414,15 +468,23 @@ public sealed class FleetAgent
         }
 
         _lastShortage = shortage;
+        if (claimedNow > 0)
+        {
+            WriteState();
+        }
+
+        return claimedNow;
     }
 
-    /// <summary>Units to try, best first: still quarantined for this host, then free units it served before, then any free unit (from an offset of its own, so agents starting together rarely race for one unit).</summary>
-    private IEnumerable<(UnitState Unit, string? OwnHold)> Candidates(FleetView view, PoolEgress egress, HostSliceFile? previous)
+    /// <summary>Units to try, best first: still quarantined for this host, then free units it held before (this run, or the previous one by its state file), then any free unit (from an offset of its own, so agents starting together rarely race for one unit).</summary>
+    private IEnumerable<(UnitState Unit, string? OwnHold)> Candidates(FleetView view, PoolEgress egress)
     {
         var units = view.Units().Where(u => u.Egress.Equals(egress.Address)).ToList();
+        HashSet<PortRange> before;
         lock (_lock)
         {
             units.RemoveAll(u => _held.ContainsKey((u.Egress, u.Range)));
+            before = [.. _preferred.Where(p => p.Egress.Equals(egress.Address)).Select(p => p.Range)];
         }
 
         foreach (var u in units.Where(u => u.IsQuarantined && u.Hold!.Host == _me.Host))
@@ -430,9 +492,8 @@ public sealed class FleetAgent
             yield return (u, u.HoldValue);
         }
 
-        var before = previous?.Host == _me.Host ? previous.Slices.FirstOrDefault(s => s.Egress.Equals(egress.Address))?.Ports : null;
         var free = units.Where(u => u.IsFree).ToList();
-        foreach (var u in free.Where(u => before?.Contains(u.Range) == true))
+        foreach (var u in free.Where(u => before.Contains(u.Range)))
         {
             yield return (u, null);
         }
@@ -446,7 +507,7 @@ public sealed class FleetAgent
         for (var i = 0; i < free.Count; i++)
         {
             var u = free[(start + i) % free.Count];
-            if (before?.Contains(u.Range) != true)
+            if (!before.Contains(u.Range))
             {
                 yield return (u, null);
             }
@@ -477,9 +538,12 @@ public sealed class FleetAgent
             {
                 _held.Remove((u.Egress, u.Range));
                 _draining.Remove((u.Egress, u.Range));
+                _servableAt.Remove((u.Egress, u.Range));
+                _preferred.Remove((u.Egress, u.Range));
                 _releases++;
             }
 
+            WriteState();
             _log(released
                 ? $"Released {u.Range} on {u.Egress} into quarantine for {_pool.QuarantineSeconds} s."
                 : $"{u.Range} on {u.Egress} was no longer this host's (epoch {u.Epoch} is stale): dropped without a release.");
@@ -532,7 +596,9 @@ public sealed class FleetAgent
             await ReleaseDrainedAsync(force: true, limit.Token).ConfigureAwait(false);
             await _fleet.RevokeAsync(_leases!.Owner, limit.Token).ConfigureAwait(false);
             await _fleet.RevokeAsync(_leases.Hold, limit.Token).ConfigureAwait(false);
-            DeleteState();
+            // The leases are gone; the units are remembered, so that a restart claims them again when they are free.
+            _leases = null;
+            WriteState();
             _log("Released every unit and left the pool.");
         }
         catch (Exception ex) when (ex is FleetException or OperationCanceledException)
@@ -548,13 +614,25 @@ public sealed class FleetAgent
         List<IPAddress> egress;
         lock (_lock)
         {
-            file = new HostSliceFile { Host = _me.Host, Slices = _pastDeadline ? [] : ServingSlices() };
+            var left = DeadlineLeft();
+            file = new HostSliceFile
+            {
+                Host = _me.Host,
+                Slices = _pastDeadline || left <= TimeSpan.Zero ? [] : ServingSlices(),
+                ValidUntil = DateTimeOffset.UtcNow + (left > TimeSpan.Zero ? left : TimeSpan.Zero),
+            };
             egress = [.. _held.Keys.Select(k => k.Egress).Distinct()];
         }
 
         var key = string.Join(';', file.Slices.Select(s => $"{s.Egress} {s.Ports}")) + "|" + string.Join(',', egress);
         if (key == _served)
         {
+            // Same ports: only the end moves on (while etcd acknowledges the lease), so applications keep using them.
+            if (file.Slices.Count > 0)
+            {
+                _host.Renew(file);
+            }
+
             return;
         }
 
@@ -568,7 +646,7 @@ public sealed class FleetAgent
 
     private List<EgressSlice> ServingSlices() =>
         [.. _held.Keys
-            .Where(k => !_draining.ContainsKey(k))
+            .Where(k => !_draining.ContainsKey(k) && _servableAt.GetValueOrDefault(k) <= Stopwatch.GetTimestamp())
             .GroupBy(k => k.Egress)
             .OrderBy(g => g.Key.ToString(), StringComparer.Ordinal)
             .Select(g => new EgressSlice(g.Key, PortSlice.From(Merge(g.Select(k => k.Range)))))];
@@ -619,7 +697,21 @@ public sealed class FleetAgent
             }
 
             var state = JsonSerializer.Deserialize(SafeFile.ReadSmallText(_options.StatePath, "the agent state file"), FleetJsonContext.Default.AgentStateJson);
-            return state is { Owner: > 0, Hold: > 0 } && state.Host == _me.Host && state.Prefix == _fleet.Keys.Prefix ? new AgentLeases(state.Owner, state.Hold) : null;
+            if (state is null || state.Host != _me.Host || state.Prefix != _fleet.Keys.Prefix)
+            {
+                return null;
+            }
+
+            foreach (var u in state.Units ?? [])
+            {
+                var parts = u.Split(' ');
+                if (parts.Length == 2 && IPAddress.TryParse(parts[0], out var egress) && PortRange.TryParse(parts[1], out var range, out _))
+                {
+                    _preferred.Add((egress, range));
+                }
+            }
+
+            return state is { Owner: > 0, Hold: > 0 } ? new AgentLeases(state.Owner, state.Hold) : null;
         }
         catch (Exception ex) when (ex is JsonException or PortShareException or IOException)
         {
@@ -628,18 +720,16 @@ public sealed class FleetAgent
         }
     }
 
-    private void WriteState(AgentLeases leases) =>
-        SafeFile.Write(_options.StatePath, JsonSerializer.Serialize(new AgentStateJson { Host = _me.Host, Prefix = _fleet.Keys.Prefix, Owner = leases.Owner, Hold = leases.Hold }, FleetJsonContext.Default.AgentStateJson), "the agent state file");
-
-    private void DeleteState()
+    /// <summary>Records the leases and the units held (preferred again after a restart).</summary>
+    private void WriteState()
     {
-        try
+        List<string> units;
+        lock (_lock)
         {
-            File.Delete(_options.StatePath);
+            units = [.. _preferred.Select(p => $"{p.Egress} {p.Range}").Order(StringComparer.Ordinal)];
         }
-        catch (IOException)
-        {
-        }
+
+        SafeFile.Write(_options.StatePath, JsonSerializer.Serialize(new AgentStateJson { Host = _me.Host, Prefix = _fleet.Keys.Prefix, Owner = _leases?.Owner ?? 0, Hold = _leases?.Hold ?? 0, Units = units }, FleetJsonContext.Default.AgentStateJson), "the agent state file");
     }
 
     private async Task RevokeQuietlyAsync(AgentLeases leases)

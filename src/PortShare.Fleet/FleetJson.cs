@@ -49,6 +49,9 @@ internal sealed class AgentStateJson
     public long Owner { get; set; }
 
     public long Hold { get; set; }
+
+    /// <summary>The units held ("EGRESS LO-HI"), claimed first again after a restart.</summary>
+    public List<string>? Units { get; set; }
 }
 
 /// <summary>One row of <c>fleet status --json</c>.</summary>

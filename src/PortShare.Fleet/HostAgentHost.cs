@@ -30,6 +30,9 @@ public sealed class HostAgentHost : IAgentHost
     public void Serve(HostSliceFile serving, IReadOnlyCollection<IPAddress> egress) => _setup.Serve(serving, egress);
 
     /// <inheritdoc/>
+    public void Renew(HostSliceFile serving) => _setup.Renew(serving);
+
+    /// <inheritdoc/>
     public HostSliceFile? Current()
     {
         try

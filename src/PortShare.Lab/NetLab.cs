@@ -144,7 +144,7 @@ public static class NetLab
         await using var srv = LabServer.Start(LabTopology.ServerNs(state.Prefix), server.Address);
         progress?.Invoke($"{connections} connections from each of {state.Hosts.Count} hosts to {server}");
         var sw = Stopwatch.StartNew();
-        var tasks = state.Hosts.Select(h => Task.Run(() => RunHostAsync(state, plan, h, egress, server, connections, cancellationToken), cancellationToken)).ToList();
+        var tasks = state.Hosts.Select(h => Task.Run(() => RunHostAsync(state.Prefix, h, plan.GetSlice(h, egress), egress, server, connections, cancellationToken), cancellationToken)).ToList();
         var partial = await Task.WhenAll(tasks).ConfigureAwait(false);
         sw.Stop();
 
@@ -162,10 +162,10 @@ public static class NetLab
         return new LabTestReport(results, RouterConntrack(state), RouterNat(state), foreign, sw.Elapsed);
     }
 
-    private static async Task<LabHostResult> RunHostAsync(LabState state, Plan plan, string host, IPAddress egress, IPEndPoint server, int count, CancellationToken cancellationToken)
+    /// <summary>Makes <paramref name="count"/> connections from <paramref name="host"/>'s <paramref name="ranges"/> to the lab server and checks each reply.</summary>
+    internal static async Task<LabHostResult> RunHostAsync(string prefix, string host, IReadOnlyList<PortRange> ranges, IPAddress egress, IPEndPoint server, int count, CancellationToken cancellationToken)
     {
-        var ranges = plan.GetSlice(host, egress);
-        using var ns = NetworkNamespace.Enter(LabTopology.HostNs(state.Prefix, host));
+        using var ns = NetworkNamespace.Enter(LabTopology.HostNs(prefix, host));
         var connectors = ranges.Select(r => new SliceConnector(r, egress, ConnectStrategy.Auto, ns)).ToList();
         var ok = 0;
         var outside = 0;
@@ -458,7 +458,7 @@ public static class NetLab
         }).ToList(),
     };
 
-    private static void WireHost(LabState state, string host)
+    internal static void WireHost(LabState state, string host)
     {
         LabNetwork.WireHost(state.Prefix, host, state.Routers);
         var tools = new NetTools(LabTopology.HostNs(state.Prefix, host));

@@ -170,6 +170,25 @@ public sealed class HostSetup
         return ApplyCore(serving, [.. egress.Distinct()], narrow: null);
     }
 
+    /// <summary>
+    /// Rewrites the host file as <paramref name="file"/> (its slices and <see cref="HostSliceFile.ValidUntil"/>), keeping
+    /// what the last apply recorded: the fleet agent's renewal, which changes nothing on the system.
+    /// </summary>
+    /// <exception cref="RoutingException">The host file cannot be written.</exception>
+    public void Renew(HostSliceFile file)
+    {
+        ArgumentNullException.ThrowIfNull(file);
+        var path = HostSliceFile.ResolvePath(_options.StatePath);
+        try
+        {
+            (file with { Applied = ReadPrevious(path)?.Applied }).Save(path);
+        }
+        catch (PortShareException ex)
+        {
+            throw new RoutingException(ex.Message, ex);
+        }
+    }
+
     private IReadOnlyList<string> ApplyCore(HostSliceFile slices, IReadOnlyList<IPAddress> keep, PortSlice? narrow)
     {
         if (!_tools.HasNft())

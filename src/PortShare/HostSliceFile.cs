@@ -59,6 +59,24 @@ public sealed record HostSliceFile
     /// <summary>What <c>host apply</c> changed (null when the file was written by something else).</summary>
     public HostChanges? Applied { get; init; }
 
+    /// <summary>
+    /// When the slices stop being this host's unless renewed (fleet mode: the agent's local deadline, renewed every few
+    /// seconds while etcd acknowledges its lease). Past it no connector opens a new connection, so an agent that is
+    /// killed, stalled or cut off cannot leave applications using ports that may be given to another host. Null: no end
+    /// (a plan-file host).
+    /// </summary>
+    public DateTimeOffset? ValidUntil { get; init; }
+
+    /// <summary>Throws when <see cref="ValidUntil"/> has passed.</summary>
+    /// <exception cref="PortShareException">The file expired.</exception>
+    public void EnsureValid(string? path = null)
+    {
+        if (ValidUntil is { } until && DateTimeOffset.UtcNow > until)
+        {
+            throw new PortShareException($"The host file{(path is null ? string.Empty : " " + path)} of {Host} expired at {until.UtcDateTime:HH:mm:ss.fff}Z: the fleet agent that renews it has stopped, stalled or lost etcd, so these ports may no longer be this host's; no new connection is opened from them.");
+        }
+    }
+
     /// <summary>The path in use: <paramref name="path"/>, else <c>PORTSHARE_HOST_FILE</c>, else <see cref="DefaultPath"/>.</summary>
     public static string ResolvePath(string? path = null)
     {
@@ -78,6 +96,7 @@ public sealed record HostSliceFile
     /// <exception cref="PortShareException">No slice matches, or several do and none was chosen; the message lists them.</exception>
     public EgressSlice For(IPAddress? egress = null, AddressFamily? family = null)
     {
+        EnsureValid();
         egress = SliceGuard.Unmap(egress);
         if (egress is not null)
         {
@@ -214,6 +233,9 @@ public sealed record HostSliceFile
             PlanGeneration = dto.PlanGeneration,
             Slices = slices,
             Applied = ReadApplied(dto, source),
+            ValidUntil = dto.ValidUntil is null ? null
+                : DateTimeOffset.TryParse(dto.ValidUntil, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal, out var until) ? until
+                : throw Bad(source, $"valid_until '{dto.ValidUntil}' is not a UTC time"),
         };
     }
 
@@ -225,6 +247,7 @@ public sealed record HostSliceFile
             Version = CurrentVersion,
             Host = Host,
             PlanGeneration = PlanGeneration,
+            ValidUntil = ValidUntil?.UtcDateTime.ToString("O", System.Globalization.CultureInfo.InvariantCulture),
             Slices = [.. Slices.Select(s => new SliceJson { Egress = s.Egress.ToString(), Ranges = [.. s.Ports.Ranges.Select(r => r.ToString())] })],
             Applied = Applied is null ? null : new AppliedJson
             {
@@ -285,6 +308,9 @@ internal sealed class HostFileJson
     public string? Host { get; set; }
 
     public long? PlanGeneration { get; set; }
+
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? ValidUntil { get; set; }
 
     public List<SliceJson?>? Slices { get; set; }
 

@@ -42,6 +42,7 @@ public sealed class HostSliceConnector
             var state = Volatile.Read(ref _state);
             if (Environment.TickCount64 - state.CheckedAt < (long)CheckInterval.TotalMilliseconds)
             {
+                state.File.EnsureValid(_path);
                 return state.Connector;
             }
 
@@ -55,6 +56,7 @@ public sealed class HostSliceConnector
                     Volatile.Write(ref _state, state);
                 }
 
+                state.File.EnsureValid(_path);
                 return state.Connector;
             }
         }
