@@ -65,6 +65,7 @@ public sealed class FleetLab : IAsyncDisposable
     private readonly Action<string> _progress;
     private readonly List<StreamWriter> _logs = [];
     private Process? _follower;
+    private LabServer? _server;
     private EtcdFleet? _fleet;
     private DateTime _lagSince;
 
@@ -128,6 +129,7 @@ public sealed class FleetLab : IAsyncDisposable
             WireEtcd(prefix, options.EtcdMembers);
             Directory.CreateDirectory(state.StateDir);
             lab = new FleetLab(options, state, log);
+            lab._server = LabServer.Start(LabTopology.ServerNs(prefix), LabTopology.Server4);
             lab.StartEtcd();
             lab._fleet = lab.Client(lab.EtcdUrls);
             await lab.InitPoolAsync(cancellationToken).ConfigureAwait(false);
@@ -312,14 +314,86 @@ public sealed class FleetLab : IAsyncDisposable
 
     /// <summary>
     /// Connects <paramref name="count"/> times from the ports <paramref name="host"/>'s host file serves to the lab server
-    /// through the router, checking that each reply names the host's own endpoint.
+    /// through the router, checking that each reply names the host's own endpoint, and counts packets for the egress
+    /// address that reached the host on a port etcd does not route to it (misdelivered).
     /// </summary>
     public async Task<LabHostResult> TrafficAsync(string host, int count, CancellationToken cancellationToken = default)
     {
         var slice = HostFile(host)?.Slices.FirstOrDefault(s => s.Egress.Equals(Egress))?.Ports
             ?? throw new InvalidOperationException($"{host} serves no ports");
-        await using var server = LabServer.Start(LabTopology.ServerNs(_state.Prefix), LabTopology.Server4);
-        return await NetLab.RunHostAsync(_state.Prefix, host, slice.Ranges, Egress, new IPEndPoint(LabTopology.Server4, LabTopology.ServerPort), count, cancellationToken).ConfigureAwait(false);
+        var view = await Fleet.ReadAsync(cancellationToken).ConfigureAwait(false);
+        var mine = view.Routes().Where(r => r.Host == host).Select(r => r.Range.Low == r.Range.High ? r.Range.Low.ToString(CultureInfo.InvariantCulture) : r.Range.ToString()).ToList();
+        var tools = new NetTools(LabTopology.HostNs(_state.Prefix, host));
+        var script = $"flush set inet {NetLab.CounterTable} mine\n" + (mine.Count == 0 ? string.Empty : $"add element inet {NetLab.CounterTable} mine {{ {string.Join(", ", mine)} }}\n");
+        var r = tools.Nft(["-f", "-"], script);
+        if (r.ExitCode != 0)
+        {
+            throw tools.Failed("nft", ["-f", "-"], r);
+        }
+
+        var before = NetLab.ReadMisdelivered(_state, host);
+        var result = await NetLab.RunHostAsync(_state.Prefix, host, slice.Ranges, Egress, new IPEndPoint(LabTopology.Server4, LabTopology.ServerPort), count, cancellationToken).ConfigureAwait(false);
+        return result with { Misdelivered = NetLab.ReadMisdelivered(_state, host) - before };
+    }
+
+    /// <summary>Opens <paramref name="count"/> connections from <paramref name="host"/>'s served ports to the lab server and keeps them open (the caller disposes them).</summary>
+    public async Task<IReadOnlyList<Socket>> HoldAsync(string host, int count, CancellationToken cancellationToken = default)
+    {
+        var slice = HostFile(host)?.Slices.FirstOrDefault(s => s.Egress.Equals(Egress))?.Ports
+            ?? throw new InvalidOperationException($"{host} serves no ports");
+        using var ns = NetworkNamespace.Enter(LabTopology.HostNs(_state.Prefix, host));
+        var connector = new SliceConnector(slice, Egress, ConnectStrategy.Auto, ns);
+        var sockets = new List<Socket>();
+        for (var i = 0; i < count; i++)
+        {
+            var socket = await connector.ConnectAsync(new IPEndPoint(LabTopology.Server4, LabTopology.ServerPort), cancellationToken).ConfigureAwait(false);
+            sockets.Add(socket);
+            await NetLab.ReadLineAsync(socket, cancellationToken).ConfigureAwait(false);
+        }
+
+        return sockets;
+    }
+
+    /// <summary>Sends a line on each of <paramref name="sockets"/> and returns how many echoed it back within 5 s.</summary>
+    public static async Task<int> EchoAsync(IReadOnlyList<Socket> sockets, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(sockets);
+        var ok = 0;
+        foreach (var socket in sockets)
+        {
+            try
+            {
+                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                timeout.CancelAfter(TimeSpan.FromSeconds(5));
+                await socket.SendAsync("ping\n"u8.ToArray(), SocketFlags.None, timeout.Token).ConfigureAwait(false);
+                if (await NetLab.ReadLineAsync(socket, timeout.Token).ConfigureAwait(false) == "ping")
+                {
+                    ok++;
+                }
+            }
+            catch (Exception ex) when (ex is SocketException or IOException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
+            {
+            }
+        }
+
+        return ok;
+    }
+
+    /// <summary>Waits until the router routes what etcd says (at most <paramref name="limit"/>); false when it did not.</summary>
+    public async Task<bool> WaitRouterAgreesAsync(TimeSpan limit, CancellationToken cancellationToken = default)
+    {
+        var end = DateTime.UtcNow + limit;
+        while (DateTime.UtcNow < end)
+        {
+            if (!(await SampleAsync(TimeSpan.FromDays(1), cancellationToken).ConfigureAwait(false)).RouterLags)
+            {
+                return true;
+            }
+
+            await Task.Delay(200, cancellationToken).ConfigureAwait(false);
+        }
+
+        return false;
     }
 
     /// <summary>
@@ -417,6 +491,11 @@ public sealed class FleetLab : IAsyncDisposable
         }
 
         _fleet?.Dispose();
+        if (_server is not null)
+        {
+            await _server.DisposeAsync().ConfigureAwait(false);
+        }
+
         _routerNs.Dispose();
         foreach (var w in _logs)
         {

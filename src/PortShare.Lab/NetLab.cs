@@ -40,7 +40,7 @@ public sealed record LabOptions
 /// </summary>
 public static class NetLab
 {
-    private const string CounterTable = "portshare_lab";
+    internal const string CounterTable = "portshare_lab";
 
     /// <summary>
     /// Creates the lab. On failure or cancellation (checked between every step) everything created so far is removed:

@@ -24,6 +24,11 @@ internal static class LabCommand
         Validators = { r => { if (r.GetValueOrDefault<string?>() is { } v && v is not ("r1" or "r2")) { r.AddError($"--fail-router must be r1 or r2, not '{v}'."); } } },
     };
 
+    private static readonly Option<bool> s_fleet = new("--fleet")
+    {
+        Description = "Fleet mode instead: a 3-member etcd cluster in the lab's namespaces, 'portshare router follow' on the router and 'portshare agent' on three hosts; hosts join, one crashes (its units quarantined, then free), restarts and gets its units back, another restarts within its lease, the etcd leader is killed — with every reply checked and a checker sampling etcd, the router and every host file throughout.",
+    };
+
     private static readonly Option<int> s_routers = new("--routers")
     {
         Description = "Routers serving the same plan (1 or 2): with 2, the server reaches the egress address and each host its default route over both (ECMP).",
@@ -93,8 +98,10 @@ internal static class LabCommand
             return Task.FromResult(ExitCodes.Success);
         }));
 
-        var demo = new Command("demo", "lab up + test + show + down, with a report and a verdict; by default for IPv4 and IPv6 with both backends (--ipv6 or --backend picks one). Always cleans up.") { s_hosts, s_connections, s_ipv6, s_backend, s_reassemble, s_routers };
-        demo.SetAction((p, ct) => Run(console, () => p.GetValue(s_routers) > 1
+        var demo = new Command("demo", "lab up + test + show + down, with a report and a verdict; by default for IPv4 and IPv6 with both backends (--ipv6 or --backend picks one). Always cleans up.") { s_hosts, s_connections, s_ipv6, s_backend, s_reassemble, s_routers, s_fleet };
+        demo.SetAction((p, ct) => Run(console, () => p.GetValue(s_fleet)
+            ? FleetDemoAsync(console, p, ct)
+            : p.GetValue(s_routers) > 1
             ? FailoverDemoAsync(console, Options(p), ct)
             : p.GetResult(s_ipv6) is null or { Implicit: true } && p.GetResult(s_backend) is null or { Implicit: true }
             ? DemoMatrixAsync(console, Options(p), Connections(p), ct)
@@ -242,6 +249,40 @@ internal static class LabCommand
             ? $"[bold green]PASS: router r1 failed; PortShare kept {portShare.Survived}/{portShare.Connections} connections (no router holds per-flow state); SNAT + conntrack kept {snat.Survived}/{snat.Connections}.[/]"
             : $"[bold red]FAIL: PortShare kept only {portShare.Survived}/{portShare.Connections} connections through the router failure (SNAT: {snat.Survived}/{snat.Connections}).[/]");
         return passed ? ExitCodes.Success : ExitCodes.Failure;
+    }
+
+    /// <summary><c>lab demo --fleet</c>: see <see cref="FleetDemo"/>.</summary>
+    private static async Task<int> FleetDemoAsync(CliConsole console, ParseResult p, CancellationToken ct)
+    {
+        if (p.GetValue(s_ipv6) || p.GetValue(s_routers) > 1 || p.GetValue(s_reassemble))
+        {
+            throw new UsageException("lab demo --fleet runs IPv4 with one router: leave out --ipv6, --routers and --reassemble.");
+        }
+
+        var backend = p.GetResult(s_backend) is null or { Implicit: true } ? RouterBackend.Netdev : p.GetValue(s_backend);
+        var options = new FleetLabOptions { Cli = SelfCommand(), Backend = backend };
+        console.Out.Write(new Rule($"[bold]PortShare fleet lab[/]: 3 hosts lease units of one IPv4 egress address from a 3-member etcd cluster; router follows ({NetLab.BackendName(backend)})").LeftJustified());
+        var table = new Table { Title = new TableTitle("fleet mode, step by step") }.AddColumns("", "what happened", "what was seen");
+        var steps = await FleetDemo.RunAsync(options, Progress(console), s =>
+        {
+            console.Out.MarkupLine($"{(s.Passed ? "[green]ok[/]" : "[red]FAIL[/]")} {s.What.EscapeMarkup()}: [grey]{s.Detail.EscapeMarkup()}[/]");
+            table.AddRow(s.Passed ? "[green]ok[/]" : "[red]FAIL[/]", s.What.EscapeMarkup(), s.Detail.EscapeMarkup());
+        }, ct).ConfigureAwait(false);
+        console.Out.Write(table);
+        var passed = steps.Count > 0 && steps.All(s => s.Passed);
+        console.Out.MarkupLine(passed
+            ? "[bold green]PASS: fleet mode on etcd: hosts joined, crashed and restarted, the etcd leader died, and no port ever had two owners; every reply reached its owner.[/]"
+            : $"[bold red]FAIL: {steps.Count(s => !s.Passed)} of {steps.Count} fleet steps failed (see above).[/]");
+        return passed ? ExitCodes.Success : ExitCodes.Failure;
+    }
+
+    /// <summary>How to run this very portshare again (the apphost, or <c>dotnet PortShare.Cli.dll</c>).</summary>
+    private static string[] SelfCommand()
+    {
+        var process = Environment.ProcessPath ?? throw new PortShareException("Cannot tell where this portshare runs from, so the fleet lab cannot start its agents.");
+        return Path.GetFileNameWithoutExtension(process) == "dotnet"
+            ? [process, typeof(LabCommand).Assembly.Location]
+            : [process];
     }
 
     private static void WriteFailover(CliConsole console, IReadOnlyList<FailoverReport> reports)
