@@ -88,6 +88,22 @@ public sealed partial class EtcdFleet
         return r.Succeeded;
     }
 
+    /// <summary>Records (or with <paramref name="present"/> false, removes) <paramref name="owner"/>'s want of one more unit on <paramref name="egress"/>, under its lease.</summary>
+    public async Task SetWantAsync(UnitOwner owner, AgentLeases leases, IPAddress egress, bool present, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(owner);
+        ArgumentNullException.ThrowIfNull(leases);
+        var key = Bytes(Keys.Want(egress, owner.Host));
+        if (present)
+        {
+            await Call(() => _client.PutAsync(new PutRequest { Key = key, Value = Bytes(DateTimeOffset.UtcNow.ToString("O", System.Globalization.CultureInfo.InvariantCulture)), Lease = leases.Owner }, null, Deadline(), cancellationToken)).ConfigureAwait(false);
+        }
+        else
+        {
+            await Call(() => _client.DeleteAsync(new DeleteRangeRequest { Key = key }, null, Deadline(), cancellationToken)).ConfigureAwait(false);
+        }
+    }
+
     /// <summary>Grants a lease of the quarantine's length for releases.</summary>
     public async Task<long> GrantQuarantineAsync(PoolSpec pool, CancellationToken cancellationToken = default)
     {

@@ -22,6 +22,9 @@ public interface IAgentHost
 
     /// <summary>Live connections (TCP not yet closed, connected UDP) whose local end is on <paramref name="egress"/> in <paramref name="range"/>.</summary>
     int LiveConnections(IPAddress egress, PortRange range);
+
+    /// <summary>Every socket holding a port of <paramref name="range"/> on <paramref name="egress"/> toward a peer (TIME_WAIT included): what the fill is measured with.</summary>
+    IReadOnlyList<Diagnostics.DiagSocket> Sockets(IPAddress egress, PortRange range);
 }
 
 /// <summary>How a <see cref="FleetAgent"/> runs.</summary>
@@ -52,7 +55,19 @@ public sealed record AgentOptions
     /// How long after a claim the agent waits before serving the unit, so that routers following the pool have the new
     /// route before the first connection from it (they follow within milliseconds).
     /// </summary>
-    public TimeSpan ServeDelay { get; init; } = TimeSpan.FromMilliseconds(500);
+    public TimeSpan ServeDelay { get; init; } = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>This host's fewest units per egress address (null: the pool's).</summary>
+    public int? MinUnits { get; init; }
+
+    /// <summary>This host's most units per egress address (null: the pool's).</summary>
+    public int? MaxUnits { get; init; }
+
+    /// <summary>This host's weight: its fair share of a short pool is the units by its weight over everyone's.</summary>
+    public int Weight { get; init; } = 1;
+
+    /// <summary>How often an elastic agent measures its fill between keep-alive rounds.</summary>
+    public TimeSpan FillInterval { get; init; } = TimeSpan.FromMilliseconds(250);
 }
 
 /// <summary>A point-in-time view of an agent, for its log, its metrics and tests.</summary>
@@ -72,7 +87,14 @@ public sealed record AgentSnapshot(
     bool Connected,
     long Claims,
     long Releases,
-    long Refusals);
+    long Refusals)
+{
+    /// <summary>Per egress address: the fullest destination's share of the ports served (elastic pools).</summary>
+    public IReadOnlyDictionary<IPAddress, double> Fill { get; init; } = new Dictionary<IPAddress, double>();
+
+    /// <summary>Egress addresses where the host wanted a unit and the pool had none.</summary>
+    public IReadOnlyCollection<IPAddress> PoolFull { get; init; } = [];
+}
 
 /// <summary>
 /// The fleet agent of one host: registers it under a lease, claims <c>min_units</c> per egress address (its own units
@@ -81,7 +103,7 @@ public sealed record AgentSnapshot(
 /// when etcd stops answering, before etcd could give the units to anyone else. Cancelling <see cref="RunAsync"/> drains
 /// (no new connections; live ones get up to <see cref="AgentOptions.DrainTimeout"/>) and releases into quarantine.
 /// </summary>
-public sealed class FleetAgent
+public sealed partial class FleetAgent
 {
     private readonly EtcdFleet _fleet;
     private readonly IAgentHost _host;
@@ -126,7 +148,17 @@ public sealed class FleetAgent
         _host = host;
         _options = options;
         _log = log ?? (_ => { });
-        _me = new UnitOwner(options.Host, options.NextHops);
+        if (options.Weight is < 1 or > 1000)
+        {
+            throw new FleetException($"--weight {options.Weight} must be 1-1000.");
+        }
+
+        if (options.MinUnits is < 1 || (options.MinUnits is { } min && options.MaxUnits is { } max && max < min))
+        {
+            throw new FleetException($"--min-units {options.MinUnits} and --max-units {options.MaxUnits}: the minimum must be at least 1 and at most the maximum.");
+        }
+
+        _me = new UnitOwner(options.Host, options.NextHops) { Weight = options.Weight };
     }
 
     /// <summary>The units held and the ports served, now.</summary>
@@ -136,7 +168,11 @@ public sealed class FleetAgent
         {
             var units = _held.Keys.GroupBy(k => k.Egress).ToDictionary(g => g.Key, g => g.Count());
             var serving = ServingSlices().ToDictionary(s => s.Egress, s => s.Ports.Count);
-            return new AgentSnapshot(units, serving, _draining.Count, DeadlineLeft(), _connected, _claims, _releases, _refusals);
+            return new AgentSnapshot(units, serving, _draining.Count, DeadlineLeft(), _connected, _claims, _releases, _refusals)
+            {
+                Fill = new Dictionary<IPAddress, double>(_fill),
+                PoolFull = [.. _poolFull],
+            };
         }
     }
 
@@ -180,19 +216,29 @@ public sealed class FleetAgent
 
         Serve();
 
-        var interval = TimeSpan.FromSeconds(Math.Max(0.5, _pool.LeaseTtlSeconds / 4.0));
+        // Keep-alive rounds at a quarter of the TTL (at most a second apart); an elastic pool also measures fill between them.
+        var interval = TimeSpan.FromSeconds(Math.Clamp(_pool.LeaseTtlSeconds / 4.0, 0.5, 1));
+        var lastRound = Stopwatch.GetTimestamp();
         while (!stop.IsCancellationRequested)
         {
             try
             {
-                await Task.Delay(interval, stop).ConfigureAwait(false);
+                await Task.Delay(_pool.IsElastic ? _options.FillInterval : interval, stop).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {
                 break;
             }
 
-            await TickAsync(stop).ConfigureAwait(false);
+            if (Stopwatch.GetElapsedTime(lastRound) >= interval)
+            {
+                lastRound = Stopwatch.GetTimestamp();
+                await TickAsync(stop).ConfigureAwait(false);
+            }
+            else
+            {
+                await FillRoundAsync(stop).ConfigureAwait(false);
+            }
         }
 
         await ShutdownAsync().ConfigureAwait(false);
@@ -234,7 +280,9 @@ public sealed class FleetAgent
 
             await FollowDrainOrdersAsync(cancellationToken).ConfigureAwait(false);
             Serve(); // drained units leave the host file before anything is released
-            if (await ClaimMissingAsync(cancellationToken).ConfigureAwait(false) > 0)
+            var claimed = await ClaimMissingAsync(cancellationToken).ConfigureAwait(false);
+            claimed += await ElasticAsync(fullRound: true, cancellationToken).ConfigureAwait(false);
+            if (claimed > 0)
             {
                 await Task.Delay(_options.ServeDelay, cancellationToken).ConfigureAwait(false);
             }
@@ -412,7 +460,7 @@ public sealed class FleetAgent
         {
             needs = [.. _pool.Egress
                 .Where(e => _me.NextHopFor(e.Address.AddressFamily) is not null && !_drainedEgress.Contains(e.Address.ToString()))
-                .Select(e => (e, _pool.MinUnits - _held.Keys.Count(k => k.Egress.Equals(e.Address) && !_draining.ContainsKey(k))))
+                .Select(e => (e, MinFor(e) - _held.Keys.Count(k => k.Egress.Equals(e.Address) && !_draining.ContainsKey(k))))
                 .Where(n => n.Item2 > 0)];
         }
 
@@ -427,33 +475,9 @@ public sealed class FleetAgent
         var shortages = new List<string>();
         foreach (var (egress, need) in needs)
         {
-            var left = need;
-            foreach (var (unit, ownHold) in Candidates(view, egress))
-            {
-                if (left == 0)
-                {
-                    break;
-                }
-
-                var claimed = await _fleet.ClaimAsync(_me, _leases!, egress.Address, unit.Range, ownHold, cancellationToken).ConfigureAwait(false);
-                if (claimed is null)
-                {
-                    continue;
-                }
-
-                lock (_lock)
-                {
-                    _held[(egress.Address, unit.Range)] = claimed;
-                    _servableAt[(egress.Address, unit.Range)] = Stopwatch.GetTimestamp() + (long)(_options.ServeDelay.TotalSeconds * Stopwatch.Frequency);
-                    _preferred.Add((egress.Address, unit.Range));
-                    _claims++;
-                }
-
-                left--;
-                claimedNow++;
-                _log($"Claimed {unit.Range} on {egress.Address} (epoch {claimed.Epoch}){(ownHold is null ? string.Empty : ", still quarantined for this host")}.");
-            }
-
+            var got = await ClaimOnAsync(view, egress, need, cancellationToken).ConfigureAwait(false);
+            claimedNow += got;
+            var left = need - got;
             if (left > 0)
             {
                 Interlocked.Increment(ref _refusals);
@@ -476,6 +500,38 @@ public sealed class FleetAgent
         return claimedNow;
     }
 
+    /// <summary>Claims up to <paramref name="count"/> units on <paramref name="egress"/>, best candidates first; returns how many it got.</summary>
+    private async Task<int> ClaimOnAsync(FleetView view, PoolEgress egress, int count, CancellationToken cancellationToken)
+    {
+        var got = 0;
+        foreach (var (unit, ownHold) in Candidates(view, egress))
+        {
+            if (got == count)
+            {
+                break;
+            }
+
+            var claimed = await _fleet.ClaimAsync(_me, _leases!, egress.Address, unit.Range, ownHold, cancellationToken).ConfigureAwait(false);
+            if (claimed is null)
+            {
+                continue;
+            }
+
+            lock (_lock)
+            {
+                _held[(egress.Address, unit.Range)] = claimed;
+                _servableAt[(egress.Address, unit.Range)] = Stopwatch.GetTimestamp() + (long)(_options.ServeDelay.TotalSeconds * Stopwatch.Frequency);
+                _preferred.Add((egress.Address, unit.Range));
+                _claims++;
+            }
+
+            got++;
+            _log($"Claimed {unit.Range} on {egress.Address} (epoch {claimed.Epoch}){(ownHold is null ? string.Empty : ", still quarantined for this host")}.");
+        }
+
+        return got;
+    }
+
     /// <summary>Units to try, best first: still quarantined for this host, then free units it held before (this run, or the previous one by its state file), then any free unit (from an offset of its own, so agents starting together rarely race for one unit).</summary>
     private IEnumerable<(UnitState Unit, string? OwnHold)> Candidates(FleetView view, PoolEgress egress)
     {
@@ -493,6 +549,20 @@ public sealed class FleetAgent
         }
 
         var free = units.Where(u => u.IsFree).ToList();
+        List<PortRange> mine;
+        lock (_lock)
+        {
+            mine = [.. _held.Keys.Where(k => k.Egress.Equals(egress.Address)).Select(k => k.Range)];
+        }
+
+        // Next to a unit it holds, the host's slice keeps fewer ranges.
+        var adjacent = free.Where(u => mine.Any(m => m.High + 1 == u.Range.Low || u.Range.High + 1 == m.Low)).ToList();
+        foreach (var u in adjacent)
+        {
+            yield return (u, null);
+        }
+
+        free.RemoveAll(adjacent.Contains);
         foreach (var u in free.Where(u => before.Contains(u.Range)))
         {
             yield return (u, null);
@@ -608,7 +678,7 @@ public sealed class FleetAgent
     }
 
     /// <summary>Writes the host file for the units being served (none past the deadline), when that changed.</summary>
-    private void Serve()
+    private void Serve(bool renew = true)
     {
         HostSliceFile file;
         List<IPAddress> egress;
@@ -624,11 +694,11 @@ public sealed class FleetAgent
             egress = [.. _held.Keys.Select(k => k.Egress).Distinct()];
         }
 
-        var key = string.Join(';', file.Slices.Select(s => $"{s.Egress} {s.Ports}")) + "|" + string.Join(',', egress);
+        var key = string.Join(';', file.Slices.Select(s => $"{s.Egress} {s.Ports} {s.PoolFull}")) + "|" + string.Join(',', egress);
         if (key == _served)
         {
             // Same ports: only the end moves on (while etcd acknowledges the lease), so applications keep using them.
-            if (file.Slices.Count > 0)
+            if (renew && file.Slices.Count > 0)
             {
                 _host.Renew(file);
             }
@@ -649,7 +719,7 @@ public sealed class FleetAgent
             .Where(k => !_draining.ContainsKey(k) && _servableAt.GetValueOrDefault(k) <= Stopwatch.GetTimestamp())
             .GroupBy(k => k.Egress)
             .OrderBy(g => g.Key.ToString(), StringComparer.Ordinal)
-            .Select(g => new EgressSlice(g.Key, PortSlice.From(Merge(g.Select(k => k.Range)))))];
+            .Select(g => new EgressSlice(g.Key, PortSlice.From(Merge(g.Select(k => k.Range)))) { PoolFull = _poolFull.Contains(g.Key) })];
 
     private static IEnumerable<PortRange> Merge(IEnumerable<PortRange> ranges)
     {

@@ -15,6 +15,17 @@ internal sealed class PoolJson
 
     public int? LeaseTtlSeconds { get; set; }
 
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public int? MaxUnits { get; set; }
+
+    public double? GrowAt { get; set; }
+
+    public int? HoldDownSeconds { get; set; }
+
+    public double? ShrinkBelow { get; set; }
+
+    public int? IdleSeconds { get; set; }
+
     public string? UsableRange { get; set; }
 
     public List<string>? Reserved { get; set; }
@@ -25,6 +36,12 @@ internal sealed class PoolJson
 internal sealed class PoolEgressJson
 {
     public string? Address { get; set; }
+
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public int? MinUnits { get; set; }
+
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public int? MaxUnits { get; set; }
 
     public string? UsableRange { get; set; }
 
@@ -37,6 +54,9 @@ internal sealed class OwnerJson
     public string? Host { get; set; }
 
     public List<string>? NextHops { get; set; }
+
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public int? Weight { get; set; }
 }
 
 /// <summary>The agent's state file: the leases of its run, resumed by a restarted agent.</summary>
@@ -63,10 +83,19 @@ internal sealed class AgentStateJson
 /// <param name="Epoch">The unit key's mod_revision (its fencing token), or null when not owned.</param>
 public sealed record UnitStatus(string Egress, string Unit, string? Owner, string State, long? LeaseTtlLeft, long? Epoch);
 
+/// <summary>One line of <c>fleet status --watch --json</c>.</summary>
+/// <param name="At">When (UTC).</param>
+/// <param name="Hosts">Units owned per host.</param>
+/// <param name="Free">Free units.</param>
+/// <param name="Quarantined">Quarantined units.</param>
+/// <param name="Wants">Hosts waiting for a unit, as HOST@EGRESS.</param>
+public sealed record FleetSampleJson(string At, IReadOnlyDictionary<string, int> Hosts, int Free, int Quarantined, IReadOnlyList<string> Wants);
+
 // Every --json and every record in etcd is snake_case.
 [JsonSourceGenerationOptions(WriteIndented = false, PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower)]
 [JsonSerializable(typeof(PoolJson))]
 [JsonSerializable(typeof(OwnerJson))]
 [JsonSerializable(typeof(AgentStateJson))]
 [JsonSerializable(typeof(List<UnitStatus>))]
+[JsonSerializable(typeof(FleetSampleJson))]
 internal sealed partial class FleetJsonContext : JsonSerializerContext;

@@ -38,6 +38,15 @@ public sealed class FleetKeys
     /// <summary>A unit's routing hold (quarantine) key.</summary>
     public string Quarantine(IPAddress egress, PortRange unit) => Prefix + "quarantine/" + Suffix(egress, unit);
 
+    /// <summary>A host's standing request for one more unit on <paramref name="egress"/> when the pool is short (under its lease).</summary>
+    public string Want(IPAddress egress, string host) => Prefix + "wants/" + egress + "/" + host;
+
+    /// <summary>The prefix of every want.</summary>
+    public string WantsPrefix => Prefix + "wants/";
+
+    /// <summary>The prefix of every registered host.</summary>
+    public string HostsPrefix => Prefix + "hosts/";
+
     /// <summary>The prefix of every drain order.</summary>
     public string DrainPrefix => Prefix + "drain/";
 

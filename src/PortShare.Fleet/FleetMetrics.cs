@@ -19,6 +19,8 @@ public static class FleetMetrics
         var meter = new Meter(MeterName);
         meter.CreateObservableGauge("portshare_agent_units", () => agent.Snapshot().Units.Select(u => new Measurement<int>(u.Value, new KeyValuePair<string, object?>("egress", u.Key.ToString()))), "{unit}", "Units held per egress address (draining ones included).");
         meter.CreateObservableGauge("portshare_agent_serving_ports", () => agent.Snapshot().Serving.Select(u => new Measurement<int>(u.Value, new KeyValuePair<string, object?>("egress", u.Key.ToString()))), "{port}", "Ports the host file offers per egress address.");
+        meter.CreateObservableGauge("portshare_agent_fill", () => agent.Snapshot().Fill.Select(u => new Measurement<double>(u.Value, new KeyValuePair<string, object?>("egress", u.Key.ToString()))), null, "Per egress address: the fullest destination's share of the ports served (elastic pools grow at grow_at).");
+        meter.CreateObservableGauge("portshare_agent_pool_full", () => agent.Snapshot().PoolFull.Select(e => new Measurement<int>(1, new KeyValuePair<string, object?>("egress", e.ToString()))), null, "1 per egress address where the host wanted another unit and the pool had none free.");
         meter.CreateObservableGauge("portshare_agent_draining_units", () => agent.Snapshot().Draining, "{unit}", "Units being drained.");
         meter.CreateObservableGauge("portshare_agent_deadline_seconds", () => agent.Snapshot().DeadlineLeft.TotalSeconds, "s", "Time until the agent stops new connections if etcd stays silent.");
         meter.CreateObservableGauge("portshare_agent_connected", () => agent.Snapshot().Connected ? 1 : 0, null, "1 when the last keep-alive was acknowledged.");

@@ -10,7 +10,14 @@ namespace PortShare.Fleet;
 /// <param name="Address">The shared egress address.</param>
 /// <param name="UsableRange">The ports cut into units.</param>
 /// <param name="Reserved">Ports no unit may contain (a unit touching one is left out).</param>
-public sealed record PoolEgress(IPAddress Address, PortRange UsableRange, IReadOnlyList<PortRange> Reserved);
+public sealed record PoolEgress(IPAddress Address, PortRange UsableRange, IReadOnlyList<PortRange> Reserved)
+{
+    /// <summary>Units a host claims on this address at least (null: the pool's <c>min_units</c>).</summary>
+    public int? MinUnits { get; init; }
+
+    /// <summary>Units a host may grow to on this address (null: the pool's <c>max_units</c>).</summary>
+    public int? MaxUnits { get; init; }
+}
 
 /// <summary>
 /// A fleet pool: per egress address, fixed-size units of <see cref="UnitSize"/> ports (a power of two, aligned to its
@@ -26,6 +33,30 @@ public sealed record PoolSpec
 
     /// <summary>Units an agent claims per egress address.</summary>
     public int MinUnits { get; init; } = 1;
+
+    /// <summary>Units an agent may grow to per egress address when it fills (elastic slices); equal to <see cref="MinUnits"/> when not given, which turns growing off.</summary>
+    public int? MaxUnits { get; init; }
+
+    /// <summary>Grow when the fullest destination uses this fraction of the host's ports on an address.</summary>
+    public double GrowAt { get; init; } = 0.8;
+
+    /// <summary>After a claim or a release for fill, wait this long before the next (a burst does not grab the pool).</summary>
+    public int HoldDownSeconds { get; init; } = 5;
+
+    /// <summary>A unit whose sockets stay at or below this fraction of its ports for <see cref="IdleSeconds"/> is drained and released (never below the minimum).</summary>
+    public double ShrinkBelow { get; init; } = 0.05;
+
+    /// <summary>How long a unit must stay idle before it is drained.</summary>
+    public int IdleSeconds { get; init; } = 60;
+
+    /// <summary>The fewest units a host holds on <paramref name="egress"/>.</summary>
+    public int MinFor(PoolEgress egress) => egress?.MinUnits ?? MinUnits;
+
+    /// <summary>The most units a host may hold on <paramref name="egress"/>.</summary>
+    public int MaxFor(PoolEgress egress) => Math.Max(MinFor(egress!), egress?.MaxUnits ?? MaxUnits ?? MinUnits);
+
+    /// <summary>True when some host may hold more than its minimum somewhere.</summary>
+    public bool IsElastic => Egress.Any(e => MaxFor(e) > MinFor(e));
 
     /// <summary>How long a released or expired unit stays routed to its previous owner before anyone may claim it.</summary>
     public int QuarantineSeconds { get; init; } = 60;
@@ -91,6 +122,26 @@ public sealed record PoolSpec
             errors.Add($"egress {dup.Key} is listed {dup.Count()} times.");
         }
 
+        if (MaxUnits is { } max && max < MinUnits)
+        {
+            errors.Add($"max_units {max} is less than min_units {MinUnits}.");
+        }
+
+        if (GrowAt is <= 0 or > 1 || double.IsNaN(GrowAt))
+        {
+            errors.Add($"grow_at {GrowAt.ToString(CultureInfo.InvariantCulture)} must be a fraction above 0 and at most 1 (e.g. 0.8).");
+        }
+
+        if (ShrinkBelow is < 0 or >= 1 || double.IsNaN(ShrinkBelow))
+        {
+            errors.Add($"shrink_below {ShrinkBelow.ToString(CultureInfo.InvariantCulture)} must be a fraction from 0 up to (not including) 1.");
+        }
+
+        if (HoldDownSeconds < 0 || IdleSeconds < 1)
+        {
+            errors.Add($"hold_down_seconds {HoldDownSeconds} must be at least 0 and idle_seconds {IdleSeconds} at least 1.");
+        }
+
         if (errors.Count == 0)
         {
             foreach (var e in Egress)
@@ -99,6 +150,18 @@ public sealed record PoolSpec
                 if (n == 0)
                 {
                     errors.Add($"egress {e.Address}: usable_range {e.UsableRange} holds no aligned unit of {UnitSize} ports clear of reserved ports.");
+                }
+                else if (e.MinUnits is { } emin && e.MaxUnits is { } emax && emax < emin)
+                {
+                    errors.Add($"egress {e.Address}: max_units {emax} is less than min_units {emin}.");
+                }
+                else if (MaxFor(e) > n)
+                {
+                    errors.Add($"egress {e.Address}: max_units {MaxFor(e)} is more than the {n} units its usable range holds.");
+                }
+                else if (MinFor(e) > n)
+                {
+                    errors.Add($"egress {e.Address}: min_units {MinFor(e)} is more than the {n} units its usable range holds.");
                 }
             }
         }
@@ -150,7 +213,7 @@ public sealed record PoolSpec
 
             var range = ParseRange(e.UsableRange, $"egress[{i}].usable_range", errors) ?? defaultRange;
             var reserved = e.Reserved is null ? defaultReserved : ParseRanges(e.Reserved, $"egress[{i}].reserved", errors);
-            egress.Add(new PoolEgress(address, range, reserved));
+            egress.Add(new PoolEgress(address, range, reserved) { MinUnits = e.MinUnits, MaxUnits = e.MaxUnits });
         }
 
         var spec = new PoolSpec
@@ -159,6 +222,11 @@ public sealed record PoolSpec
             MinUnits = dto.MinUnits ?? 1,
             QuarantineSeconds = dto.QuarantineSeconds ?? 60,
             LeaseTtlSeconds = dto.LeaseTtlSeconds ?? 10,
+            MaxUnits = dto.MaxUnits,
+            GrowAt = dto.GrowAt ?? 0.8,
+            HoldDownSeconds = dto.HoldDownSeconds ?? 5,
+            ShrinkBelow = dto.ShrinkBelow ?? 0.05,
+            IdleSeconds = dto.IdleSeconds ?? 60,
             Egress = egress,
         };
         if (errors.Count == 0)
@@ -183,9 +251,16 @@ public sealed record PoolSpec
             MinUnits = MinUnits,
             QuarantineSeconds = QuarantineSeconds,
             LeaseTtlSeconds = LeaseTtlSeconds,
+            MaxUnits = MaxUnits,
+            GrowAt = GrowAt,
+            HoldDownSeconds = HoldDownSeconds,
+            ShrinkBelow = ShrinkBelow,
+            IdleSeconds = IdleSeconds,
             Egress = [.. Egress.Select(e => new PoolEgressJson
             {
                 Address = e.Address.ToString(),
+                MinUnits = e.MinUnits,
+                MaxUnits = e.MaxUnits,
                 UsableRange = e.UsableRange.ToString(),
                 Reserved = [.. e.Reserved.Select(r => r.ToString())],
             })],
@@ -209,10 +284,15 @@ public sealed record PoolSpec
         Cmp("min_units", MinUnits, other.MinUnits);
         Cmp("quarantine_seconds", QuarantineSeconds, other.QuarantineSeconds);
         Cmp("lease_ttl_seconds", LeaseTtlSeconds, other.LeaseTtlSeconds);
+        Cmp("max_units", MaxUnits, other.MaxUnits);
+        Cmp("grow_at", GrowAt, other.GrowAt);
+        Cmp("hold_down_seconds", HoldDownSeconds, other.HoldDownSeconds);
+        Cmp("shrink_below", ShrinkBelow, other.ShrinkBelow);
+        Cmp("idle_seconds", IdleSeconds, other.IdleSeconds);
         Cmp("egress", Describe(this), Describe(other));
         return d;
 
-        static string Describe(PoolSpec s) => string.Join("; ", s.Egress.Select(e => $"{e.Address} {e.UsableRange}" + (e.Reserved.Count > 0 ? " reserved " + string.Join(',', e.Reserved) : string.Empty)));
+        static string Describe(PoolSpec s) => string.Join("; ", s.Egress.Select(e => $"{e.Address} {e.UsableRange}" + (e.Reserved.Count > 0 ? " reserved " + string.Join(',', e.Reserved) : string.Empty) + (e.MinUnits is { } mn ? $" min {mn}" : string.Empty) + (e.MaxUnits is { } mx ? $" max {mx}" : string.Empty)));
     }
 
     private static PortRange? ParseRange(string? text, string field, List<string> errors)

@@ -16,8 +16,11 @@ public sealed record FleetEntry(string Value, long ModRevision, long Lease);
 /// <param name="NextHops">The host's next hops (one per address family).</param>
 public sealed record UnitOwner(string Host, IReadOnlyList<IPAddress> NextHops)
 {
+    /// <summary>The host's weight for fairness when the pool is short (1 unless set).</summary>
+    public int Weight { get; init; } = 1;
+
     /// <summary>The value stored in etcd.</summary>
-    public string ToJson() => JsonSerializer.Serialize(new OwnerJson { Host = Host, NextHops = [.. NextHops.Select(n => n.ToString())] }, FleetJsonContext.Default.OwnerJson);
+    public string ToJson() => JsonSerializer.Serialize(new OwnerJson { Host = Host, NextHops = [.. NextHops.Select(n => n.ToString())], Weight = Weight == 1 ? null : Weight }, FleetJsonContext.Default.OwnerJson);
 
     /// <summary>Parses a stored value; null when it is not an owner record.</summary>
     public static UnitOwner? TryParse(string value)
@@ -41,7 +44,7 @@ public sealed record UnitOwner(string Host, IReadOnlyList<IPAddress> NextHops)
                 hops.Add(a);
             }
 
-            return new UnitOwner(dto.Host, hops);
+            return new UnitOwner(dto.Host, hops) { Weight = dto.Weight is > 0 ? dto.Weight.Value : 1 };
         }
         catch (JsonException)
         {
@@ -183,6 +186,32 @@ public sealed class FleetView
         }
 
         return units;
+    }
+
+    /// <summary>Every registered host (live agents), by name.</summary>
+    public IReadOnlyDictionary<string, UnitOwner> Hosts() => _entries
+        .Where(e => e.Key.StartsWith(Keys.HostsPrefix, StringComparison.Ordinal))
+        .Select(e => UnitOwner.TryParse(e.Value.Value))
+        .OfType<UnitOwner>()
+        .ToDictionary(o => o.Host, StringComparer.Ordinal);
+
+    /// <summary>Every standing want: a host that needs one more unit on an egress address and found the pool full.</summary>
+    public IReadOnlyList<(IPAddress Egress, string Host)> Wants() => [.. _entries.Keys
+        .Where(k => k.StartsWith(Keys.WantsPrefix, StringComparison.Ordinal))
+        .Select(k => k[Keys.WantsPrefix.Length..].Split('/'))
+        .Where(p => p.Length == 2 && IPAddress.TryParse(p[0], out _))
+        .Select(p => (IPAddress.Parse(p[0]), p[1]))];
+
+    /// <summary>
+    /// <paramref name="host"/>'s fair share of <paramref name="egress"/>'s units: the units by its weight over the
+    /// weights of every registered host.
+    /// </summary>
+    public double FairShare(string host, PoolEgress egress)
+    {
+        ArgumentNullException.ThrowIfNull(egress);
+        var hosts = Hosts();
+        var total = hosts.Values.Sum(h => h.Weight);
+        return Pool is null || total == 0 || !hosts.TryGetValue(host, out var me) ? 0 : Pool.UnitsOf(egress).Count * (double)me.Weight / total;
     }
 
     /// <summary>True when a drain order names <paramref name="host"/>.</summary>

@@ -46,5 +46,8 @@ public sealed class HostAgentHost : IAgentHost
     }
 
     /// <inheritdoc/>
+    public IReadOnlyList<DiagSocket> Sockets(IPAddress egress, PortRange range) => SliceStatusReader.SocketsOn(egress, range, _netns);
+
+    /// <inheritdoc/>
     public int LiveConnections(IPAddress egress, PortRange range) => SliceStatusReader.LiveConnections(egress, range, _netns);
 }

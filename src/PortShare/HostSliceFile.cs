@@ -9,7 +9,14 @@ namespace PortShare;
 /// <summary>The ports this host owns on one egress address.</summary>
 /// <param name="Egress">The shared egress address (assigned to this host's <c>lo</c> by <c>portshare host apply</c>).</param>
 /// <param name="Ports">The exact ports: one range or several, never a joined range covering ports the host does not own.</param>
-public sealed record EgressSlice(IPAddress Egress, PortSlice Ports);
+public sealed record EgressSlice(IPAddress Egress, PortSlice Ports)
+{
+    /// <summary>
+    /// Fleet mode: the agent wanted another unit on this address and the pool had none free, so when these ports run out
+    /// the pool is full, not just this host's share (connectors say so in their exhaustion error).
+    /// </summary>
+    public bool PoolFull { get; init; }
+}
 
 /// <summary>One sysctl that <c>host apply</c> changed, with the value to restore on <c>host remove</c>.</summary>
 /// <param name="Key">The key under <c>/proc/sys</c>, e.g. <c>net/ipv4/conf/all/arp_ignore</c>.</param>
@@ -224,7 +231,7 @@ public sealed record HostSliceFile
                 throw Bad(source, $"egress address {egress} is listed twice");
             }
 
-            slices.Add(new EgressSlice(egress, ports));
+            slices.Add(new EgressSlice(egress, ports) { PoolFull = s.PoolFull == true });
         }
 
         return new HostSliceFile
@@ -248,7 +255,7 @@ public sealed record HostSliceFile
             Host = Host,
             PlanGeneration = PlanGeneration,
             ValidUntil = ValidUntil?.UtcDateTime.ToString("O", System.Globalization.CultureInfo.InvariantCulture),
-            Slices = [.. Slices.Select(s => new SliceJson { Egress = s.Egress.ToString(), Ranges = [.. s.Ports.Ranges.Select(r => r.ToString())] })],
+            Slices = [.. Slices.Select(s => new SliceJson { Egress = s.Egress.ToString(), Ranges = [.. s.Ports.Ranges.Select(r => r.ToString())], PoolFull = s.PoolFull ? true : null })],
             Applied = Applied is null ? null : new AppliedJson
             {
                 Addresses = [.. Applied.Addresses.Select(a => a.ToString())],
@@ -327,6 +334,9 @@ internal sealed class SliceJson
     public string? Egress { get; set; }
 
     public List<string>? Ranges { get; set; }
+
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public bool? PoolFull { get; set; }
 
     /// <summary>Version 1: one range.</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]

@@ -31,6 +31,14 @@ internal static class AgentCommand
     };
 
     private static readonly Option<Uri?> s_metrics = Metrics();
+    private static readonly Option<int?> s_minUnits = Units("--min-units", "This host's fewest units per egress address (default: the pool's min_units).");
+    private static readonly Option<int?> s_maxUnits = Units("--max-units", "This host's most units per egress address when it grows (default: the pool's max_units).");
+    private static readonly Option<int> s_weight = new("--weight")
+    {
+        Description = "This host's weight when the pool is short: its fair share is the units by its weight over every host's (1-1000, default 1).",
+        DefaultValueFactory = _ => 1,
+        Validators = { r => { if (r.GetValueOrDefault<int>() is < 1 or > 1000) { r.AddError($"--weight must be 1-1000, not {r.GetValueOrDefault<int>()}."); } } },
+    };
 
     public static Command Create(CliConsole console)
     {
@@ -38,7 +46,7 @@ internal static class AgentCommand
         var prefix = FleetCommand.Prefix();
         var command = new Command("agent", "Run this host's fleet agent: register in the pool on etcd, claim min_units per egress address (its previous units first), serve them through the host file, keep the lease alive, follow drain orders. SIGTERM drains and releases into quarantine; with etcd lost, new connections stop before the lease can end.")
         {
-            etcd, prefix, s_host, s_nextHop, s_state, s_agentState, s_netns, s_drainTimeout, s_margin, s_metrics,
+            etcd, prefix, s_host, s_nextHop, s_state, s_agentState, s_netns, s_drainTimeout, s_margin, s_metrics, s_minUnits, s_maxUnits, s_weight,
         };
         command.SetAction((p, ct) => CommandRunner.RunAsync(console, async () =>
         {
@@ -52,7 +60,15 @@ internal static class AgentCommand
                 StatePath = p.GetValue(s_agentState) ?? host.HostFilePath + ".agent",
                 DrainTimeout = TimeSpan.FromSeconds(p.GetValue(s_drainTimeout)),
                 Margin = p.GetValue(s_margin) is { } m ? TimeSpan.FromSeconds(m) : null,
+                MinUnits = p.GetValue(s_minUnits),
+                MaxUnits = p.GetValue(s_maxUnits),
+                Weight = p.GetValue(s_weight),
             };
+            if (options.MinUnits is { } min && options.MaxUnits is { } max && max < min)
+            {
+                throw new UsageException($"--max-units {max} is less than --min-units {min}.");
+            }
+
             var agent = new FleetAgent(fleet, host, options, Log(console));
             using var metrics = Export(p.GetValue(s_metrics), () => FleetMetrics.ForAgent(agent));
             await agent.RunAsync(ct);
@@ -116,6 +132,12 @@ internal static class AgentCommand
             console.RawError.WriteLine($"{DateTime.UtcNow.ToString("HH:mm:ss.fff", CultureInfo.InvariantCulture)} {line}");
             console.RawError.Flush();
         }
+    };
+
+    private static Option<int?> Units(string name, string description) => new(name)
+    {
+        Description = description,
+        Validators = { r => { if (r.GetValueOrDefault<int?>() is { } v && v is < 1 or > 32768) { r.AddError($"{name} must be 1-32768, not {v}."); } } },
     };
 
     private static Option<int> Seconds(string name, string description, int value, int min, int max) => new(name)

@@ -11,6 +11,27 @@ internal static class FleetCommand
 {
     private static readonly Argument<FileInfo> s_spec = new("SPEC.json") { Description = "The fleet spec: unit_size (a power of two), min_units, quarantine_seconds, lease_ttl_seconds, usable_range, reserved, egress[{address, usable_range, reserved}]." };
     private static readonly Option<bool> s_json = new("--json") { Description = "Print JSON (snake_case) instead of a table." };
+    private static readonly Option<double?> s_watch = new("--watch")
+    {
+        Description = "Print the units per host every SECONDS (default 1) until Ctrl-C: one line per sample, so the lines show the pool over time (with --json, one JSON object per line).",
+        Arity = ArgumentArity.ZeroOrOne,
+        DefaultValueFactory = _ => null,
+        CustomParser = r =>
+        {
+            if (r.Tokens.Count == 0)
+            {
+                return 1;
+            }
+
+            if (double.TryParse(r.Tokens[0].Value, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) && v is >= 0.1 and <= 3600)
+            {
+                return v;
+            }
+
+            r.AddError($"--watch '{r.Tokens[0].Value}' must be a number of seconds from 0.1 to 3600.");
+            return null;
+        },
+    };
 
     public static Option<string> Etcd() => new("--etcd") { Description = "The etcd endpoints, comma-separated URLs (e.g. http://127.0.0.1:2379).", Required = true };
 
@@ -45,12 +66,19 @@ internal static class FleetCommand
             return ExitCodes.Success;
         }));
 
-        var status = new Command("status", "Every unit: owner, state (owned, draining, quarantined, free), lease TTL left and epoch.") { etcd, prefix, s_json };
+        var status = new Command("status", "Every unit: owner, state (owned, draining, quarantined, free), lease TTL left and epoch; hosts waiting for a unit when the pool is short. --watch prints the units per host over time.") { etcd, prefix, s_json, s_watch };
         status.SetAction((p, ct) => CommandRunner.RunAsync(console, async () =>
         {
             using var fleet = new EtcdFleet(p.GetRequiredValue(etcd), p.GetRequiredValue(prefix));
+            var json = p.GetValue(s_json);
+            if (p.GetValue(s_watch) is { } every)
+            {
+                await WatchAsync(console, fleet, json, TimeSpan.FromSeconds(every), ct);
+                return ExitCodes.Success;
+            }
+
             var rows = await fleet.StatusAsync(ct);
-            if (p.GetValue(s_json))
+            if (json)
             {
                 console.RawOut.WriteLine(JsonSerializer.Serialize(rows.ToList(), FleetJsonContext.Default.ListUnitStatus));
                 console.RawOut.Flush();
@@ -70,6 +98,11 @@ internal static class FleetCommand
             }
 
             console.Out.Write(table);
+            foreach (var (egress, host) in (await fleet.ReadAsync(ct)).Wants())
+            {
+                console.Out.MarkupLine($"[yellow]{host.EscapeMarkup()} waits for a unit on {egress}: the pool is full (hosts above their fair share are asked to yield one).[/]");
+            }
+
             return ExitCodes.Success;
         }));
 
@@ -77,6 +110,41 @@ internal static class FleetCommand
         command.Subcommands.Add(status);
         command.Subcommands.Add(CreateDrain(console, etcd, prefix));
         return command;
+    }
+
+    /// <summary>One line (or JSON object) per sample: units per host, free and quarantined units, waiting hosts.</summary>
+    private static async Task WatchAsync(CliConsole console, EtcdFleet fleet, bool json, TimeSpan every, CancellationToken ct)
+    {
+        while (!ct.IsCancellationRequested)
+        {
+            var view = await fleet.ReadAsync(ct);
+            var units = view.Units();
+            var sample = new FleetSampleJson(
+                DateTimeOffset.UtcNow.ToString("O", CultureInfo.InvariantCulture),
+                units.Where(u => u.Owner is not null).GroupBy(u => u.Owner!.Host).OrderBy(g => g.Key, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Count(), StringComparer.Ordinal),
+                units.Count(u => u.IsFree),
+                units.Count(u => u.IsQuarantined),
+                [.. view.Wants().Select(w => $"{w.Host}@{w.Egress}")]);
+            if (json)
+            {
+                console.RawOut.WriteLine(JsonSerializer.Serialize(sample, FleetJsonContext.Default.FleetSampleJson));
+            }
+            else
+            {
+                var hosts = string.Join("  ", sample.Hosts.Select(h => string.Create(CultureInfo.InvariantCulture, $"{h.Key} {h.Value}")));
+                console.RawOut.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{DateTime.UtcNow:HH:mm:ss}  {(hosts.Length == 0 ? "(no host)" : hosts)}  | free {sample.Free}  quarantined {sample.Quarantined}{(sample.Wants.Count > 0 ? "  | waiting: " + string.Join(", ", sample.Wants) : string.Empty)}"));
+            }
+
+            console.RawOut.Flush();
+            try
+            {
+                await Task.Delay(every, ct);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
     }
 
     private static Command CreateDrain(CliConsole console, Option<string> etcd, Option<string> prefix)
