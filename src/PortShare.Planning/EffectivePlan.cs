@@ -146,35 +146,8 @@ public sealed class EffectivePlan
         return held.Count == 0 ? held : PortSet.Normalize(held);
     }
 
-    /// <summary><paramref name="from"/> minus <paramref name="remove"/> (both normalized), finding the first range of
-    /// <paramref name="remove"/> by binary search: a fleet's plan subtracts a long held list from each of its slices.</summary>
-    internal static List<PortRange> Subtract(List<PortRange> from, List<PortRange> remove)
-    {
-        if (remove.Count == 0 || from.Count == 0)
-        {
-            return from;
-        }
-
-        int lo = 0, hi = remove.Count;
-        while (lo < hi)
-        {
-            var mid = (lo + hi) >>> 1;
-            if (remove[mid].High < from[0].Low)
-            {
-                lo = mid + 1;
-            }
-            else
-            {
-                hi = mid;
-            }
-        }
-
-        var end = lo;
-        while (end < remove.Count && remove[end].Low <= from[^1].High)
-        {
-            end++;
-        }
-
-        return lo == end ? from : PortSet.Subtract(from, remove.GetRange(lo, end - lo));
-    }
+    /// <summary><paramref name="from"/> minus <paramref name="remove"/> (both normalized); <paramref name="from"/> itself
+    /// when nothing is removed (the usual slice, untouched by any quarantine).</summary>
+    internal static List<PortRange> Subtract(List<PortRange> from, List<PortRange> remove) =>
+        remove.Count == 0 || from.Count == 0 ? from : PortSet.Subtract(from, remove);
 }

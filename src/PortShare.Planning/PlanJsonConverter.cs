@@ -174,22 +174,21 @@ public sealed class PlanJsonConverter : JsonConverter<Plan>
             writer.WriteEndObject();
             if (e.Moves.Count > 0)
             {
+                // One line a move, like the hosts: a compact re-plan of a fleet records a move for every slice.
                 writer.WriteStartArray("moves");
                 foreach (var m in e.Moves)
                 {
-                    writer.WriteStartObject();
-                    writer.WritePropertyName("ports");
-                    WriteRanges(writer, m.Ports, buffer);
-                    writer.WriteString("from", m.From);
-                    writer.WriteString("from_next_hop", m.FromNextHop.ToString());
+                    // A raw array element gets no line break from the writer: it starts with its own (the file's indent).
+                    line.Clear().Append("\n        {\"ports\": \"").AppendJoin(',', m.Ports).Append("\", \"from\": ").Append(Quote(m.From))
+                        .Append(", \"from_next_hop\": \"").Append(m.FromNextHop).Append('"');
                     if (m.To is not null)
                     {
-                        writer.WriteString("to", m.To);
+                        line.Append(", \"to\": ").Append(Quote(m.To));
                     }
 
-                    writer.WriteString("moved_at", m.MovedAt.UtcDateTime);
-                    writer.WriteNumber("quarantine_seconds", m.QuarantineSeconds);
-                    writer.WriteEndObject();
+                    line.Append(", \"moved_at\": \"").Append(m.MovedAt.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.FFFFFFF'Z'", CultureInfo.InvariantCulture))
+                        .Append("\", \"quarantine_seconds\": ").Append(m.QuarantineSeconds.ToString(CultureInfo.InvariantCulture)).Append('}');
+                    writer.WriteRawValue(line.ToString(), skipInputValidation: true);
                 }
 
                 writer.WriteEndArray();
@@ -201,6 +200,9 @@ public sealed class PlanJsonConverter : JsonConverter<Plan>
         writer.WriteEndArray();
         writer.WriteEndObject();
     }
+
+    /// <summary>A string as a JSON literal, quotes and escapes included (host names are plain in a valid plan).</summary>
+    private static string Quote(string value) => "\"" + JsonEncodedText.Encode(value).ToString() + "\"";
 
     /// <summary>Ranges as one string, <c>LO-HI[,LO-HI…]</c> (a single port as <c>P</c>), formatted straight to UTF-8.</summary>
     private static void WriteRanges(Utf8JsonWriter writer, IReadOnlyList<PortRange> ranges, Span<byte> buffer)

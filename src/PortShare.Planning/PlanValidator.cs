@@ -270,6 +270,9 @@ public static class PlanValidator
     private static void ValidateMoves(EgressPlan egress, string e, List<PortRange> owned, NextHops hops, Issues issues)
     {
         var all = new List<(PortRange Range, string Host)>();
+
+        // One new host may receive a range from each of 10,000 others: normalize its slice once.
+        var targets = new Dictionary<string, List<PortRange>>(StringComparer.Ordinal);
         foreach (var m in egress.Moves)
         {
             var what = $"egress {e}: the move of ports {Abbreviate(m.Ports)} from '{m.From}' to {(m.To is null ? "the spare pool" : $"'{m.To}'")}";
@@ -310,7 +313,7 @@ public static class PlanValidator
 
             if (m.To is null)
             {
-                var taken = PortSet.Intersect(ports, owned);
+                var taken = PortSet.Subtract(ports, PortSet.Subtract(ports, owned));
                 if (taken.Count > 0)
                 {
                     issues.Error(IssueCode.InvalidMove, e, m.From, $"{what}: ports {Abbreviate(taken)} are in a slice; name their owner as \"to\".");
@@ -320,7 +323,7 @@ public static class PlanValidator
             {
                 issues.Error(IssueCode.InvalidMove, e, m.To, $"{what}: host '{m.To}' has no slice on this egress IP; the new owner must own the ports it receives.");
             }
-            else if (PortSet.Subtract(ports, PortSet.Normalize(target.Ranges)) is { Count: > 0 } missing)
+            else if (PortSet.Subtract(ports, targets.TryGetValue(m.To, out var norm) ? norm : targets[m.To] = PortSet.Normalize(target.Ranges)) is { Count: > 0 } missing)
             {
                 issues.Error(IssueCode.InvalidMove, e, m.To, $"{what}: ports {Abbreviate(missing)} are not in '{m.To}''s slice; the new owner must own the ports it receives.");
             }

@@ -112,10 +112,7 @@ internal static class PlanCommand
             {
                 var target = output is null ? console.Error : console.Out;
                 WriteMovement(target, movement);
-                foreach (var q in movement.Quarantined)
-                {
-                    target.MarkupLine($"[yellow]note[/]: {q.Describe(now).EscapeMarkup()}");
-                }
+                QuarantineNotes.Write(console, movement.Quarantined, now, toStderr: false, target: target);
             }
 
             return ExitCodes.Success;

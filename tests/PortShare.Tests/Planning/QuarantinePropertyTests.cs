@@ -138,8 +138,9 @@ public class QuarantinePropertyTests
         return (problem is null).Label(problem ?? string.Empty);
     }
 
+    // PortSet.Subtract starts with a binary search (the quarantine subtracts long held lists from every slice).
     [Property(MaxTest = 300)]
-    public Property Subtract_by_binary_search_equals_the_linear_subtract(int seed)
+    public Property Subtract_is_the_set_difference(int seed)
     {
         var r = new Random(seed);
         List<PortRange> Draw()
@@ -156,6 +157,9 @@ public class QuarantinePropertyTests
 
         var a = Draw();
         var b = Draw();
-        return EffectivePlan.Subtract(a, b).SequenceEqual(PortSet.Subtract(a, b)).ToProperty();
+        var expected = a.SelectMany(r => Enumerable.Range(r.Low, r.Count)).Except(b.SelectMany(r => Enumerable.Range(r.Low, r.Count))).ToHashSet();
+        var actual = PortSet.Subtract(a, b);
+        var ok = actual.SelectMany(r => Enumerable.Range(r.Low, r.Count)).ToHashSet().SetEquals(expected) && PortSet.Normalize(actual).SequenceEqual(actual);
+        return ok.Label($"{PortSet.Format(a)} - {PortSet.Format(b)} = {PortSet.Format(actual)}");
     }
 }
