@@ -34,6 +34,12 @@ internal sealed class CliConsole
     /// <summary>Plain stderr: errors are one unwrapped line each, whatever the terminal width.</summary>
     public TextWriter RawError { get; }
 
+    /// <summary>The clock commands read "now" from (which ports are in quarantine): the system's, or a test's.</summary>
+    public TimeProvider Clock { get; init; } = TimeProvider.System;
+
+    /// <summary>Now, from <see cref="Clock"/>.</summary>
+    public DateTimeOffset Now => Clock.GetUtcNow();
+
     /// <summary><c>--verbose</c> (or <c>PORTSHARE_DEBUG=1</c>): errors also print their stack trace.</summary>
     public bool Verbose { get; set; } = Environment.GetEnvironmentVariable("PORTSHARE_DEBUG") == "1";
 

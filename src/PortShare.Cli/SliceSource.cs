@@ -29,9 +29,10 @@ internal static class SliceSource
 
     /// <summary>
     /// The slice and the local address. <paramref name="family"/> (the destination's) picks the host's slice when it
-    /// owns slices on several egress IPs and none was named.
+    /// owns slices on several egress IPs and none was named; a plan gives the ports usable at <paramref name="now"/>
+    /// (none still in quarantine).
     /// </summary>
-    public static Resolved Resolve(ParseResult parse, Option<PortSlice?> sliceOption, IPAddress? local, AddressFamily? family = null)
+    public static Resolved Resolve(ParseResult parse, Option<PortSlice?> sliceOption, IPAddress? local, DateTimeOffset now, AddressFamily? family = null)
     {
         var slice = parse.GetValue(sliceOption);
         var plan = parse.GetValue(Plan);
@@ -61,7 +62,7 @@ internal static class SliceSource
                 throw new UsageException("--plan and --host go together: --plan PLAN.json --host NAME.");
             }
 
-            file = PlanFile.LoadForHost(plan, host).HostFile(host);
+            file = PlanFile.LoadForHost(plan, host).HostFile(host, now);
             from = $"plan {plan}, host {host}";
         }
         else

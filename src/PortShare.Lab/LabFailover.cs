@@ -82,7 +82,7 @@ public static class LabFailover
         }
 
         var total = duration ?? TimeSpan.FromSeconds(4);
-        var plan = NetLab.PlanOf(state);
+        var plan = NetLab.PlanOf(state).At(DateTimeOffset.UtcNow);
         var egress = NetLab.Egress(state);
         var server = new IPEndPoint(NetLab.Server(state), LabTopology.ServerPort);
         await using var srv = LabServer.Start(LabTopology.ServerNs(state.Prefix), server.Address);
@@ -99,7 +99,7 @@ public static class LabFailover
             foreach (var h in state.Hosts)
             {
                 var ns = namespaces[h];
-                var connector = new SliceConnector(plan.GetSlice(h, egress)[0], egress, ConnectStrategy.Auto, ns);
+                var connector = new SliceConnector(plan.HostFile(h).For(egress).Ports, egress, ConnectStrategy.Auto, ns);
                 for (var i = 0; i < connectionsPerHost; i++)
                 {
                     Socket s;

@@ -11,13 +11,15 @@ namespace PortShare.Lab;
 /// <param name="OutsideSlice">Connections whose source port lay outside the host's slice (must be 0).</param>
 /// <param name="Misdelivered">Packets for another host's (or no host's) ports that reached this host (must be 0).</param>
 /// <param name="Errors">The first few connection errors.</param>
-public sealed record LabHostResult(string Host, IReadOnlyList<PortRange> Slice, int Attempted, int Ok, int DistinctPorts, int OutsideSlice, long Misdelivered, IReadOnlyList<string> Errors)
+/// <param name="WaitingUntil">Set when the host has no usable port yet because every port it receives is still in
+/// quarantine (after a re-plan): no connection is tried, and the host file gets them after this time.</param>
+public sealed record LabHostResult(string Host, IReadOnlyList<PortRange> Slice, int Attempted, int Ok, int DistinctPorts, int OutsideSlice, long Misdelivered, IReadOnlyList<string> Errors, DateTimeOffset? WaitingUntil = null)
 {
     /// <summary>Connections that failed or got a wrong reply.</summary>
     public int Failed => Attempted - Ok;
 
-    /// <summary>True when every connection worked and nothing strayed.</summary>
-    public bool Passed => Attempted > 0 && Ok == Attempted && OutsideSlice == 0 && Misdelivered == 0;
+    /// <summary>True when every connection worked and nothing strayed (for a waiting host: nothing strayed).</summary>
+    public bool Passed => (Attempted > 0 || WaitingUntil is not null) && Ok == Attempted && OutsideSlice == 0 && Misdelivered == 0;
 }
 
 /// <summary>The outcome of <c>lab test</c>.</summary>

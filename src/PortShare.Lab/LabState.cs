@@ -26,6 +26,13 @@ public sealed record LabState
     /// <summary>The hosts (<c>h1</c>…).</summary>
     public required IReadOnlyList<string> Hosts { get; init; }
 
+    /// <summary>
+    /// Hosts removed by a re-plan whose ports are still in quarantine: the router still sends them the replies of their
+    /// open connections, so their namespaces stay until a later <c>lab apply</c> (or re-plan) finds the quarantine over.
+    /// Settable (not init): a state file written before quarantines has no such member and must read as empty.
+    /// </summary>
+    public IReadOnlyList<string> Departing { get; set; } = [];
+
     /// <summary>The current plan, as the planner's JSON.</summary>
     public required string PlanJson { get; init; }
 
@@ -33,7 +40,7 @@ public sealed record LabState
     public string StateDir => Path.Combine("/run/portshare", Prefix.TrimEnd('-'));
 
     /// <summary>Every namespace of the lab.</summary>
-    public IEnumerable<string> Namespaces => [.. RouterNamespaces, LabTopology.ServerNs(Prefix), .. Hosts.Select(h => LabTopology.HostNs(Prefix, h))];
+    public IEnumerable<string> Namespaces => [.. RouterNamespaces, LabTopology.ServerNs(Prefix), .. Hosts.Concat(Departing).Select(h => LabTopology.HostNs(Prefix, h))];
 
     /// <summary>The routers' namespaces.</summary>
     public IEnumerable<string> RouterNamespaces => Enumerable.Range(1, Routers).Select(k => LabTopology.RouterNs(Prefix, k));

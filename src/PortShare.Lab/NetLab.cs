@@ -85,11 +85,12 @@ public static class NetLab
 
             progress?.Invoke($"applying the plan: router{(options.Routers > 1 ? "s" : string.Empty)} ({BackendName(options.Backend)}) and hosts");
             cancellationToken.ThrowIfCancellationRequested();
-            ApplyRouter(state, plan);
+            var now = DateTimeOffset.UtcNow; // a fresh plan has no moves: the time does not matter
+            ApplyRouter(state, plan, now);
             foreach (var h in hosts)
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                ApplyHost(state, plan, h);
+                ApplyHost(state, plan, h, now);
             }
 
             return state;
@@ -132,26 +133,28 @@ public static class NetLab
     /// <summary>
     /// Makes <paramref name="connections"/> connections from every host through the router with <see cref="SliceConnector"/>
     /// (in the host's namespace) and checks each: source port in the host's slice, reply naming the host's own endpoint,
-    /// no packet for another host's port reaching any host; then the router's conntrack count and NAT rules.
+    /// no packet for another host's port reaching any host; then the router's conntrack count and NAT rules. Each host
+    /// connects from the ports its host file gives it now (<see cref="Plan.HostFile(string, DateTimeOffset)"/>): a host
+    /// whose every port is still in quarantine tries none and is reported as waiting.
     /// </summary>
     public static async Task<LabTestReport> TestAsync(LabState state, int connections = 100, Action<string>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(state);
-        var plan = PlanOf(state);
+        var plan = PlanOf(state).At(DateTimeOffset.UtcNow);
         var egress = Egress(state);
         var server = new IPEndPoint(Server(state), LabTopology.ServerPort);
         var before = state.Hosts.ToDictionary(h => h, h => ReadMisdelivered(state, h));
         await using var srv = LabServer.Start(LabTopology.ServerNs(state.Prefix), server.Address);
         progress?.Invoke($"{connections} connections from each of {state.Hosts.Count} hosts to {server}");
         var sw = Stopwatch.StartNew();
-        var tasks = state.Hosts.Select(h => Task.Run(() => RunHostAsync(state.Prefix, h, plan.GetSlice(h, egress), egress, server, connections, cancellationToken), cancellationToken)).ToList();
+        var tasks = state.Hosts.Select(h => Task.Run(() => RunHostAsync(state, plan, h, egress, server, connections, cancellationToken), cancellationToken)).ToList();
         var partial = await Task.WhenAll(tasks).ConfigureAwait(false);
         sw.Stop();
 
         var foreign = 0;
         foreach (var seen in srv.Seen)
         {
-            var owner = plan.Owner(egress, (ushort)seen.Port)?.Host;
+            var owner = plan.RouteOf(egress, (ushort)seen.Port)?.Host;
             if (owner is null || !seen.Address.Equals(egress))
             {
                 foreign++;
@@ -160,6 +163,18 @@ public static class NetLab
 
         var results = partial.Select(p => p with { Misdelivered = ReadMisdelivered(state, p.Host) - before[p.Host] }).ToList();
         return new LabTestReport(results, RouterConntrack(state), RouterNat(state), foreign, sw.Elapsed);
+    }
+
+    private static async Task<LabHostResult> RunHostAsync(LabState state, EffectivePlan plan, string host, IPAddress egress, IPEndPoint server, int count, CancellationToken cancellationToken)
+    {
+        var file = plan.HostFile(host);
+        if (file.Slices.FirstOrDefault(s => s.Egress.Equals(egress)) is not { } mine)
+        {
+            var until = file.Quarantine.Where(q => q.To == host && q.Egress.Equals(egress)).Select(q => (DateTimeOffset?)q.Until).Min();
+            return new LabHostResult(host, [], 0, 0, 0, 0, 0, until is null ? [$"host {host} has no ports on {egress}"] : [], until);
+        }
+
+        return await RunHostAsync(state.Prefix, host, mine.Ports.Ranges, egress, server, count, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Makes <paramref name="count"/> connections from <paramref name="host"/>'s <paramref name="ranges"/> to the lab server and checks each reply.</summary>
@@ -257,19 +272,24 @@ public static class NetLab
 
     /// <summary>
     /// Re-plans the lab live (<c>lab replan</c>): adds a host (<paramref name="addHost"/>) or removes one, with the planner's
-    /// port-keeping re-plan. Hosts whose slice shrinks are narrowed before the router switches, hosts that grow or are new
-    /// after it, so no host uses a port the router does not yet send back to it. <paramref name="beforeSwitch"/> sees the
-    /// new plan before anything changes (to drain connections on ports that move).
+    /// port-keeping re-plan. Hosts whose usable ports shrink are narrowed before the router switches, hosts that grow or
+    /// are new after it, so no host uses a port the router does not yet send back to it. With
+    /// <paramref name="quarantineSeconds"/> above 0 the moved ports stay routed to their old owner for that long (and out
+    /// of the new owner's host file), so connections held on them live on; <see cref="Apply"/> run after the quarantine
+    /// hands them over. A removed host that still holds ports keeps its namespace until then (<see cref="LabState.Departing"/>).
+    /// <paramref name="beforeSwitch"/> sees the new plan before anything changes (to drain connections on ports that move).
     /// </summary>
-    public static (LabState State, MovementReport Movement) Replan(LabState state, bool addHost, string? removeHost = null, Action<Plan>? beforeSwitch = null, Action<string>? progress = null)
+    public static (LabState State, MovementReport Movement) Replan(LabState state, bool addHost, string? removeHost = null, Action<Plan>? beforeSwitch = null, Action<string>? progress = null, int quarantineSeconds = 0, TimeProvider? clock = null)
     {
         ArgumentNullException.ThrowIfNull(state);
+        var now = (clock ?? TimeProvider.System).GetUtcNow();
         var old = PlanOf(state);
         var hosts = state.Hosts.ToList();
         string? added = null;
         if (addHost)
         {
-            var next = hosts.Select(LabTopology.HostNumber).DefaultIfEmpty(0).Max() + 1;
+            // Departing hosts still have their namespaces (and names): a new host never takes one.
+            var next = hosts.Concat(state.Departing).Select(LabTopology.HostNumber).DefaultIfEmpty(0).Max() + 1;
             if (next > LabTopology.MaxHosts)
             {
                 throw new PortShareException($"The lab holds at most {LabTopology.MaxHosts} hosts.");
@@ -292,10 +312,19 @@ public static class NetLab
             }
         }
 
-        var (plan, movement) = Planner.Replan(old, Spec(hosts, state.Ipv6));
+        var (plan, movement) = Planner.Replan(old, Spec(hosts, state.Ipv6), ReplanStrategy.KeepPorts, now, quarantineSeconds);
         beforeSwitch?.Invoke(plan);
         var egress = Egress(state);
-        var next_ = state with { Hosts = hosts, PlanJson = PlanJson.Serialize(plan) };
+        var was = old.At(now);
+        var will = plan.At(now);
+        var departing = state.Departing.ToList();
+        var keep = removeHost is not null && will.Routes.Any(r => r.Host == removeHost);
+        if (keep)
+        {
+            departing.Add(removeHost!);
+        }
+
+        var next_ = state with { Hosts = hosts, Departing = departing, PlanJson = PlanJson.Serialize(plan) };
         if (added is not null)
         {
             progress?.Invoke($"adding host {added}");
@@ -306,12 +335,12 @@ public static class NetLab
         var growing = new List<string>();
         foreach (var h in hosts.Where(h => h != added))
         {
-            var before = old.GetSlice(h, egress);
-            var after = plan.GetSlice(h, egress);
+            var before = Usable(was, h, egress);
+            var after = Usable(will, h, egress);
             if (after.All(r => before.Any(b => b.Contains(r))))
             {
                 progress?.Invoke($"narrowing {h} before the switch");
-                ApplyHost(next_, plan, h);
+                ApplyHost(next_, plan, h, now);
             }
             else
             {
@@ -320,21 +349,64 @@ public static class NetLab
         }
 
         progress?.Invoke("switching the router to the new plan");
-        ApplyRouter(next_, plan);
+        ApplyRouter(next_, plan, now);
         foreach (var h in growing.Concat(added is null ? [] : [added]))
         {
             progress?.Invoke($"widening {h} after the switch");
-            ApplyHost(next_, plan, h);
+            ApplyHost(next_, plan, h, now);
         }
 
-        if (removeHost is not null)
+        if (removeHost is not null && !keep)
         {
             progress?.Invoke($"removing host {removeHost}");
             new NetTools().Ip(["netns", "del", LabTopology.HostNs(state.Prefix, removeHost)]);
         }
+        else if (removeHost is not null)
+        {
+            progress?.Invoke($"keeping host {removeHost}'s namespace: the router sends it the replies of its open connections until its quarantine ends");
+        }
 
         return (next_, movement);
     }
+
+    /// <summary>
+    /// Applies the lab's plan again as it holds now (<c>lab apply</c>): the router first, then every host, so a host gets
+    /// ports whose quarantine has passed only once the router sends their replies to it. Departing hosts whose quarantine
+    /// is over lose their namespace. Idempotent.
+    /// </summary>
+    public static LabState Apply(LabState state, Action<string>? progress = null, TimeProvider? clock = null)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        var now = (clock ?? TimeProvider.System).GetUtcNow();
+        var plan = PlanOf(state);
+        var at = plan.At(now);
+        progress?.Invoke($"applying plan generation {plan.Generation} to the router{(state.Routers > 1 ? "s" : string.Empty)}");
+        ApplyRouter(state, plan, now);
+        foreach (var h in state.Hosts)
+        {
+            progress?.Invoke($"applying host {h}");
+            ApplyHost(state, plan, h, now);
+        }
+
+        var departing = new List<string>();
+        foreach (var h in state.Departing)
+        {
+            if (at.Routes.Any(r => r.Host == h))
+            {
+                departing.Add(h);
+            }
+            else
+            {
+                progress?.Invoke($"removing departed host {h} (its quarantine is over)");
+                new NetTools().Ip(["netns", "del", LabTopology.HostNs(state.Prefix, h)]);
+            }
+        }
+
+        return state with { Departing = departing };
+    }
+
+    private static IReadOnlyList<PortRange> Usable(EffectivePlan plan, string host, IPAddress egress) =>
+        plan.HostFile(host).Slices.FirstOrDefault(s => s.Egress.Equals(egress))?.Ports.Ranges ?? [];
 
     /// <summary>Removes the lab's namespaces and files; never fails on what is already gone.</summary>
     public static void Down(LabState state)
@@ -471,11 +543,12 @@ public static class NetLab
         }
     }
 
-    private static void ApplyRouter(LabState state, Plan plan)
+    private static void ApplyRouter(LabState state, Plan plan, DateTimeOffset now)
     {
+        var routes = PlanRoutes.From(plan, now);
         for (var k = 1; k <= state.Routers; k++)
         {
-            RouterOf(state, k).Apply(PlanRoutes.From(plan), generation: plan.Generation);
+            RouterOf(state, k).Apply(routes, generation: plan.Generation);
         }
     }
 
@@ -490,17 +563,23 @@ public static class NetLab
         });
     }
 
-    private static void ApplyHost(LabState state, Plan plan, string host)
+    private static void ApplyHost(LabState state, Plan plan, string host, DateTimeOffset now)
     {
         var egress = Egress(state);
-        var setup = HostSetupOf(state with { PlanJson = PlanJson.Serialize(plan) }, host);
-        setup.Apply(plan.HostFile(host));
-        var ranges = plan.GetSlice(host, egress);
+        var at = plan.At(now);
+        var setup = HostSetupOf(state, host);
+        setup.Apply(at.HostFile(host));
+
+        // The misdelivery counter's "mine": every port the router sends to this host now, the ports it still holds in
+        // quarantine (replies to its open connections) included.
+        var ranges = at.Routes.Where(r => r.Host == host && r.Egress.Equals(egress)).SelectMany(r => r.Ranges).ToList();
         var elements = string.Join(", ", ranges.Select(r => r.Low == r.High
             ? r.Low.ToString(CultureInfo.InvariantCulture)
             : string.Create(CultureInfo.InvariantCulture, $"{r.Low}-{r.High}")));
         var tools = new NetTools(LabTopology.HostNs(state.Prefix, host));
-        var script = $"flush set inet {CounterTable} mine\nadd element inet {CounterTable} mine {{ {elements} }}\n";
+        var script = ranges.Count == 0
+            ? $"flush set inet {CounterTable} mine\n"
+            : $"flush set inet {CounterTable} mine\nadd element inet {CounterTable} mine {{ {elements} }}\n";
         var r = tools.Nft(["-f", "-"], script);
         if (r.ExitCode != 0)
         {

@@ -86,6 +86,9 @@ public sealed record CapacityReport
 
     public required IReadOnlyList<EgressCapacity> Egress { get; init; }
 
+    /// <summary>Ports in quarantine when the report was made (<c>plan show</c>): still routed to their previous owner.</summary>
+    public IReadOnlyList<QuarantinedPorts> Quarantined { get; init; } = [];
+
     /// <summary>The report with a row for every slice.</summary>
     public static CapacityReport Create(Plan plan) => Create(plan, static _ => true);
 

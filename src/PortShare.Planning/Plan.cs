@@ -12,9 +12,14 @@ namespace PortShare.Planning;
 [JsonConverter(typeof(PlanJsonConverter))]
 public sealed record Plan
 {
-    /// <summary>The version this release writes. Version 2 lists each host's next hops once and a slice as one
-    /// <c>"host": "LO-HI[,LO-HI…]"</c> member (≈ 25 bytes a slice, against ≈ 145 in version 1).</summary>
-    public const int CurrentVersion = 2;
+    /// <summary>The newest version this release reads and writes. Version 2 lists each host's next hops once and a slice
+    /// as one <c>"host": "LO-HI[,LO-HI…]"</c> member (≈ 25 bytes a slice, against ≈ 145 in version 1). Version 3 adds the
+    /// moves in quarantine (<see cref="EgressPlan.Moves"/>); a plan without any is still written as version 2, which
+    /// releases before quarantines read, and one with moves says "unsupported version 3" to them.</summary>
+    public const int CurrentVersion = 3;
+
+    /// <summary>The version a plan without moves is written as.</summary>
+    public const int VersionWithoutMoves = 2;
 
     /// <summary>The oldest version this release still reads.</summary>
     public const int OldestReadableVersion = 1;
@@ -76,35 +81,63 @@ public sealed record Plan
         }
     }
 
+    /// <summary>True when a re-plan recorded moves (in quarantine or handed over) on some egress IP.</summary>
+    public bool HasMoves => Egress.Any(e => e.Moves.Count > 0);
+
     /// <summary>
-    /// The one place a host's ports come from: the exact ranges <paramref name="host"/> owns on every egress IP, as the
-    /// host file that <c>host apply</c> writes and every consumer reads (<c>plan slice</c>, <c>connect --plan</c>, the
-    /// router's routes use the same ranges). Never a joined range covering ports the host does not own.
+    /// The plan as it holds at <paramref name="now"/>: which ports are still in quarantine, the routes the router installs
+    /// and each host's file. The one place that decides it (<see cref="HostFile"/> is its per-host part).
+    /// </summary>
+    public EffectivePlan At(DateTimeOffset now) => new(this, now);
+
+    /// <summary>
+    /// The one place a host's ports come from: the exact ranges <paramref name="host"/> may use at <paramref name="now"/>
+    /// on every egress IP, as the host file that <c>host apply</c> writes and every consumer reads (<c>plan slice</c>,
+    /// <c>connect --plan</c>; the router's routes, <see cref="EffectivePlan.Routes"/>, agree with it). Ports of its slice
+    /// still in quarantine for their previous owner are left out (and listed in <see cref="HostSliceFile.Quarantine"/>)
+    /// until the quarantine ends; an egress IP where nothing is usable yet has no slice in the file. Never a joined range
+    /// covering ports the host does not own.
     /// </summary>
     /// <exception cref="PlanLookupException">The host owns no slice in the plan; the message lists the plan's hosts.</exception>
-    public HostSliceFile HostFile(string host)
+    public HostSliceFile HostFile(string host, DateTimeOffset now)
     {
         ArgumentNullException.ThrowIfNull(host);
         var slices = new List<EgressSlice>();
+        var quarantine = new List<QuarantinedSlice>();
+        var known = false;
         foreach (var egress in Egress)
         {
             if (egress.FindSlice(host) is { } slice && slice.Ranges.Count > 0)
             {
-                slices.Add(new EgressSlice(egress.Address, PortSlice.From(slice.Ranges)));
+                known = true;
+                var usable = egress.Moves.Count == 0 ? slice.Ranges : EffectivePlan.Subtract(PortSet.Normalize(slice.Ranges), EffectivePlan.Held(egress, now));
+                if (usable.Count > 0)
+                {
+                    slices.Add(new EgressSlice(egress.Address, PortSlice.From(usable)));
+                }
+            }
+
+            foreach (var m in egress.Moves)
+            {
+                if (m.IsActive(now) && (string.Equals(m.To, host, StringComparison.Ordinal) || string.Equals(m.From, host, StringComparison.Ordinal)))
+                {
+                    quarantine.Add(new QuarantinedSlice(egress.Address, PortSlice.From(m.Ports), m.From, m.To, m.Until));
+                }
             }
         }
 
-        if (slices.Count == 0)
+        if (!known)
         {
             var hosts = Egress.SelectMany(e => e.Slices).Select(s => s.Host).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
             var shown = hosts.Count > 10 ? string.Join(", ", hosts.Take(10)) + $" and {hosts.Count - 10} more" : string.Join(", ", hosts);
             throw new PlanLookupException($"Host '{host}' is not in the plan (generation {Generation}); its hosts are: {shown}.");
         }
 
-        return new HostSliceFile { Host = host, PlanGeneration = Generation, Slices = slices };
+        return new HostSliceFile { Host = host, PlanGeneration = Generation, Slices = slices, Quarantine = quarantine };
     }
 
-    /// <summary>Every slice as one flat, typed row (what the router needs): egress IP, host, next hop, ranges.</summary>
+    /// <summary>Every slice as one flat, typed row: egress IP, host, next hop, ranges — the plan's owners, once every
+    /// quarantine has ended (what the router installs at a given time is <see cref="EffectivePlan.Routes"/>).</summary>
     public IEnumerable<SliceAssignment> Assignments()
     {
         foreach (var egress in Egress)
@@ -116,7 +149,8 @@ public sealed record Plan
         }
     }
 
-    /// <summary>The host that owns <paramref name="port"/> on <paramref name="egress"/>, or null (spare, reserved or unplanned).</summary>
+    /// <summary>The host that owns <paramref name="port"/> on <paramref name="egress"/> in the plan, or null (spare, reserved
+    /// or unplanned); during a quarantine the router still sends it to the old owner (<see cref="EffectivePlan.RouteOf"/>).</summary>
     public HostSlice? Owner(IPAddress egress, ushort port) =>
         FindEgress(egress)?.Slices.FirstOrDefault(s => s.Ranges.Any(r => r.Contains(port)));
 
@@ -165,6 +199,13 @@ public sealed record EgressPlan
     /// <summary>Usable, unreserved ports no host owns: room for hosts added later, never silently lost.</summary>
     public IReadOnlyList<PortRange> Spare { get; init; } = [];
 
+    /// <summary>
+    /// Ports re-plans moved between hosts, with when and for how long they stay in quarantine (sorted by first port,
+    /// disjoint). Those still in quarantine are carried into the next re-plan; those whose quarantine has passed are dropped
+    /// by it (until then they are kept, harmlessly: <see cref="Plan.At"/> treats them as handed over).
+    /// </summary>
+    public IReadOnlyList<PortMove> Moves { get; init; } = [];
+
     /// <summary>The host's slice (the first, should a hand-edited plan list it twice), or null.</summary>
     public HostSlice? FindSlice(string host)
     {
@@ -199,7 +240,8 @@ public sealed record EgressPlan
 
     public bool Equals(EgressPlan? other) =>
         other is not null && Address.Equals(other.Address) && UsableRange == other.UsableRange &&
-        Reserved.SequenceEqual(other.Reserved) && Slices.SequenceEqual(other.Slices) && Spare.SequenceEqual(other.Spare);
+        Reserved.SequenceEqual(other.Reserved) && Slices.SequenceEqual(other.Slices) && Spare.SequenceEqual(other.Spare) &&
+        Moves.SequenceEqual(other.Moves);
 
     public override int GetHashCode() => HashCode.Combine(Address, UsableRange, Slices.Count);
 }

@@ -34,6 +34,9 @@ public sealed record MovementReport
     public required long MovedPorts { get; init; }
 
     public required IReadOnlyList<HostMovement> Hosts { get; init; }
+
+    /// <summary>The moved ports in quarantine when the re-plan was made (still routed to their old owner until then).</summary>
+    public IReadOnlyList<QuarantinedPorts> Quarantined { get; init; } = [];
 }
 
 /// <summary>Compares two plans port by port.</summary>

@@ -9,7 +9,7 @@ namespace PortShare.Planning;
 /// </summary>
 public sealed record PlanHistory
 {
-    /// <summary>Version 2 holds version 2 plans; version 1 (version 1 plans) is still read.</summary>
+    /// <summary>Version 2 holds version 2 plans (version 3 for a plan that records moves); version 1 (version 1 plans) is still read.</summary>
     public const int CurrentVersion = 2;
 
     public const int OldestReadableVersion = 1;
@@ -180,6 +180,17 @@ public sealed record WhoAnswer
 
     public IPAddress? NextHop { get; init; }
 
+    /// <summary>Set when the port was in quarantine at <see cref="At"/>: a re-plan had moved it, but until then only
+    /// <see cref="Host"/> (its previous owner) could have used it.</summary>
+    public DateTimeOffset? QuarantinedUntil { get; init; }
+
+    /// <summary>With <see cref="QuarantinedUntil"/>: the host the port moved to (null: the spare pool).</summary>
+    public string? MovingTo { get; init; }
+
+    /// <summary>
+    /// Who owned <paramref name="port"/> on <paramref name="egress"/> in <paramref name="plan"/> at <paramref name="at"/>:
+    /// during a quarantine the previous owner (the only host whose connections could be on it), else the plan's owner.
+    /// </summary>
     public static WhoAnswer From(Plan plan, IPAddress egress, ushort port, DateTimeOffset? at = null, DateTimeOffset? effectiveFrom = null)
     {
         ArgumentNullException.ThrowIfNull(plan);
@@ -189,6 +200,11 @@ public sealed record WhoAnswer
         if (e is null)
         {
             return answer;
+        }
+
+        if (at is { } when && e.Moves.FirstOrDefault(m => m.IsActive(when) && m.Ports.Any(r => r.Contains(port))) is { } held)
+        {
+            return answer with { Status = OwnerStatus.Owned, Host = held.From, NextHop = held.FromNextHop, QuarantinedUntil = held.Until, MovingTo = held.To };
         }
 
         if (plan.Owner(egress, port) is { } slice)

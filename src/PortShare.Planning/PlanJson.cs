@@ -22,7 +22,7 @@ public static class PlanJson
     /// <summary>Parses a plan; <paramref name="source"/> names the input in error messages. Does not validate.</summary>
     public static Plan DeserializePlan(string json, string source = "plan") => DeserializePlan(Utf8(json), source);
 
-    /// <summary>Parses a plan from UTF-8 bytes (a file as read); reads versions 1 and 2. Does not validate.</summary>
+    /// <summary>Parses a plan from UTF-8 bytes (a file as read); reads versions 1 to 3. Does not validate.</summary>
     public static Plan DeserializePlan(ReadOnlySpan<byte> utf8, string source = "plan") =>
         Read(utf8, source, Plan.OldestReadableVersion, Plan.CurrentVersion, PlanningJsonContext.Default.Plan);
 
@@ -51,7 +51,7 @@ public static class PlanJson
 
     private static ReadOnlySpan<byte> StampEnd => "\"\n}\n"u8;
 
-    private static ReadOnlySpan<byte> StampSalt => "portshare plan validator 3\n"u8;
+    private static ReadOnlySpan<byte> StampSalt => "portshare plan validator 4\n"u8;
 
     /// <summary>Appends the "validated" digest to a serialized plan (which must have passed <see cref="PlanValidator"/>).</summary>
     internal static byte[] Stamp(byte[] json)

@@ -8,7 +8,7 @@ using System.Text.Json.Serialization;
 namespace PortShare.Planning;
 
 /// <summary>
-/// The plan file: reads versions 1 and 2, writes version 2. Hand-written over <see cref="Utf8JsonReader"/> because a
+/// The plan file: reads versions 1 to 3, writes version 2 (3 when it records moves). Hand-written over <see cref="Utf8JsonReader"/> because a
 /// fleet's plan holds 160,000 slices and the generated serializer spent most of a command's time building and
 /// discarding per-slice objects. Version 2 (schemas/plan.schema.json):
 /// <code>
@@ -17,8 +17,15 @@ namespace PortShare.Planning;
 ///   "egress": [ { "address": "192.0.2.1", "usable_range": "32768-60999", "reserved": [], "spare": [],
 ///                 "slices": { "web-1": "32768-39999,40100-40191" } } ] }
 /// </code>
-/// Version 1 listed every slice as <c>{ "host", "next_hop", "ranges": [] }</c>. Unknown members are rejected and every
-/// error names where it is; addresses are parsed here, once (a bad address is a read error, not a validation issue).
+/// Version 1 listed every slice as <c>{ "host", "next_hop", "ranges": [] }</c>. Version 3 is version 2 with the moves
+/// still recorded (an egress IP's optional <c>"moves"</c>, see <see cref="PortMove"/>):
+/// <code>
+///   "moves": [ { "ports": "40000-40127", "from": "h1", "from_next_hop": "198.51.100.2", "to": "h3",
+///                "moved_at": "2026-11-25T12:00:30Z", "quarantine_seconds": 60 } ]
+/// </code>
+/// A plan without moves is written as version 2, so a release before quarantines reads it. Unknown members are rejected
+/// and every error names where it is; addresses are parsed here, once (a bad address is a read error, not a validation
+/// issue).
 /// </summary>
 public sealed class PlanJsonConverter : JsonConverter<Plan>
 {
@@ -67,9 +74,14 @@ public sealed class PlanJsonConverter : JsonConverter<Plan>
             throw new JsonException(string.Create(CultureInfo.InvariantCulture, $"unsupported version {v} (this portshare reads versions {Plan.OldestReadableVersion} to {Plan.CurrentVersion})"));
         }
 
+        if (v < 3 && egress?.FirstOrDefault(e => e.Moves.Count > 0) is { } withMoves)
+        {
+            throw new JsonException($"{withMoves.Where}: \"moves\" is a version 3 member; a version {v} plan records no moves (write \"version\": 3)");
+        }
+
         if ((v == 1) != (hosts is null))
         {
-            throw new JsonException(v == 1 ? "\"hosts\" is a version 2 member; a version 1 plan gives each slice its \"next_hop\"" : "the \"hosts\" member is missing: a version 2 plan lists each host's next hops there");
+            throw new JsonException(v == 1 ? "\"hosts\" is a version 2 member; a version 1 plan gives each slice its \"next_hop\"" : $"the \"hosts\" member is missing: a version {v} plan lists each host's next hops there");
         }
 
         var list = egress ?? throw Missing("egress", "$");
@@ -95,7 +107,7 @@ public sealed class PlanJsonConverter : JsonConverter<Plan>
         ArgumentNullException.ThrowIfNull(writer);
         ArgumentNullException.ThrowIfNull(value);
         writer.WriteStartObject();
-        writer.WriteNumber("version", Plan.CurrentVersion);
+        writer.WriteNumber("version", value.HasMoves ? Plan.CurrentVersion : Plan.VersionWithoutMoves);
         writer.WriteNumber("generation", value.Generation);
         writer.WriteNumber("min_slice_size", value.MinSliceSize);
         writer.WriteNumber("alignment", value.Alignment);
@@ -160,12 +172,37 @@ public sealed class PlanJsonConverter : JsonConverter<Plan>
             }
 
             writer.WriteEndObject();
+            if (e.Moves.Count > 0)
+            {
+                // One line a move, like the hosts: a compact re-plan of a fleet records a move for every slice.
+                writer.WriteStartArray("moves");
+                foreach (var m in e.Moves)
+                {
+                    // A raw array element gets no line break from the writer: it starts with its own (the file's indent).
+                    line.Clear().Append("\n        {\"ports\": \"").AppendJoin(',', m.Ports).Append("\", \"from\": ").Append(Quote(m.From))
+                        .Append(", \"from_next_hop\": \"").Append(m.FromNextHop).Append('"');
+                    if (m.To is not null)
+                    {
+                        line.Append(", \"to\": ").Append(Quote(m.To));
+                    }
+
+                    line.Append(", \"moved_at\": \"").Append(m.MovedAt.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.FFFFFFF'Z'", CultureInfo.InvariantCulture))
+                        .Append("\", \"quarantine_seconds\": ").Append(m.QuarantineSeconds.ToString(CultureInfo.InvariantCulture)).Append('}');
+                    writer.WriteRawValue(line.ToString(), skipInputValidation: true);
+                }
+
+                writer.WriteEndArray();
+            }
+
             writer.WriteEndObject();
         }
 
         writer.WriteEndArray();
         writer.WriteEndObject();
     }
+
+    /// <summary>A string as a JSON literal, quotes and escapes included (host names are plain in a valid plan).</summary>
+    private static string Quote(string value) => "\"" + JsonEncodedText.Encode(value).ToString() + "\"";
 
     /// <summary>Ranges as one string, <c>LO-HI[,LO-HI…]</c> (a single port as <c>P</c>), formatted straight to UTF-8.</summary>
     private static void WriteRanges(Utf8JsonWriter writer, IReadOnlyList<PortRange> ranges, Span<byte> buffer)
@@ -293,6 +330,7 @@ public sealed class PlanJsonConverter : JsonConverter<Plan>
                     }
 
                     break;
+                case "moves": draft.Moves = ReadMoves(ref reader, $"{where}.moves"); break;
                 default: throw Unknown(name, where);
             }
         }
@@ -300,6 +338,63 @@ public sealed class PlanJsonConverter : JsonConverter<Plan>
         draft.Where = where;
         return draft;
     }
+
+    private List<PortMove> ReadMoves(ref Utf8JsonReader reader, string where)
+    {
+        Expect(ref reader, JsonTokenType.StartArray, where);
+        var moves = new List<PortMove>();
+        var index = 0;
+        while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
+        {
+            var at = string.Create(CultureInfo.InvariantCulture, $"{where}[{index++}]");
+            if (reader.TokenType != JsonTokenType.StartObject)
+            {
+                throw new JsonException($"{at}: expected an object, found {Describe(reader.TokenType)}");
+            }
+
+            PortRange[]? ports = null;
+            string? from = null, to = null;
+            IPAddress? hop = null;
+            DateTimeOffset? movedAt = null;
+            int? seconds = null;
+            while (NextMember(ref reader, at) is { } name)
+            {
+                switch (name)
+                {
+                    case "ports": ports = ReadRangeString(ref reader, new Where(at, ".ports", string.Empty), single: false); break;
+                    case "from": from = ReadString(ref reader, $"{at}.from"); break;
+                    case "from_next_hop": hop = ReadAddress(ref reader, $"{at}.from_next_hop"); break;
+                    case "to": to = reader.TokenType == JsonTokenType.Null ? null : ReadString(ref reader, $"{at}.to"); break;
+                    case "moved_at": movedAt = ReadTime(ref reader, $"{at}.moved_at"); break;
+                    case "quarantine_seconds": seconds = ReadInt32(ref reader, $"{at}.quarantine_seconds"); break;
+                    default: throw Unknown(name, at);
+                }
+            }
+
+            var move = new PortMove
+            {
+                Ports = ports ?? throw Missing("ports", at),
+                From = from ?? throw Missing("from", at),
+                FromNextHop = hop ?? throw Missing("from_next_hop", at),
+                To = to,
+                MovedAt = movedAt ?? throw Missing("moved_at", at),
+                QuarantineSeconds = seconds ?? throw Missing("quarantine_seconds", at),
+            };
+
+            // A host reading its own part of a fleet's plan needs only the moves to and from it.
+            if (_only is null || move.From == _only || move.To == _only)
+            {
+                moves.Add(move);
+            }
+        }
+
+        return moves;
+    }
+
+    private static DateTimeOffset ReadTime(ref Utf8JsonReader reader, string where) =>
+        reader.TokenType == JsonTokenType.String && reader.TryGetDateTimeOffset(out var time)
+            ? time.ToUniversalTime()
+            : throw new JsonException($"{where}: expected a UTC time in ISO 8601 like \"2026-11-25T12:00:30Z\", found {(reader.TokenType == JsonTokenType.String ? $"'{reader.GetString()}'" : Describe(reader.TokenType))}");
 
     private void ReadSlicesV2(ref Utf8JsonReader reader, EgressDraft draft, Dictionary<string, HostHops>? hosts)
     {
@@ -551,6 +646,8 @@ public sealed class PlanJsonConverter : JsonConverter<Plan>
 
         public List<SliceDraft>? Slices { get; set; }
 
+        public List<PortMove> Moves { get; set; } = [];
+
         public string Where { get; set; } = "egress";
 
         public EgressPlan Build(Dictionary<string, HostHops>? hosts)
@@ -573,6 +670,7 @@ public sealed class PlanJsonConverter : JsonConverter<Plan>
                 Reserved = Reserved,
                 Spare = Spare,
                 Slices = slices,
+                Moves = Moves,
             };
         }
 

@@ -39,6 +39,10 @@ public enum IssueCode
     /// <summary>A host with two next hops of one address family, or a next hop given for two hosts (the router sends
     /// each host's replies to one address per family).</summary>
     NextHopConflict,
+
+    /// <summary>A recorded move (ports in quarantine) that does not fit the plan: ports outside the usable range, in two
+    /// moves, or not owned by its new owner; a bad host name, next hop or quarantine length.</summary>
+    InvalidMove,
 }
 
 /// <summary>One problem found in a plan, naming the egress IP, host and ports involved.</summary>
@@ -253,6 +257,95 @@ public static class PlanValidator
         {
             issues.Warning(IssueCode.UnaccountedPorts, e, null, $"egress {e}: {PortSet.Count(lost)} usable port(s) ({Abbreviate(lost)}) are in no slice and not in the spare pool.");
         }
+
+        if (egress.Moves.Count > 0)
+        {
+            ValidateMoves(egress, e, owned, hops, issues);
+        }
+    }
+
+    // A move's ports: inside the usable range, in no other move, and owned by its new owner (or by nobody: spare). Its old
+    // owner may have left the plan (it still gets the replies during the quarantine, at the next hop the move records),
+    // but its next hop obeys the router's rules like any host's.
+    private static void ValidateMoves(EgressPlan egress, string e, List<PortRange> owned, NextHops hops, Issues issues)
+    {
+        var all = new List<(PortRange Range, string Host)>();
+
+        // One new host may receive a range from each of 10,000 others: normalize its slice once.
+        var targets = new Dictionary<string, List<PortRange>>(StringComparer.Ordinal);
+        foreach (var m in egress.Moves)
+        {
+            var what = $"egress {e}: the move of ports {Abbreviate(m.Ports)} from '{m.From}' to {(m.To is null ? "the spare pool" : $"'{m.To}'")}";
+            foreach (var name in (ReadOnlySpan<string?>)[m.From, m.To])
+            {
+                if (name is not null && !IsValidHostName(name))
+                {
+                    issues.Error(IssueCode.InvalidMove, e, name, $"{what}: {InvalidName(e, name)}");
+                }
+            }
+
+            if (string.Equals(m.From, m.To, StringComparison.Ordinal))
+            {
+                issues.Error(IssueCode.InvalidMove, e, m.From, $"{what}: a move needs two different hosts; remove it.");
+            }
+
+            if (m.QuarantineSeconds is < 1 or > PortMove.MaxQuarantineSeconds)
+            {
+                issues.Error(IssueCode.InvalidMove, e, m.From, $"{what}: quarantine_seconds {m.QuarantineSeconds} must be 1 to {PortMove.MaxQuarantineSeconds} (a move handed over at once is not recorded).");
+            }
+
+            CheckNextHop(egress.Address, e, m.From, m.FromNextHop, hops, issues);
+            if (m.Ports.Count == 0)
+            {
+                issues.Error(IssueCode.InvalidMove, e, m.From, $"{what}: it has no ports; remove it.");
+                continue;
+            }
+
+            var ports = PortSet.Normalize(m.Ports);
+            foreach (var r in m.Ports)
+            {
+                all.Add((r, m.From));
+                if (!egress.UsableRange.Contains(r))
+                {
+                    issues.Error(IssueCode.InvalidMove, e, m.From, $"{what}: ports {r} lie outside the usable range {egress.UsableRange}.");
+                }
+            }
+
+            if (m.To is null)
+            {
+                var taken = PortSet.Subtract(ports, PortSet.Subtract(ports, owned));
+                if (taken.Count > 0)
+                {
+                    issues.Error(IssueCode.InvalidMove, e, m.From, $"{what}: ports {Abbreviate(taken)} are in a slice; name their owner as \"to\".");
+                }
+            }
+            else if (egress.FindSlice(m.To) is not { } target)
+            {
+                issues.Error(IssueCode.InvalidMove, e, m.To, $"{what}: host '{m.To}' has no slice on this egress IP; the new owner must own the ports it receives.");
+            }
+            else if (PortSet.Subtract(ports, targets.TryGetValue(m.To, out var norm) ? norm : targets[m.To] = PortSet.Normalize(target.Ranges)) is { Count: > 0 } missing)
+            {
+                issues.Error(IssueCode.InvalidMove, e, m.To, $"{what}: ports {Abbreviate(missing)} are not in '{m.To}''s slice; the new owner must own the ports it receives.");
+            }
+        }
+
+        // Moves are disjoint: a port is in quarantine for one old owner.
+        for (var i = 1; i < all.Count; i++)
+        {
+            if (all[i - 1].Range.Low > all[i].Range.Low)
+            {
+                all.Sort((a, b) => a.Range.Low.CompareTo(b.Range.Low));
+                break;
+            }
+        }
+
+        for (var i = 1; i < all.Count; i++)
+        {
+            if (all[i].Range.Low <= all[i - 1].Range.High)
+            {
+                issues.Error(IssueCode.InvalidMove, e, all[i].Host, $"egress {e}: ports {all[i - 1].Range.Intersect(all[i].Range)} are in two moves (from '{all[i - 1].Host}' and from '{all[i].Host}'); a port is in quarantine for one old owner.");
+            }
+        }
     }
 
     private static string InvalidName(string egress, string host) =>
@@ -423,6 +516,6 @@ public static class PlanValidator
 
     internal static string Family(IPAddress a) => a.AddressFamily == AddressFamily.InterNetworkV6 ? "IPv6" : "IPv4";
 
-    private static string Abbreviate(List<PortRange> ranges) =>
+    private static string Abbreviate(IReadOnlyList<PortRange> ranges) =>
         ranges.Count <= 4 ? PortSet.Format(ranges) : string.Create(CultureInfo.InvariantCulture, $"{PortSet.Format(ranges.Take(4))},… {ranges.Count} ranges");
 }

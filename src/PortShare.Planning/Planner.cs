@@ -29,18 +29,44 @@ public static class Planner
 
     /// <summary>
     /// Re-plans <paramref name="previous"/> for a changed <paramref name="spec"/> (hosts added, removed, re-weighted),
-    /// keeping ports in place where the strategy allows, and reports the movement per host.
+    /// keeping ports in place where the strategy allows, and reports the movement per host. Every moved port is handed
+    /// over at once: no move is recorded, and quarantines the previous plan recorded are dropped (see the overload with a
+    /// quarantine, which <c>plan update</c> uses).
     /// </summary>
     public static ReplanResult Replan(Plan previous, PlanSpec spec, ReplanStrategy strategy = ReplanStrategy.KeepPorts)
     {
-        ArgumentNullException.ThrowIfNull(previous);
-        if (previous.Generation is < 1 or >= long.MaxValue)
-        {
-            throw new PlanFileException($"The previous plan's generation {previous.Generation} cannot be followed: generations run from 1 to {long.MaxValue - 1:N0}.");
-        }
-
-        var plan = Build(spec, strategy == ReplanStrategy.KeepPorts ? previous : null, previous.Generation + 1);
+        var plan = Build(spec, strategy == ReplanStrategy.KeepPorts ? Checked(previous) : null, Checked(previous).Generation + 1);
         return new ReplanResult(plan, PlanDiff.Compare(previous, plan));
+    }
+
+    /// <summary>
+    /// As <see cref="Replan(Plan, PlanSpec, ReplanStrategy)"/>, recording the ports it moves (<see cref="EgressPlan.Moves"/>):
+    /// each moved port stays routed to its previous owner, and out of every host file, for
+    /// <paramref name="quarantineSeconds"/> from <paramref name="now"/> (0: handed over at once). Quarantines of the
+    /// previous plan still running at <paramref name="now"/> are carried over — also when this re-plan gives their ports
+    /// to yet another host, which gets them only when the quarantine ends — and those that have passed are dropped
+    /// (<see cref="PlanMoves"/>). The move time is <paramref name="now"/> rounded up to the second, so the file stays
+    /// readable and no quarantine is shorter than asked.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="quarantineSeconds"/> is negative or above <see cref="PortMove.MaxQuarantineSeconds"/>.</exception>
+    public static ReplanResult Replan(Plan previous, PlanSpec spec, ReplanStrategy strategy, DateTimeOffset now, int quarantineSeconds)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(quarantineSeconds);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(quarantineSeconds, PortMove.MaxQuarantineSeconds);
+        var (plan, movement) = Replan(previous, spec, strategy);
+        var utc = now.ToUniversalTime();
+        var movedAt = new DateTimeOffset((utc.Ticks + TimeSpan.TicksPerSecond - 1) / TimeSpan.TicksPerSecond * TimeSpan.TicksPerSecond, TimeSpan.Zero);
+        var egress = plan.Egress.Select(e => e with { Moves = PlanMoves.Between(previous.FindEgress(e.Address), e, utc, movedAt, quarantineSeconds) }).ToList();
+        plan = plan with { Egress = egress, Version = egress.Any(e => e.Moves.Count > 0) ? Plan.CurrentVersion : Plan.VersionWithoutMoves };
+        return new ReplanResult(plan, movement with { Quarantined = plan.At(utc).Quarantined });
+    }
+
+    private static Plan Checked(Plan previous)
+    {
+        ArgumentNullException.ThrowIfNull(previous);
+        return previous.Generation is < 1 or >= long.MaxValue
+            ? throw new PlanFileException($"The previous plan's generation {previous.Generation} cannot be followed: generations run from 1 to {long.MaxValue - 1:N0}.")
+            : previous;
     }
 
     private static Plan Build(PlanSpec spec, Plan? previous, long generation)
@@ -102,7 +128,7 @@ public static class Planner
 
         return new Plan
         {
-            Version = Plan.CurrentVersion,
+            Version = Plan.VersionWithoutMoves,
             Generation = generation,
             MinSliceSize = spec.MinSliceSize,
             Alignment = spec.Alignment,

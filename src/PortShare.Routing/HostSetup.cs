@@ -108,7 +108,7 @@ public sealed class HostSetup
     {
         ArgumentNullException.ThrowIfNull(slices);
         var narrow = CheckInputs(slices);
-        foreach (var e in slices.Slices.Select(s => s.Egress).Distinct())
+        foreach (var e in slices.EgressAddresses)
         {
             yield return $"ip {string.Join(' ', AddressArgs("replace", e))}";
         }
@@ -143,7 +143,9 @@ public sealed class HostSetup
     public IReadOnlyList<string> Apply(HostSliceFile slices)
     {
         ArgumentNullException.ThrowIfNull(slices);
-        return ApplyCore(slices, [.. slices.Slices.Select(s => s.Egress).Distinct()], CheckInputs(slices));
+        // Ports in quarantine keep their egress address set up: the old owner's open connections on them need it, and the
+        // new owner needs nothing more than a new host file when they are handed over.
+        return ApplyCore(slices, [.. slices.EgressAddresses], CheckInputs(slices));
     }
 
     /// <summary>
@@ -353,7 +355,7 @@ public sealed class HostSetup
         var slices = HostSliceFile.Load(path);
         var present = AddressesOnLo();
         var exempt = _tools.HasNft() && _tools.Nft(["list", "table", "inet", _options.NftTable]).ExitCode == 0;
-        return new HostReport(slices, slices.Slices.Select(s => s.Egress).Distinct().ToDictionary(e => e, present.Contains), exempt, Normalize(_sysctl.Read(PortRangeKey)));
+        return new HostReport(slices, slices.EgressAddresses.ToDictionary(e => e, present.Contains), exempt, Normalize(_sysctl.Read(PortRangeKey)));
     }
 
     /// <summary>Checks what can be checked before anything changes; returns the slice to narrow to, if asked.</summary>
@@ -364,12 +366,14 @@ public sealed class HostSetup
             throw new RoutingException($"Host name '{slices.Host}' is invalid: use letters, digits, '.', '_' or '-'.");
         }
 
-        if (slices.Slices.Count == 0)
+        if (slices.Slices.Count == 0 && slices.Quarantine.Count == 0)
         {
             throw new RoutingException($"Host {slices.Host} owns no slice: nothing to apply.");
         }
 
-        if (!_options.NarrowPortRange)
+        // A host whose every port is still in quarantine has nothing to narrow to yet: the range stays as it was before
+        // PortShare (unaware programs do not use the egress address, which is never the primary source).
+        if (!_options.NarrowPortRange || slices.Slices.Count == 0)
         {
             return null;
         }
@@ -472,7 +476,7 @@ public sealed class HostSetup
         : ["-4", "addr", verb, e + "/32", "dev", "lo"];
 
     private static List<IPAddress> EgressOf(HostSliceFile slices) =>
-        [.. slices.Slices.Select(s => s.Egress).Concat(slices.Applied?.Addresses ?? []).Distinct()];
+        [.. slices.EgressAddresses.Concat(slices.Applied?.Addresses ?? []).Distinct()];
 
     private string ExemptScript(IEnumerable<IPAddress> egress)
     {

@@ -18,6 +18,19 @@ public sealed record EgressSlice(IPAddress Egress, PortSlice Ports)
     public bool PoolFull { get; init; }
 }
 
+/// <summary>
+/// Ports of an egress address in quarantine that concern this host: a re-plan moved them from <see cref="From"/> to
+/// <see cref="To"/>, and until <see cref="Until"/> the router still sends their replies to <see cref="From"/>, so that
+/// host's open connections on them live on. They are in no host's <see cref="HostSliceFile.Slices"/> meanwhile: the new
+/// owner may use them only after <see cref="Until"/> (once <c>host apply</c> runs again), the old owner never again.
+/// </summary>
+/// <param name="Egress">The shared egress address.</param>
+/// <param name="Ports">The ports in quarantine.</param>
+/// <param name="From">The old owner: replies still go to it until <see cref="Until"/>.</param>
+/// <param name="To">The new owner, or null when the ports went to the spare pool.</param>
+/// <param name="Until">When the quarantine ends (UTC).</param>
+public sealed record QuarantinedSlice(IPAddress Egress, PortSlice Ports, string From, string? To, DateTimeOffset Until);
+
 /// <summary>One sysctl that <c>host apply</c> changed, with the value to restore on <c>host remove</c>.</summary>
 /// <param name="Key">The key under <c>/proc/sys</c>, e.g. <c>net/ipv4/conf/all/arp_ignore</c>.</param>
 /// <param name="Previous">The value before the first <c>host apply</c>.</param>
@@ -63,6 +76,12 @@ public sealed record HostSliceFile
     /// <summary>The host's slices, one per egress address.</summary>
     public required IReadOnlyList<EgressSlice> Slices { get; init; }
 
+    /// <summary>
+    /// Ports in quarantine that move to or away from this host (<see cref="QuarantinedSlice"/>): not usable by it, but its
+    /// egress addresses stay set up for them. Empty in a file of a release before quarantines (and when nothing moves).
+    /// </summary>
+    public IReadOnlyList<QuarantinedSlice> Quarantine { get; init; } = [];
+
     /// <summary>What <c>host apply</c> changed (null when the file was written by something else).</summary>
     public HostChanges? Applied { get; init; }
 
@@ -83,6 +102,10 @@ public sealed record HostSliceFile
             throw new PortShareException($"The host file{(path is null ? string.Empty : " " + path)} of {Host} expired at {until.UtcDateTime:HH:mm:ss.fff}Z: the fleet agent that renews it has stopped, stalled or lost etcd, so these ports may no longer be this host's; no new connection is opened from them.");
         }
     }
+
+    /// <summary>Every egress address the host needs set up: those of its slices and of its quarantined ports, in order.</summary>
+    public IReadOnlyList<IPAddress> EgressAddresses =>
+        [.. Slices.Select(s => s.Egress).Concat(Quarantine.Select(q => q.Egress)).Distinct()];
 
     /// <summary>The path in use: <paramref name="path"/>, else <c>PORTSHARE_HOST_FILE</c>, else <see cref="DefaultPath"/>.</summary>
     public static string ResolvePath(string? path = null)
@@ -108,15 +131,15 @@ public sealed record HostSliceFile
         if (egress is not null)
         {
             return Slices.FirstOrDefault(s => s.Egress.Equals(egress))
-                ?? throw new PortShareException($"Host {Host} owns no slice on egress address {egress}; it owns {Describe(Slices)}.");
+                ?? throw new PortShareException($"Host {Host} owns no slice on egress address {egress}; it owns {Describe(Slices)}.{Waiting(q => q.Egress.Equals(egress))}");
         }
 
         var candidates = family is null ? Slices : [.. Slices.Where(s => s.Egress.AddressFamily == family)];
         return candidates.Count switch
         {
             1 => candidates[0],
-            0 when Slices.Count == 0 => throw new PortShareException($"Host {Host} owns no slice."),
-            0 => throw new PortShareException($"Host {Host} owns no slice on an {(family == AddressFamily.InterNetworkV6 ? "IPv6" : "IPv4")} egress address; it owns {Describe(Slices)}."),
+            0 when Slices.Count == 0 => throw new PortShareException($"Host {Host} owns no slice.{Waiting(q => family is null || q.Egress.AddressFamily == family)}"),
+            0 => throw new PortShareException($"Host {Host} owns no slice on an {(family == AddressFamily.InterNetworkV6 ? "IPv6" : "IPv4")} egress address; it owns {Describe(Slices)}.{Waiting(q => q.Egress.AddressFamily == family)}"),
             _ => throw new PortShareException($"Host {Host} owns slices on {candidates.Count} egress addresses ({Describe(candidates)}): choose the egress address."),
         };
     }
@@ -234,14 +257,39 @@ public sealed record HostSliceFile
             slices.Add(new EgressSlice(egress, ports) { PoolFull = s.PoolFull == true });
         }
 
+        var quarantine = new List<QuarantinedSlice>();
+        for (var i = 0; i < (dto.Quarantine?.Count ?? 0); i++)
+        {
+            var q = dto.Quarantine![i] ?? throw Bad(source, $"quarantine[{i}] is null");
+            if (!IPAddress.TryParse(q.Egress, out var egress))
+            {
+                throw Bad(source, $"quarantine[{i}].egress '{q.Egress}' is not an IP address");
+            }
+
+            if (!PortSlice.TryParse(string.Join(',', q.Ranges ?? []), out var ports, out var error))
+            {
+                throw Bad(source, $"quarantine[{i}] ({egress}): {error}");
+            }
+
+            if (string.IsNullOrWhiteSpace(q.From) || q.Until is not { } until)
+            {
+                throw Bad(source, $"quarantine[{i}] ({egress}) needs \"from\" and \"until\"");
+            }
+
+            // Written with a Z; a time without an offset is taken as UTC too.
+            var utc = until.Kind == DateTimeKind.Unspecified ? DateTime.SpecifyKind(until, DateTimeKind.Utc) : until.ToUniversalTime();
+            quarantine.Add(new QuarantinedSlice(egress, ports, q.From, q.To, new DateTimeOffset(utc)));
+        }
+
         return new HostSliceFile
         {
             Host = dto.Host,
             PlanGeneration = dto.PlanGeneration,
             Slices = slices,
+            Quarantine = quarantine,
             Applied = ReadApplied(dto, source),
             ValidUntil = dto.ValidUntil is null ? null
-                : DateTimeOffset.TryParse(dto.ValidUntil, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal, out var until) ? until
+                : DateTimeOffset.TryParse(dto.ValidUntil, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal, out var validUntil) ? validUntil
                 : throw Bad(source, $"valid_until '{dto.ValidUntil}' is not a UTC time"),
         };
     }
@@ -256,6 +304,14 @@ public sealed record HostSliceFile
             PlanGeneration = PlanGeneration,
             ValidUntil = ValidUntil?.UtcDateTime.ToString("O", System.Globalization.CultureInfo.InvariantCulture),
             Slices = [.. Slices.Select(s => new SliceJson { Egress = s.Egress.ToString(), Ranges = [.. s.Ports.Ranges.Select(r => r.ToString())], PoolFull = s.PoolFull ? true : null })],
+            Quarantine = Quarantine.Count == 0 ? null : [.. Quarantine.Select(q => new QuarantineJson
+            {
+                Egress = q.Egress.ToString(),
+                Ranges = [.. q.Ports.Ranges.Select(r => r.ToString())],
+                From = q.From,
+                To = q.To,
+                Until = q.Until.UtcDateTime,
+            })],
             Applied = Applied is null ? null : new AppliedJson
             {
                 Addresses = [.. Applied.Addresses.Select(a => a.ToString())],
@@ -300,6 +356,15 @@ public sealed record HostSliceFile
             : null;
     }
 
+    /// <summary>" Ports … are in quarantine … until …" for the ports on their way to this host, or empty.</summary>
+    private string Waiting(Func<QuarantinedSlice, bool> where)
+    {
+        var coming = Quarantine.Where(q => q.To == Host && where(q)).ToList();
+        return coming.Count == 0
+            ? string.Empty
+            : $" Ports {string.Join("; ", coming.Select(q => $"{q.Ports} on {q.Egress} (still routed to {q.From} until {q.Until.UtcDateTime:yyyy-MM-ddTHH:mm:ssZ})"))} move to it after their quarantine: run 'portshare host apply' again after that.";
+    }
+
     private static string Describe(IEnumerable<EgressSlice> slices) =>
         string.Join("; ", slices.Select(s => $"{s.Ports} on {s.Egress}")) is { Length: > 0 } text ? text : "none";
 
@@ -321,6 +386,9 @@ internal sealed class HostFileJson
 
     public List<SliceJson?>? Slices { get; set; }
 
+    /// <summary>Optional (older readers skip it): the host's ports in quarantine.</summary>
+    public List<QuarantineJson?>? Quarantine { get; set; }
+
     public AppliedJson? Applied { get; set; }
 
     /// <summary>Version 1 only.</summary>
@@ -341,6 +409,19 @@ internal sealed class SliceJson
     /// <summary>Version 1: one range.</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public string? Range { get; set; }
+}
+
+internal sealed class QuarantineJson
+{
+    public string? Egress { get; set; }
+
+    public List<string>? Ranges { get; set; }
+
+    public string? From { get; set; }
+
+    public string? To { get; set; }
+
+    public DateTime? Until { get; set; }
 }
 
 internal sealed class AppliedJson

@@ -110,7 +110,7 @@ internal static class ConnectCommand
         CliOptions.TryParseHostPort(parse.GetValue(s_destination)!, out var host, out var port, out _);
         var addresses = await ResolveAsync(host, ct);
         var local = parse.GetValue(s_local);
-        var source = SliceSource.Resolve(parse, s_slice, local, addresses.Length > 0 && addresses.All(a => a.AddressFamily == addresses[0].AddressFamily) ? addresses[0].AddressFamily : null);
+        var source = SliceSource.Resolve(parse, s_slice, local, console.Now, addresses.Length > 0 && addresses.All(a => a.AddressFamily == addresses[0].AddressFamily) ? addresses[0].AddressFamily : null);
         if (source.Local is { } egress && !addresses.Any(a => a.AddressFamily == egress.AddressFamily))
         {
             throw new PortShareException($"{host} has no {(egress.AddressFamily == AddressFamily.InterNetworkV6 ? "IPv6" : "IPv4")} address, so no connection can come from egress address {egress}.");

@@ -62,14 +62,14 @@ internal static class DoctorCommand
         DoctorResult result;
         if (router)
         {
-            result = DoctorRunner.Router(facts, plan!, netns);
+            result = DoctorRunner.Router(facts, plan!, netns, console.Now);
         }
         else
         {
             // --plan alone: the host the host file names.
             host ??= plan is null ? null : DoctorRunner.ReadHostFile(hostFile).Slices?.Host
                 ?? throw new UsageException("--plan needs --host NAME: no host file names this host.");
-            result = DoctorRunner.Host(facts, plan, host, hostFile, netns);
+            result = DoctorRunner.Host(facts, plan, host, hostFile, netns, console.Now);
         }
 
         if (p.GetValue(s_json))

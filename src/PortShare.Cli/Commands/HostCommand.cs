@@ -25,7 +25,13 @@ internal static class HostCommand
         var apply = new Command("apply", "Apply the plan's slices for one host (idempotent).") { s_plan, s_host, s_sysctl, s_state, s_dryRun, s_netns };
         apply.SetAction((p, ct) => CommandRunner.RunAsync(console, () =>
         {
-            var slices = Planning.PlanFile.LoadForHost(p.GetRequiredValue(s_plan).FullName, p.GetRequiredValue(s_host)).HostFile(p.GetRequiredValue(s_host));
+            // The host's ports as they are now: those still in quarantine for their previous owner are left out until it
+            // ends, and a later 'host apply' (after the router's) hands them over.
+            var host = p.GetRequiredValue(s_host);
+            var now = console.Now;
+            var plan = Planning.PlanFile.LoadForHost(p.GetRequiredValue(s_plan).FullName, host);
+            var slices = plan.HostFile(host, now);
+            var notes = plan.At(now).Quarantined.Where(q => q.From == host || q.To == host).ToList();
             var dry = p.GetValue(s_dryRun);
             if (!dry)
             {
@@ -41,6 +47,7 @@ internal static class HostCommand
                         console.RawOut.WriteLine(line);
                     }
 
+                    QuarantineNotes.Write(console, notes, now, toStderr: true);
                     return ExitCodes.Success;
                 }
 
@@ -49,7 +56,9 @@ internal static class HostCommand
                     console.WriteWarning(warning);
                 }
 
-                console.Out.MarkupLine($"[green]Host {slices.Host.EscapeMarkup()} applied:[/] {string.Join(", ", slices.Slices.Select(s => $"{s.Egress} ports {s.Ports}")).EscapeMarkup()}; host file {HostSliceFile.ResolvePath(p.GetValue(s_state)).EscapeMarkup()}.");
+                var usable = slices.Slices.Count == 0 ? "no usable ports yet" : string.Join(", ", slices.Slices.Select(s => $"{s.Egress} ports {s.Ports}"));
+                console.Out.MarkupLine($"[green]Host {slices.Host.EscapeMarkup()} applied:[/] {usable.EscapeMarkup()}; host file {HostSliceFile.ResolvePath(p.GetValue(s_state)).EscapeMarkup()}.");
+                QuarantineNotes.Write(console, notes, now, toStderr: false);
                 return ExitCodes.Success;
             }));
         }));

@@ -18,6 +18,22 @@ internal static class LabCommand
     private static readonly Option<bool> s_all = new("--all") { Description = $"Remove every namespace named {LabTopology.NamePrefix}* (also after a crash)." };
     private static readonly Option<bool> s_addHost = new("--add-host") { Description = "Add a host and re-plan live." };
     private static readonly Option<string?> s_removeHost = new("--remove-host") { Description = "Remove this host and re-plan live." };
+    private static readonly Option<int> s_quarantine = new("--quarantine")
+    {
+        Description = "Seconds the moved ports stay routed to their previous owner (and out of the new owner's host file), so connections held on them live on; 'lab apply' after that hands them over. 0 hands them over at once.",
+        HelpName = "SECONDS",
+        DefaultValueFactory = _ => 60,
+        Validators =
+        {
+            r =>
+            {
+                if (r.GetValueOrDefault<int>() is < 0 or > Planning.PortMove.MaxQuarantineSeconds)
+                {
+                    r.AddError($"--quarantine must be 0 to {Planning.PortMove.MaxQuarantineSeconds} seconds, not {r.GetValueOrDefault<int>()}.");
+                }
+            },
+        },
+    };
     private static readonly Option<string?> s_failRouter = new("--fail-router")
     {
         Description = "With a two-router lab: hold long-lived connections from every host (a byte every 100 ms), remove this router (r1 or r2) half-way, and report per host the connections that survived and the longest stall. The router stays gone: 'lab down' afterwards.",
@@ -107,7 +123,7 @@ internal static class LabCommand
             ? DemoMatrixAsync(console, Options(p), Connections(p), ct)
             : DemoAsync(console, Options(p), Connections(p), ct), ct));
 
-        var replan = new Command("replan", "Apply an updated plan while connections stay open: ports that do not move keep working, and no reply reaches the wrong host.") { s_addHost, s_removeHost, s_state };
+        var replan = new Command("replan", "Apply an updated plan while connections stay open: ports that do not move keep working, ports that move stay with their previous owner for --quarantine seconds (then 'lab apply' hands them over), and no reply reaches the wrong host.") { s_addHost, s_removeHost, s_quarantine, s_state };
         replan.SetAction((p, ct) => Run(console, () =>
         {
             var path = p.GetValue(s_state)!;
@@ -119,7 +135,7 @@ internal static class LabCommand
             }
 
             var state = LabState.Load(path);
-            var (next, movement) = NetLab.Replan(state, add, remove, progress: Progress(console));
+            var (next, movement) = NetLab.Replan(state, add, remove, progress: Progress(console), quarantineSeconds: p.GetValue(s_quarantine), clock: console.Clock);
             next.Save(path);
             console.Out.MarkupLine($"[green]Re-planned[/] to generation {movement.Generation}: {movement.MovedPorts} of {movement.PreviouslyOwnedPorts} owned ports moved.");
             var moved = new Table().AddColumns("host", "ports before", "after", "kept", "released", "acquired");
@@ -136,6 +152,22 @@ internal static class LabCommand
 
             console.Out.Write(moved);
             Show(console, next);
+            QuarantineNotes.Write(console, movement.Quarantined, console.Now, toStderr: false, "portshare lab apply");
+            return Task.FromResult(ExitCodes.Success);
+        }));
+
+        var apply = new Command("apply", "Apply the lab's plan again as it holds now: the router, then every host. After a re-plan's quarantine, this hands the moved ports to their new owners (and removes departed hosts).") { s_state };
+        apply.SetAction((p, ct) => Run(console, () =>
+        {
+            var path = p.GetValue(s_state)!;
+            var next = NetLab.Apply(LabState.Load(path), Progress(console), console.Clock);
+            next.Save(path);
+            Show(console, next);
+            var waiting = NetLab.PlanOf(next).At(console.Now).Quarantined;
+            QuarantineNotes.Write(console, waiting, console.Now, toStderr: false, "portshare lab apply");
+            console.Out.MarkupLine(waiting.Count == 0
+                ? "[green]Applied:[/] every moved port is with its new owner."
+                : $"[green]Applied[/]; {waiting.Count} move(s) still in quarantine.");
             return Task.FromResult(ExitCodes.Success);
         }));
 
@@ -145,6 +177,7 @@ internal static class LabCommand
         command.Subcommands.Add(down);
         command.Subcommands.Add(demo);
         command.Subcommands.Add(replan);
+        command.Subcommands.Add(apply);
         command.Subcommands.Add(LabDoctorCommand.Create(console, s_state));
         return command;
     }
@@ -345,7 +378,14 @@ internal static class LabCommand
         {
             var r = NetLab.ShowHost(state, h);
             var ok = r.ConntrackExempt && r.AddressesPresent.Values.All(v => v);
-            console.Out.MarkupLine($"  {h.EscapeMarkup()}: slice {string.Join(", ", r.Slices.Slices.Select(s => s.Ports)).EscapeMarkup()}, ip_local_port_range {r.PortRange.EscapeMarkup()}, {(ok ? "[green]egress IP on lo, untracked[/]" : "[red]setup incomplete[/]")}");
+            var slice = r.Slices.Slices.Count == 0 ? "no usable ports yet" : string.Join(", ", r.Slices.Slices.Select(s => s.Ports));
+            var coming = string.Join(", ", r.Slices.Quarantine.Where(q => q.To == h).Select(q => $"{q.Ports} after {Planning.QuarantinedPorts.FormatTime(q.Until, console.Now)}"));
+            console.Out.MarkupLine($"  {h.EscapeMarkup()}: slice {slice.EscapeMarkup()}{(coming.Length > 0 ? $" (then {coming.EscapeMarkup()})" : string.Empty)}, ip_local_port_range {r.PortRange.EscapeMarkup()}, {(ok ? "[green]egress IP on lo, untracked[/]" : "[red]setup incomplete[/]")}");
+        }
+
+        foreach (var h in state.Departing)
+        {
+            console.Out.MarkupLine($"  {h.EscapeMarkup()}: [yellow]departing[/]: removed from the plan, still gets the replies of its open connections until its quarantine ends");
         }
     }
 
@@ -357,7 +397,7 @@ internal static class LabCommand
         {
             table.AddRow(
                 h.Host.EscapeMarkup(),
-                string.Join(", ", h.Slice),
+                h.WaitingUntil is { } until ? $"(in quarantine until {Planning.QuarantinedPorts.FormatTime(until, console.Now)})" : string.Join(", ", h.Slice),
                 h.Attempted.ToString(CultureInfo.InvariantCulture),
                 h.DistinctPorts.ToString(CultureInfo.InvariantCulture),
                 $"{h.Ok}/{h.Attempted}",

@@ -18,7 +18,7 @@ internal static class LabDoctorCommand
         {
             RoutingOptions.RequireRoot();
             var lab = LabState.Load(p.GetValue(state)!);
-            var results = LabDoctor.Run(lab);
+            var results = LabDoctor.Run(lab, console.Now);
             var passed = results.All(r => r.Result.Passed);
             if (p.GetValue(s_json))
             {

@@ -76,7 +76,7 @@ internal static class PingCommand
     private static async Task<int> RunAsync(CliConsole console, ParseResult p, CancellationToken ct)
     {
         var destination = await ResolveAsync(p.GetRequiredValue(s_destination), ct).ConfigureAwait(false);
-        var (egress, ranges, from) = Slice(p, destination.AddressFamily);
+        var (egress, ranges, from) = Slice(p, destination.AddressFamily, console.Now);
         var count = p.GetValue(s_count);
         var interval = TimeSpan.FromSeconds(p.GetValue(s_interval));
         var timeout = TimeSpan.FromSeconds(p.GetValue(s_timeout));
@@ -170,7 +170,7 @@ internal static class PingCommand
     }
 
     /// <summary>The egress address and every range of this host's slice on it, for the destination's family.</summary>
-    private static (IPAddress Egress, IReadOnlyList<PortRange> Ranges, string From) Slice(ParseResult p, AddressFamily family)
+    private static (IPAddress Egress, IReadOnlyList<PortRange> Ranges, string From) Slice(ParseResult p, AddressFamily family, DateTimeOffset now)
     {
         var egress = p.GetValue(s_egress);
         var slices = p.GetValue(s_slice) ?? [];
@@ -200,7 +200,7 @@ internal static class PingCommand
                 throw new UsageException("--plan and --host go together: --plan PLAN.json --host NAME.");
             }
 
-            mine = Doctor.HostSlices.From(PlanFile.Load(plan), host);
+            mine = Doctor.HostSlices.From(PlanFile.Load(plan), host, now);
             from = $"plan {plan}, host {host}";
         }
         else

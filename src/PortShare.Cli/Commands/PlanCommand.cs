@@ -61,14 +61,31 @@ internal static class PlanCommand
         private static readonly Option<string?> s_output = OutputOption();
         private static readonly Option<bool> s_compact = new("--compact") { Description = "Re-plan from scratch (one range per host) instead of keeping ports in place; moves more ports." };
         private static readonly Option<string?> s_history = HistoryOption("Append the new plan to this history file.");
-        private static readonly Option<DateTimeOffset?> s_effective = TimeOption("--effective", "When the new plan takes effect, for the history (ISO 8601; default now).");
+        private static readonly Option<DateTimeOffset?> s_effective = TimeOption("--effective", "When the new plan takes effect, for the history and as the time of its moves (ISO 8601; default now).");
+        private static readonly Option<int> s_quarantine = new("--quarantine")
+        {
+            Description = $"Seconds a moved port stays routed to its previous owner (and out of the new owner's host file), so connections on it live on: at least the hosts' TIME_WAIT. 0 hands ports over at once. At most {PortMove.MaxQuarantineSeconds}.",
+            HelpName = "SECONDS",
+            DefaultValueFactory = _ => 60,
+            Validators =
+            {
+                r =>
+                {
+                    if (r.GetValueOrDefault<int>() is < 0 or > PortMove.MaxQuarantineSeconds)
+                    {
+                        r.AddError($"--quarantine must be 0 to {PortMove.MaxQuarantineSeconds} seconds, not {r.GetValueOrDefault<int>()}.");
+                    }
+                },
+            },
+        };
+
         private static readonly Option<bool> s_json = JsonOption();
 
         public static Command Create(CliConsole console)
         {
-            var command = new Command("update", "Re-plan for a changed spec, keeping each remaining host's ports where possible; print the ports moved per host.")
+            var command = new Command("update", "Re-plan for a changed spec, keeping each remaining host's ports where possible; print the ports moved per host. Moved ports stay with their previous owner for --quarantine seconds.")
             {
-                s_spec, s_previous, s_output, s_compact, s_history, s_effective, s_json,
+                s_spec, s_previous, s_output, s_compact, s_quarantine, s_history, s_effective, s_json,
             };
             command.SetAction((parse, ct) => CommandRunner.RunAsync(console, () => Task.FromResult(Run(console, parse))));
             return command;
@@ -79,18 +96,23 @@ internal static class PlanCommand
             var previous = PlanFile.Load(parse.GetValue(s_previous)!);
             var spec = PlanFile.LoadSpec(parse.GetValue(s_spec)!);
             var strategy = parse.GetValue(s_compact) ? ReplanStrategy.Compact : ReplanStrategy.KeepPorts;
-            var (plan, movement) = Planner.Replan(previous, spec, strategy);
+
+            // The moves happen when the plan takes effect: quarantines running then carry over, those over are dropped.
+            var now = parse.GetValue(s_effective) ?? console.Now;
+            var (plan, movement) = Planner.Replan(previous, spec, strategy, now, parse.GetValue(s_quarantine));
             WarnShortfalls(console, spec, plan);
             var output = parse.GetValue(s_output);
             var json = parse.GetValue(s_json);
-            Save(console, plan, output, parse.GetValue(s_history), parse.GetValue(s_effective), [parse.GetValue(s_spec)!, parse.GetValue(s_previous)!]);
+            Save(console, plan, output, parse.GetValue(s_history), now, [parse.GetValue(s_spec)!, parse.GetValue(s_previous)!]);
             if (json && output is not null)
             {
                 console.RawOut.WriteLine(JsonSerializer.Serialize(movement, PlanningJsonContext.Default.MovementReport));
             }
             else if (!json)
             {
-                WriteMovement(output is null ? console.Error : console.Out, movement);
+                var target = output is null ? console.Error : console.Out;
+                WriteMovement(target, movement);
+                QuarantineNotes.Write(console, movement.Quarantined, now, toStderr: false, target: target);
             }
 
             return ExitCodes.Success;
@@ -119,7 +141,9 @@ internal static class PlanCommand
             var plan = PlanFile.Load(parse.GetValue(s_plan)!);
             var host = parse.GetValue(s_host);
             var all = parse.GetValue(s_all);
-            var report = CapacityReport.Create(plan, host is not null ? s => string.Equals(s.Host, host, StringComparison.Ordinal) : all ? static _ => true : static _ => false);
+            var now = console.Now;
+            var report = CapacityReport.Create(plan, host is not null ? s => string.Equals(s.Host, host, StringComparison.Ordinal) : all ? static _ => true : static _ => false)
+                with { Quarantined = plan.At(now).Quarantined };
             if (host is not null && report.Egress.All(e => e.Slices.Count == 0))
             {
                 throw new PlanLookupException($"Host '{host}' has no slice in the plan (generation {plan.Generation}).");
@@ -132,6 +156,7 @@ internal static class PlanCommand
             else
             {
                 WriteReport(console.Out, report);
+                QuarantineNotes.Write(console, report.Quarantined, now, toStderr: false);
             }
 
             return ExitCodes.Success;
@@ -202,7 +227,7 @@ internal static class PlanCommand
 
         public static Command Create(CliConsole console)
         {
-            var command = new Command("slice", "Print a host's ports on an egress IP as LO-HI, one range per line (for scripts and 'connect').")
+            var command = new Command("slice", "Print a host's usable ports on an egress IP as LO-HI, one range per line (for scripts and 'connect'); ports still in quarantine for their previous owner are left out.")
             {
                 s_plan, s_host, s_egress, s_json,
             };
@@ -230,14 +255,19 @@ internal static class PlanCommand
                 };
             }
 
+            // What the host may use now (its host file): an error naming the quarantine when nothing is usable yet.
+            var now = console.Now;
+            var file = plan.HostFile(host, now);
+            var ranges = file.For(slice.Egress).Ports.Ranges;
+            QuarantineNotes.Write(console, plan.At(now).Quarantined.Where(q => q.To == host && q.Egress.Equals(slice.Egress)), now, toStderr: true);
             if (parse.GetValue(s_json))
             {
-                var record = new HostSlice { Host = slice.Host, NextHop = slice.NextHop, Ranges = slice.Ranges };
+                var record = new HostSlice { Host = slice.Host, NextHop = slice.NextHop, Ranges = ranges };
                 console.RawOut.WriteLine(JsonSerializer.Serialize(record, PlanningJsonContext.Default.HostSlice).ReplaceLineEndings(string.Empty));
             }
             else
             {
-                foreach (var r in slice.Ranges)
+                foreach (var r in ranges)
                 {
                     console.RawOut.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{r.Low}-{r.High}"));
                 }
@@ -281,10 +311,10 @@ internal static class PlanCommand
         {
             var endpoint = parse.GetValue(s_endpoint)!;
             var port = (ushort)endpoint.Port;
-            var at = parse.GetValue(s_at) ?? DateTimeOffset.UtcNow;
+            var at = parse.GetValue(s_at) ?? console.Now;
             var answer = parse.GetValue(s_history) is { } history
                 ? PlanHistory.Load(history).Who(endpoint.Address, port, at)
-                : WhoAnswer.From(PlanFile.Load(parse.GetValue(s_plan)!), endpoint.Address, port);
+                : WhoAnswer.From(PlanFile.Load(parse.GetValue(s_plan)!), endpoint.Address, port, at);
             if (parse.GetValue(s_json))
             {
                 console.RawOut.WriteLine(JsonSerializer.Serialize(answer, PlanningJsonContext.Default.WhoAnswer).ReplaceLineEndings(string.Empty));
@@ -296,6 +326,7 @@ internal static class PlanCommand
                     : "no plan";
                 var what = answer.Status switch
                 {
+                    OwnerStatus.Owned when answer.QuarantinedUntil is { } until => $"host {answer.Host} (next hop {answer.NextHop}; in quarantine until {until.UtcDateTime:yyyy-MM-ddTHH:mm:ssZ}, moving to {answer.MovingTo ?? "the spare pool"})",
                     OwnerStatus.Owned => $"host {answer.Host} (next hop {answer.NextHop})",
                     OwnerStatus.Spare => "nobody: the port was in the spare pool",
                     OwnerStatus.Reserved => "nobody: the port was reserved",
@@ -401,7 +432,7 @@ internal static class PlanCommand
                 throw new UsageException($"-o and --history are the same file ({output}): the plan and its history are different files.");
             }
 
-            PlanHistory.LoadOrEmpty(history).Append(plan, effective ?? DateTimeOffset.UtcNow).Save(history, inputs);
+            PlanHistory.LoadOrEmpty(history).Append(plan, effective ?? console.Now).Save(history, inputs);
         }
 
         if (output is null)
@@ -548,8 +579,11 @@ internal static class PlanCommand
         }
 
         var share = movement.PreviouslyOwnedPorts > 0 ? (double)movement.MovedPorts / movement.PreviouslyOwnedPorts : 0;
+        var then = movement.Quarantined.Count > 0
+            ? "moved ports stay routed to their previous owner until their quarantine ends: apply the new plan now (router apply, host apply), and again after the quarantine to hand them over."
+            : movement.MovedPorts > 0 ? "connections on moved ports break when the new plan is applied (no quarantine)." : "nothing to hand over.";
         console.MarkupLine(string.Create(CultureInfo.InvariantCulture,
-            $"moved {movement.MovedPorts} of {movement.PreviouslyOwnedPorts} owned ports ({share:P1}); connections on moved ports break when the new plan is applied."));
+            $"moved {movement.MovedPorts} of {movement.PreviouslyOwnedPorts} owned ports ({share:P1}); {then}"));
 
         static string N(int n) => n.ToString(CultureInfo.InvariantCulture);
     }

@@ -185,8 +185,11 @@ internal static class RouterCommand
     private static int Apply(CliConsole console, ParseResult p)
     {
         // The plan file is parsed and validated once here; the router checks the slices once more as routes, and nothing else.
+        // Ports still in quarantine are routed to their previous owner; an apply after the quarantine hands them over.
         var plan = Planning.PlanFile.Load(p.GetRequiredValue(s_plan).FullName);
-        var routes = PlanRoutes.From(plan);
+        var now = console.Now;
+        var at = plan.At(now);
+        var routes = PlanRoutes.From(at);
         var dry = p.GetValue(s_dryRun);
         if (!dry)
         {
@@ -201,6 +204,7 @@ internal static class RouterCommand
         }
 
         Report(console, change, dry, "applied");
+        QuarantineNotes.Write(console, at.Quarantined, now, toStderr: dry);
         return ExitCodes.Success;
     }
 

@@ -62,14 +62,14 @@ internal static class StatusCommand
         };
         command.SetAction((parseResult, ct) => CommandRunner.RunAsync(console, () =>
         {
-            var (slices, local) = ResolveSlices(parseResult);
+            var (slices, local) = ResolveSlices(parseResult, console.Now);
             return RunAsync(console, slices, local, parseResult.GetValue(s_json), parseResult.GetValue(s_watch), CurrentNamespace.Instance, ct);
         }));
         return command;
     }
 
     /// <summary>--slice (repeatable), or every range of --plan/--host, or every range of this host's host file: one row per range.</summary>
-    private static (IReadOnlyList<PortRange> Slices, IPAddress? Local) ResolveSlices(ParseResult parse)
+    private static (IReadOnlyList<PortRange> Slices, IPAddress? Local) ResolveSlices(ParseResult parse, DateTimeOffset now)
     {
         var given = parse.GetValue(s_slice) ?? [];
         var local = parse.GetValue(s_localAddress);
@@ -85,7 +85,7 @@ internal static class StatusCommand
             throw new UsageException("--plan and --host go together: --plan PLAN.json --host NAME.");
         }
 
-        var file = plan is null ? HostSliceFile.Load() : Planning.PlanFile.Load(plan).HostFile(host!);
+        var file = plan is null ? HostSliceFile.Load() : Planning.PlanFile.Load(plan).HostFile(host!, now);
         var mine = file.Slices.Where(s => local is null || s.Egress.Equals(local)).ToList();
         if (mine.Count == 0)
         {

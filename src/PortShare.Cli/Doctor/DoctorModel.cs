@@ -55,11 +55,11 @@ internal sealed record HostSlices(string Host, IReadOnlyDictionary<IPAddress, IR
             .ToDictionary(g => g.Key, g => (IReadOnlyList<PortRange>)g.SelectMany(s => s.Ports.Ranges).OrderBy(r => r.Low).ToList()));
     }
 
-    /// <summary>The slices of <paramref name="host"/> in a plan.</summary>
-    public static HostSlices From(Planning.Plan plan, string host)
+    /// <summary>The slices of <paramref name="host"/> in a plan at <paramref name="now"/> (none of its ports still in quarantine).</summary>
+    public static HostSlices From(Planning.Plan plan, string host, DateTimeOffset now)
     {
         ArgumentNullException.ThrowIfNull(plan);
-        return From(plan.HostFile(host));
+        return From(plan.HostFile(host, now));
     }
 
     public static string Format(IEnumerable<PortRange> ranges) => string.Join(", ", ranges);

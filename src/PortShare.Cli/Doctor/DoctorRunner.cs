@@ -9,7 +9,7 @@ namespace PortShare.Cli.Doctor;
 internal static class DoctorRunner
 {
     /// <summary>The host checks: slices from <paramref name="planPath"/> and <paramref name="host"/>, or from the host file.</summary>
-    public static DoctorResult Host(IHostDoctorFacts facts, string? planPath, string? host, string? hostFilePath, string? netns)
+    public static DoctorResult Host(IHostDoctorFacts facts, string? planPath, string? host, string? hostFilePath, string? netns, DateTimeOffset now)
     {
         ArgumentNullException.ThrowIfNull(facts);
         var file = ReadHostFile(hostFilePath);
@@ -17,7 +17,7 @@ internal static class DoctorRunner
         if (planPath is not null && host is not null)
         {
             var plan = PlanFile.Load(planPath);
-            var slices = HostSlices.From(plan, host);
+            var slices = HostSlices.From(plan, host, now);
             // Plan.HostFile names the plan's hosts when this one is not among them.
             return HostChecks.Run(facts, slices, file, planPath, $"portshare host apply {planPath} --host {host}{where}");
         }
@@ -37,12 +37,12 @@ internal static class DoctorRunner
         return new DoctorResult("host", "(not set up)", checks);
     }
 
-    /// <summary>The router checks for the plan at <paramref name="planPath"/>.</summary>
-    public static DoctorResult Router(IRouterDoctorFacts facts, string planPath, string? netns)
+    /// <summary>The router checks for the plan at <paramref name="planPath"/>, as it holds at <paramref name="now"/>.</summary>
+    public static DoctorResult Router(IRouterDoctorFacts facts, string planPath, string? netns, DateTimeOffset now)
     {
         ArgumentNullException.ThrowIfNull(facts);
         var plan = PlanFile.Load(planPath);
-        var routes = PlanRoutes.From(plan);
+        var routes = PlanRoutes.From(plan, now);
         RouteValidation.ThrowIfInvalid(routes);
         var apply = $"portshare router apply {planPath}{(netns is null ? string.Empty : " --netns " + netns)}";
         return RouterChecks.Run(facts, routes, apply, plan.Generation, netns ?? "this router");

@@ -23,7 +23,7 @@ internal static class LabDoctor
         return Path.Combine(state.StateDir, host + ".json");
     }
 
-    public static IReadOnlyList<(DoctorResult Result, string NetnsRange)> Run(LabState state)
+    public static IReadOnlyList<(DoctorResult Result, string NetnsRange)> Run(LabState state, DateTimeOffset now)
     {
         ArgumentNullException.ThrowIfNull(state);
         var plan = PlanPath(state);
@@ -31,14 +31,14 @@ internal static class LabDoctor
         var routerNs = LabTopology.RouterNs(state.Prefix);
         using (var facts = new SystemDoctorFacts(routerNs))
         {
-            results.Add((DoctorRunner.Router(facts, plan, routerNs), facts.NetnsRange.ToString()));
+            results.Add((DoctorRunner.Router(facts, plan, routerNs, now), facts.NetnsRange.ToString()));
         }
 
         foreach (var host in state.Hosts)
         {
             var ns = LabTopology.HostNs(state.Prefix, host);
             using var facts = new SystemDoctorFacts(ns);
-            var result = DoctorRunner.Host(facts, plan, host, HostFilePath(state, host), ns);
+            var result = DoctorRunner.Host(facts, plan, host, HostFilePath(state, host), ns, now);
             results.Add((result with { Subject = $"{host} ({ns})" }, facts.NetnsRange.ToString()));
         }
 

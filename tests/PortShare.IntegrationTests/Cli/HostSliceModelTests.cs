@@ -31,7 +31,7 @@ public sealed class HostSliceModelTests
         try
         {
             var (plan, host) = await MakeMultiRangePlanAsync(dir.FullName);
-            var expected = PlanFile.Load(plan).HostFile(host).For(s_egress).Ports;
+            var expected = PlanFile.Load(plan).HostFile(host, DateTimeOffset.UtcNow).For(s_egress).Ports;
 
             // plan slice: exactly those ranges.
             var slice = await CliRunner.RunInProcessAsync("plan", "slice", plan, "--host", host, "--egress", "192.0.2.1");
@@ -92,7 +92,7 @@ public sealed class HostSliceModelTests
         var plan = PlanFile.Load(p2);
         var host = new[] { "h1", "h2", "h3" }.FirstOrDefault(h =>
         {
-            var ports = plan.HostFile(h).For(s_egress).Ports;
+            var ports = plan.HostFile(h, DateTimeOffset.UtcNow).For(s_egress).Ports;
             return ports.Ranges.Count >= 2 && ports.Gaps().Any(g => g.Overlaps(new PortRange(40100, 40131)));
         });
         Assert.True(host is not null, $"the keep-ports re-plan left no host with several ranges around the reserved ports: {File.ReadAllText(p2)}");

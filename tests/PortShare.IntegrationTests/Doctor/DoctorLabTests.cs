@@ -92,7 +92,7 @@ public class DoctorLabTests
                 "arp_ignore", "fail", "sysctl -w net.ipv4.conf.all.arp_ignore=1"),
             new("a router route removed", true,
                 s => Proc.Check("ip", "-n", RouterNs(s), "route", "del", "192.0.2.1", "table", FirstHostTable(s)),
-                s => NetLab.RouterOf(s).Apply(PlanRoutes.From(NetLab.PlanOf(s))),
+                s => NetLab.RouterOf(s).Apply(PlanRoutes.From(NetLab.PlanOf(s), DateTimeOffset.UtcNow)),
                 "installed_matches_plan", "fail", "portshare router apply"),
             new("forwarding off on the router", true,
                 s => Sysctl(RouterNs(s), "net.ipv4.ip_forward", "0"),

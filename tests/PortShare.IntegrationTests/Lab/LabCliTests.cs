@@ -49,13 +49,32 @@ public class LabCliTests
             Assert.Equal(0, await CliApp.RunAsync(["lab", "up", "--hosts", "2", "--state", state], Console().Console));
             var (c, o, e) = Console();
             Assert.True(await CliApp.RunAsync(["lab", "test", "--connections", "20", "--state", state], c) == 0, o + e.ToString());
-            Assert.Equal(0, await CliApp.RunAsync(["lab", "replan", "--add-host", "--state", state], Console().Console));
+            (c, o, e) = Console();
+            Assert.Equal(0, await CliApp.RunAsync(["lab", "replan", "--add-host", "--state", state], c));
+            var replanned = System.Text.RegularExpressions.Regex.Replace(o.ToString(), @"\s+", " "); // unwrapped
+            Assert.Contains("quarantined for h1 until", replanned, StringComparison.Ordinal); // the default 60 s
+            Assert.Contains("run 'portshare lab apply' again after that to hand them to h3", replanned, StringComparison.Ordinal);
+
+            // h3's ports are all still in quarantine: it waits, the others pass.
             (c, o, e) = Console();
             Assert.True(await CliApp.RunAsync(["lab", "test", "--connections", "20", "--state", state], c) == 0, o + e.ToString());
             Assert.Contains("h3", o.ToString(), StringComparison.Ordinal);
+            Assert.Contains("quarantine", o.ToString(), StringComparison.Ordinal); // "(in quarantine until …)", wrapped in its cell
+            (c, o, e) = Console();
+            Assert.True(await CliApp.RunAsync(["lab", "apply", "--state", state], c) == 0, o + e.ToString());
+            Assert.Contains("still in quarantine", o.ToString(), StringComparison.Ordinal);
+            Assert.Equal(2, await CliApp.RunAsync(["lab", "replan", "--add-host", "--quarantine", "-1", "--state", state], Console().Console));
+
+            // Without a quarantine the new host gets what it takes from h1 and h2 at once (what it takes over from h3's
+            // ports is still in h3's predecessors' quarantine: that carries over).
+            Assert.Equal(0, await CliApp.RunAsync(["lab", "replan", "--add-host", "--quarantine", "0", "--state", state], Console().Console));
+            (c, o, e) = Console();
+            Assert.True(await CliApp.RunAsync(["lab", "test", "--connections", "20", "--state", state], c) == 0, o + e.ToString());
+            Assert.Contains("h4", o.ToString(), StringComparison.Ordinal);
             (c, o, _) = Console();
             Assert.Equal(0, await CliApp.RunAsync(["lab", "show", "--state", state], c));
-            Assert.Contains("198.51.100.10", o.ToString(), StringComparison.Ordinal);
+            Assert.Contains("198.51.100.14", o.ToString(), StringComparison.Ordinal);
+            Assert.Contains("h3: slice no usable ports yet", o.ToString(), StringComparison.Ordinal);
             Assert.Equal(2, await CliApp.RunAsync(["lab", "replan", "--state", state], Console().Console));
         }
         finally

@@ -29,7 +29,7 @@ public sealed class FleetSizeRouterTests
 
         var plan = Planner.Create(Spec(Hosts));
         var router = new Router(new NetTools(ns.Name), new RouterOptions { Backend = backend, Uplinks = ["d1"] });
-        var first = router.Apply(PlanRoutes.From(plan), generation: plan.Generation);
+        var first = router.Apply(PlanRoutes.From(plan, DateTimeOffset.UtcNow), generation: plan.Generation);
         Assert.False(first.IsEmpty);
         Assert.Equal(plan.Assignments().Sum(a => a.Ranges.Count), router.Show().Count);
         var status = router.Status();
@@ -38,7 +38,7 @@ public sealed class FleetSizeRouterTests
         // One host more: a keep-ports re-plan moves few ports, and applying it touches only what differs.
         var (next, movement) = Planner.Replan(plan, Spec(Hosts + 1));
         Assert.True(movement.MovedPorts < movement.PreviouslyOwnedPorts / 100, $"{movement.MovedPorts} of {movement.PreviouslyOwnedPorts} ports moved");
-        var second = router.Apply(PlanRoutes.From(next), generation: next.Generation);
+        var second = router.Apply(PlanRoutes.From(next, DateTimeOffset.UtcNow), generation: next.Generation);
         var ipChanges = second.Add.Values.Sum(l => l.Count) + second.Delete.Values.Sum(l => l.Count);
         Assert.True(ipChanges < 50, $"{ipChanges} ip rule/route commands for a one-host re-plan");
         if (backend == RouterBackend.Netdev)
@@ -48,7 +48,7 @@ public sealed class FleetSizeRouterTests
         }
 
         Assert.Equal(next.Assignments().Sum(a => a.Ranges.Count), router.Show().Count);
-        Assert.True(router.Apply(PlanRoutes.From(next), generation: next.Generation).IsEmpty);
+        Assert.True(router.Apply(PlanRoutes.From(next, DateTimeOffset.UtcNow), generation: next.Generation).IsEmpty);
 
         router.Remove();
         Assert.Empty(router.Show());

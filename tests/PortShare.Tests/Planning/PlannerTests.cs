@@ -39,12 +39,12 @@ public class PlannerTests
         Assert.True(web1.Ranges.Count >= 2);
 
         // The one function every consumer uses gives the exact ranges, never a joined range over the reserved ports.
-        var ports = plan.HostFile("web-1").For(s_v4).Ports;
+        var ports = plan.HostFile("web-1", DateTimeOffset.UtcNow).For(s_v4).Ports;
         Assert.Equal(web1.Ranges, ports.Ranges);
         Assert.False(ports.Contains(40002));
         Assert.Contains(ports.Gaps(), g => g.Contains(reserved));
-        Assert.Equal(plan.Generation, plan.HostFile("web-1").PlanGeneration);
-        Assert.Throws<PlanLookupException>(() => plan.HostFile("nobody"));
+        Assert.Equal(plan.Generation, plan.HostFile("web-1", DateTimeOffset.UtcNow).PlanGeneration);
+        Assert.Throws<PlanLookupException>(() => plan.HostFile("nobody", DateTimeOffset.UtcNow));
     }
 
     [Fact]
