@@ -12,9 +12,37 @@ internal static class FleetCommand
     private static readonly Argument<FileInfo> s_spec = new("SPEC.json") { Description = "The fleet spec: unit_size (a power of two), min_units, quarantine_seconds, lease_ttl_seconds, usable_range, reserved, egress[{address, usable_range, reserved}]." };
     private static readonly Option<bool> s_json = new("--json") { Description = "Print JSON (snake_case) instead of a table." };
 
-    public static Option<string> Etcd() => new("--etcd") { Description = "The etcd endpoints, comma-separated URLs (e.g. http://127.0.0.1:2379).", Required = true };
+    public static Option<string> Etcd() => new("--etcd")
+    {
+        Description = "The etcd endpoints, comma-separated URLs with their port (e.g. http://127.0.0.1:2379, or every member of a cluster).",
+        Required = true,
+        Validators =
+        {
+            r =>
+            {
+                if (r.GetValueOrDefault<string>() is { } v && !EtcdFleet.TryParseEndpoints(v, out _, out var error))
+                {
+                    r.AddError(error);
+                }
+            },
+        },
+    };
 
-    public static Option<string> Prefix() => new("--prefix") { Description = "The key prefix of the pool.", DefaultValueFactory = _ => FleetKeys.DefaultPrefix };
+    public static Option<string> Prefix() => new("--prefix")
+    {
+        Description = "The key prefix of the pool.",
+        DefaultValueFactory = _ => FleetKeys.DefaultPrefix,
+        Validators =
+        {
+            r =>
+            {
+                if (r.GetValueOrDefault<string>() is { } v && (v.Length == 0 || v.Any(c => char.IsWhiteSpace(c) || char.IsControl(c))))
+                {
+                    r.AddError($"--prefix '{v}' is not a key prefix: give a non-empty prefix without spaces, e.g. {FleetKeys.DefaultPrefix}.");
+                }
+            },
+        },
+    };
 
     private static readonly Argument<string?> s_host = new("HOST") { Description = "The host to drain.", Arity = ArgumentArity.ZeroOrOne };
     private static readonly Option<string?> s_egress = new("--egress") { Description = "Drain this egress address instead of a host." };
