@@ -151,7 +151,8 @@ public sealed class FleetAgent
         {
             try
             {
-                await Task.Delay(interval, stop).ConfigureAwait(false);
+                // Wake at the local deadline if it comes before the next round: it must not wait for a keep-alive.
+                await Task.Delay(NextWait(interval), stop).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {
@@ -165,9 +166,22 @@ public sealed class FleetAgent
     }
 
     /// <summary>One round: keep-alive, deadline, drain orders, missing units, releases of drained units.</summary>
-    internal async Task TickAsync(CancellationToken cancellationToken)
+    internal async Task TickAsync(CancellationToken stop)
     {
         var sent = Stopwatch.GetTimestamp();
+
+        // A call to etcd can hang until its own deadline (seconds), past the local one: give up on it at the local
+        // deadline, so that the host stops new connections on time whatever etcd does.
+        using var atDeadline = CancellationTokenSource.CreateLinkedTokenSource(stop);
+        lock (_lock)
+        {
+            if (!_pastDeadline)
+            {
+                atDeadline.CancelAfter(DeadlineLeft() > TimeSpan.Zero ? DeadlineLeft() : TimeSpan.Zero);
+            }
+        }
+
+        var cancellationToken = atDeadline.Token;
         try
         {
             var ttl = await _fleet.KeepAliveAsync([_leases!.Owner, _leases.Hold], cancellationToken).ConfigureAwait(false);
@@ -187,6 +201,10 @@ public sealed class FleetAgent
 
                     _connected = true;
                     _pastDeadline = false;
+                    if (DeadlineLeft() > TimeSpan.Zero)
+                    {
+                        atDeadline.CancelAfter(DeadlineLeft());
+                    }
                 }
             }
 
@@ -206,9 +224,21 @@ public sealed class FleetAgent
                 _connected = false;
             }
         }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
         {
             return;
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or FleetException && atDeadline.IsCancellationRequested)
+        {
+            lock (_lock)
+            {
+                if (_connected)
+                {
+                    _log($"etcd at {_fleet.Endpoints} did not answer before the local deadline.");
+                }
+
+                _connected = false;
+            }
         }
 
         lock (_lock)
@@ -221,6 +251,15 @@ public sealed class FleetAgent
         }
 
         Serve();
+    }
+
+    private TimeSpan NextWait(TimeSpan interval)
+    {
+        lock (_lock)
+        {
+            var left = DeadlineLeft();
+            return _pastDeadline || left >= interval ? interval : left > TimeSpan.Zero ? left : TimeSpan.Zero;
+        }
     }
 
     private TimeSpan Margin => _options.Margin ?? TimeSpan.FromSeconds(Math.Max(1, _pool.LeaseTtlSeconds / 4.0));
