@@ -208,6 +208,11 @@ public sealed partial class EtcdFleet : IDisposable
         {
             throw new OperationCanceledException($"The call to etcd at {Endpoints} was cancelled.", ex);
         }
+        catch (RpcException ex) when (ex.Status.DebugException is HttpProtocolException or HttpRequestException or IOException)
+        {
+            // The connection broke under the call (no answer to a ping, a GOAWAY): that is etcd lost, not a refusal.
+            throw new FleetException($"The connection to etcd at {Endpoints} was lost ({ex.Status.DebugException.Message.TrimEnd('.')}); check that etcd is running and reachable.", ex);
+        }
         catch (RpcException ex)
         {
             throw new FleetException($"etcd at {Endpoints} refused the request: {ex.Status.StatusCode} {ex.Status.Detail}", ex);
