@@ -139,11 +139,20 @@ public sealed class FleetAgent
     public async Task RunAsync(CancellationToken stop)
     {
         using var lockFile = LockState();
-        var view = await _fleet.ReadAsync(stop).ConfigureAwait(false);
-        _pool = view.Pool!;
-        CheckFamilies();
-        await StartLeasesAsync(view, stop).ConfigureAwait(false);
-        await ClaimMissingAsync(stop).ConfigureAwait(false);
+        try
+        {
+            var view = await _fleet.ReadAsync(stop).ConfigureAwait(false);
+            _pool = view.Pool!;
+            CheckFamilies();
+            await StartLeasesAsync(view, stop).ConfigureAwait(false);
+            await ClaimMissingAsync(stop).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is FleetException or OperationCanceledException)
+        {
+            WithdrawStaleHostFile();
+            throw;
+        }
+
         Serve();
 
         var interval = TimeSpan.FromSeconds(Math.Max(0.5, _pool.LeaseTtlSeconds / 4.0));
@@ -163,6 +172,26 @@ public sealed class FleetAgent
         }
 
         await ShutdownAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// A start that failed (etcd unreachable, the name taken, …) proves no lease: the host file of a previous run must
+    /// not go on offering its ports, which etcd may give to another host once that run's leases end.
+    /// </summary>
+    private void WithdrawStaleHostFile()
+    {
+        try
+        {
+            if (_host.Current() is { } file && file.Host == _me.Host && file.Slices.Count > 0)
+            {
+                _host.Serve(new HostSliceFile { Host = _me.Host, Slices = [] }, []);
+                _log("The agent could not start: the host file of its previous run no longer offers any port.");
+            }
+        }
+        catch (Exception ex) when (ex is PortShareException or IOException or UnauthorizedAccessException)
+        {
+            _log($"The agent could not start, and could not empty the host file of its previous run either: {ex.Message}");
+        }
     }
 
     /// <summary>One round: keep-alive, deadline, drain orders, missing units, releases of drained units.</summary>

@@ -52,12 +52,28 @@ public sealed class AgentDeadlineTests : IDisposable
         }
     }
 
+    [Fact]
+    public async Task An_agent_that_cannot_start_leaves_no_port_in_the_host_file_of_its_previous_run()
+    {
+        // A previous run served 40000-40063 (then died); this start cannot reach etcd, so nothing proves the lease.
+        using var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        using var fleet = new EtcdFleet($"http://127.0.0.1:{((IPEndPoint)socket.LocalEndPoint!).Port}");
+        var host = new RecordingHost(new HostSliceFile { Host = "h1", Slices = [new EgressSlice(IPAddress.Parse("192.0.2.1"), PortSlice.Parse("40000-40063"))] });
+        var agent = new FleetAgent(fleet, host, new AgentOptions { Host = "h1", NextHops = [IPAddress.Parse("10.9.0.2")], StatePath = Path.Combine(_dir, "h1.agent") });
+
+        var ex = await Assert.ThrowsAsync<FleetException>(() => agent.RunAsync(TestContext.Current.CancellationToken));
+
+        Assert.Contains("is unreachable", ex.Message, StringComparison.Ordinal);
+        Assert.Empty(host.Current()!.Slices);
+    }
+
     /// <summary>Records what the agent serves, with the monotonic time of each change.</summary>
-    private sealed class RecordingHost : IAgentHost
+    private sealed class RecordingHost(HostSliceFile? current = null) : IAgentHost
     {
         private readonly ConcurrentQueue<(long At, bool Serving)> _served = new();
         private readonly SemaphoreSlim _changed = new(0);
-        private HostSliceFile? _current;
+        private HostSliceFile? _current = current;
 
         public void Serve(HostSliceFile serving, IReadOnlyCollection<IPAddress> egress)
         {
