@@ -109,7 +109,7 @@ internal static class FleetCommand
 
     private static Command CreateDrain(CliConsole console, Option<string> etcd, Option<string> prefix)
     {
-        var drain = new Command("drain", "Record a drain order for a host (or with --egress, an egress address): no new claims there, and its units show as draining. (The agent that releases them once their connections end is not built yet.)") { s_host, s_egress, s_cancel, etcd, prefix };
+        var drain = new Command("drain", "Record a drain order for a host (or with --egress, an egress address): its units show as draining, their agents stop new connections from them, release each into quarantine once its connections end (at most the agent's --drain-timeout) and claim nothing more there. --cancel withdraws the order and the agents claim again.") { s_host, s_egress, s_cancel, etcd, prefix };
         drain.SetAction((p, ct) => CommandRunner.RunAsync(console, async () =>
         {
             var host = p.GetValue(s_host);
