@@ -72,6 +72,9 @@ public sealed class MetricsEndpointTests : IDisposable
 
         Assert.Equal(0, await agent.StopAsync());
         Assert.Equal(0, await follow.StopAsync());
+
+        // Stopping the follower leaves the routes; remove them, and the router's saved state in /run with them.
+        Assert.Equal(0, (await CliRunner.RunInProcessAsync("router", "remove", "--netns", routerNs.Name)).ExitCode);
     }
 
     private static async Task<string> ScrapeUntilAsync(HttpClient http, string prefix, Func<string, bool> done)
