@@ -184,7 +184,8 @@ public sealed class FleetAgent
         {
             if (_host.Current() is { } file && file.Host == _me.Host && file.Slices.Count > 0)
             {
-                _host.Serve(new HostSliceFile { Host = _me.Host, Slices = [] }, []);
+                // The addresses stay: the previous run's live connections still use them.
+                _host.Serve(new HostSliceFile { Host = _me.Host, Slices = [] }, [.. file.Slices.Select(x => x.Egress).Distinct()]);
                 _log("The agent could not start: the host file of its previous run no longer offers any port.");
             }
         }

@@ -66,6 +66,9 @@ public sealed class AgentDeadlineTests : IDisposable
 
         Assert.Contains("is unreachable", ex.Message, StringComparison.Ordinal);
         Assert.Empty(host.Current()!.Slices);
+
+        // The egress address stays set up: the previous run's live connections still use it.
+        Assert.Equal([IPAddress.Parse("192.0.2.1")], host.LastEgress);
     }
 
     /// <summary>Records what the agent serves, with the monotonic time of each change.</summary>
@@ -75,9 +78,12 @@ public sealed class AgentDeadlineTests : IDisposable
         private readonly SemaphoreSlim _changed = new(0);
         private HostSliceFile? _current = current;
 
+        public IReadOnlyCollection<IPAddress> LastEgress { get; private set; } = [];
+
         public void Serve(HostSliceFile serving, IReadOnlyCollection<IPAddress> egress)
         {
             _current = serving;
+            LastEgress = egress;
             _served.Enqueue((Stopwatch.GetTimestamp(), serving.Slices.Count > 0));
             _changed.Release();
         }
