@@ -15,14 +15,17 @@ internal static class EtcdChannel
 {
     public static GrpcChannel Create(IReadOnlyList<Uri> endpoints, Func<SocketsHttpConnectionContext, CancellationToken, ValueTask<Stream>>? connect)
     {
+        // etcd closes a connection (GOAWAY ENHANCE_YOUR_CALM) whose client pings more often than its
+        // --grpc-keepalive-min-time (5 s by default), or at all while no call is open: ping only during calls (a watch
+        // is one), and half as often as that. A call without a watch has its own deadline.
         var handler = new SocketsHttpHandler
         {
             ConnectCallback = connect,
             ConnectTimeout = TimeSpan.FromSeconds(2),
             EnableMultipleHttp2Connections = true,
-            KeepAlivePingDelay = TimeSpan.FromSeconds(5),
+            KeepAlivePingDelay = TimeSpan.FromSeconds(10),
             KeepAlivePingTimeout = TimeSpan.FromSeconds(5),
-            KeepAlivePingPolicy = HttpKeepAlivePingPolicy.Always,
+            KeepAlivePingPolicy = HttpKeepAlivePingPolicy.WithActiveRequests,
         };
         var secure = endpoints[0].Scheme == "https";
         var options = new GrpcChannelOptions

@@ -42,16 +42,10 @@ public sealed partial class EtcdFleet : IDisposable
     /// </summary>
     public EtcdFleet(string endpoints, string prefix, Func<SocketsHttpConnectionContext, CancellationToken, ValueTask<Stream>>? connect)
     {
-        ArgumentException.ThrowIfNullOrWhiteSpace(endpoints);
-        var uris = new List<Uri>();
-        foreach (var url in endpoints.Split(','))
+        ArgumentNullException.ThrowIfNull(endpoints);
+        if (!TryParseEndpoints(endpoints, out var uris, out var error))
         {
-            if (!Uri.TryCreate(url.Trim(), UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https") || uri.Port <= 0)
-            {
-                throw new FleetException($"--etcd '{endpoints}': '{url}' is not an http:// or https:// URL with a port.");
-            }
-
-            uris.Add(uri);
+            throw new FleetException(error);
         }
 
         Endpoints = endpoints;
@@ -61,6 +55,55 @@ public sealed partial class EtcdFleet : IDisposable
         _client = new EtcdClient(invoker);
         _leases = new Lease.LeaseClient(invoker);
         _watch = new Watch.WatchClient(invoker);
+    }
+
+    /// <summary>
+    /// Parses <paramref name="endpoints"/>: one or more comma-separated <c>http://</c> or <c>https://</c> URLs, each
+    /// with its host and an explicit port (etcd's client port is not the scheme's default), all of one scheme.
+    /// </summary>
+    /// <returns>False with <paramref name="error"/> naming the bad URL and what it lacks.</returns>
+    public static bool TryParseEndpoints(string endpoints, out List<Uri> uris, out string error)
+    {
+        ArgumentNullException.ThrowIfNull(endpoints);
+        uris = [];
+        error = string.Empty;
+        if (string.IsNullOrWhiteSpace(endpoints))
+        {
+            error = "--etcd is empty: give the etcd client URL(s), e.g. http://127.0.0.1:2379 (several comma-separated for a cluster).";
+            return false;
+        }
+
+        foreach (var part in endpoints.Split(','))
+        {
+            var url = part.Trim();
+            if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https") || uri.Host.Length == 0)
+            {
+                error = $"--etcd '{endpoints}': '{url}' is not an http:// or https:// URL with a port (e.g. http://127.0.0.1:2379).";
+                return false;
+            }
+
+            if (!HasExplicitPort(url))
+            {
+                error = $"--etcd '{endpoints}': '{url}' has no port: write etcd's client port, e.g. {uri.Scheme}://{uri.Host}:2379.";
+                return false;
+            }
+
+            if (uri.AbsolutePath != "/" || uri.Query.Length > 0)
+            {
+                error = $"--etcd '{endpoints}': '{url}' has a path; give only scheme, host and port (e.g. {uri.Scheme}://{uri.Authority}).";
+                return false;
+            }
+
+            uris.Add(uri);
+        }
+
+        if (uris.Select(u => u.Scheme).Distinct().Count() > 1)
+        {
+            error = $"--etcd '{endpoints}': mixes http:// and https:// URLs; a cluster is reached one way.";
+            return false;
+        }
+
+        return true;
     }
 
     /// <summary>The etcd endpoints.</summary>
@@ -100,7 +143,8 @@ public sealed partial class EtcdFleet : IDisposable
         view.Reset(response.Kvs.Select(kv => KeyValuePair.Create(kv.Key.ToStringUtf8(), new FleetEntry(kv.Value.ToStringUtf8(), kv.ModRevision, kv.Lease))), response.Header.Revision);
         if (view.Get(Keys.Pool) is not { } record)
         {
-            throw new FleetException($"There is no pool at {Keys.Prefix} on {Endpoints}: create it with 'portshare fleet init SPEC.json --etcd {Endpoints}'.");
+            var prefix = Keys.Prefix == FleetKeys.DefaultPrefix ? string.Empty : $" --prefix {Keys.Prefix}";
+            throw new FleetException($"There is no pool at {Keys.Prefix} on {Endpoints}: create it with 'portshare fleet init SPEC.json --etcd {Endpoints}{prefix}'.");
         }
 
         _ = ParsePool(record.Value);
@@ -175,11 +219,16 @@ public sealed partial class EtcdFleet : IDisposable
         }
         catch (RpcException ex) when (ex.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded)
         {
-            throw new FleetException($"etcd at {Endpoints} is unreachable ({ex.Status.Detail}); check --etcd and that etcd is running.", ex);
+            throw new FleetException($"etcd at {Endpoints} is unreachable ({Cause(ex)}); check --etcd and that etcd is running.", ex);
         }
         catch (RpcException ex) when (ex.StatusCode is StatusCode.Cancelled)
         {
             throw new OperationCanceledException($"The call to etcd at {Endpoints} was cancelled.", ex);
+        }
+        catch (RpcException ex) when (ex.Status.DebugException is HttpProtocolException or HttpRequestException or IOException)
+        {
+            // The connection broke under the call (no answer to a ping, a GOAWAY): that is etcd lost, not a refusal.
+            throw new FleetException($"The connection to etcd at {Endpoints} was lost ({ex.Status.DebugException.Message.TrimEnd('.')}); check that etcd is running and reachable.", ex);
         }
         catch (RpcException ex)
         {
@@ -188,6 +237,33 @@ public sealed partial class EtcdFleet : IDisposable
     }
 
     internal static DateTime Deadline() => DateTime.UtcNow + s_callTimeout;
+
+    // gRPC's detail for a refused connection is "Error connecting to subchannel." and for a timeout nothing: the socket
+    // error underneath says what happened.
+    private static string Cause(RpcException ex)
+    {
+        for (var e = ex.Status.DebugException; e is not null; e = e.InnerException)
+        {
+            if (e is System.Net.Sockets.SocketException s)
+            {
+                return s.Message;
+            }
+        }
+
+        return ex.StatusCode == StatusCode.DeadlineExceeded
+            ? $"no answer within {s_callTimeout.TotalSeconds:F0} s"
+            : ex.Status.Detail.Length > 0 ? ex.Status.Detail.TrimEnd('.') : ex.StatusCode.ToString();
+    }
+
+    private static bool HasExplicitPort(string url)
+    {
+        // Uri fills in the scheme's default port, so look at the authority as written: "host:port" or "[v6]:port".
+        var rest = url[(url.IndexOf("://", StringComparison.Ordinal) + 3)..];
+        var end = rest.IndexOfAny(['/', '?', '#']);
+        var authority = end < 0 ? rest : rest[..end];
+        var colon = authority.LastIndexOf(':');
+        return colon > authority.LastIndexOf(']') && colon < authority.Length - 1 && authority[(colon + 1)..].All(char.IsAsciiDigit);
+    }
 
     internal static ByteString Bytes(string s) => ByteString.CopyFromUtf8(s);
 }

@@ -186,32 +186,37 @@ public sealed partial class FleetAgent
     public async Task RunAsync(CancellationToken stop)
     {
         using var lockFile = LockState();
-        var view = await _fleet.ReadAsync(stop).ConfigureAwait(false);
-        _pool = view.Pool!;
-        CheckFamilies();
-        // A host file left by an earlier run (or by 'host apply') says which units this host used: claim those first.
-        foreach (var slice in _host.Current() is { } previous && previous.Host == _me.Host ? previous.Slices : [])
-        {
-            foreach (var unit in _pool.Find(slice.Egress) is { } e ? _pool.UnitsOf(e) : [])
-            {
-                if (slice.Ports.Contains(unit))
-                {
-                    _preferred.Add((slice.Egress, unit));
-                }
-            }
-        }
-
-        await StartLeasesAsync(view, stop).ConfigureAwait(false);
         try
         {
+            var view = await _fleet.ReadAsync(stop).ConfigureAwait(false);
+            _pool = view.Pool!;
+            CheckFamilies();
+            // A host file left by an earlier run (or by 'host apply') says which units this host used: claim those first.
+            foreach (var slice in _host.Current() is { } previous && previous.Host == _me.Host ? previous.Slices : [])
+            {
+                foreach (var unit in _pool.Find(slice.Egress) is { } e ? _pool.UnitsOf(e) : [])
+                {
+                    if (slice.Ports.Contains(unit))
+                    {
+                        _preferred.Add((slice.Egress, unit));
+                    }
+                }
+            }
+
+            await StartLeasesAsync(view, stop).ConfigureAwait(false);
             if (await ClaimMissingAsync(stop).ConfigureAwait(false) > 0)
             {
                 await Task.Delay(_options.ServeDelay, stop).ConfigureAwait(false);
             }
         }
-        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        catch (OperationCanceledException) when (stop.IsCancellationRequested && _leases is not null)
         {
-            // Stopped while starting: release what was claimed below.
+            // Stopped while starting, with leases: release what was claimed below.
+        }
+        catch (Exception ex) when (ex is FleetException or OperationCanceledException)
+        {
+            WithdrawStaleHostFile();
+            throw;
         }
 
         Serve();
@@ -223,7 +228,9 @@ public sealed partial class FleetAgent
         {
             try
             {
-                await Task.Delay(_pool.IsElastic ? _options.FillInterval : interval, stop).ConfigureAwait(false);
+                // Wake at the local deadline if it comes before the next round: it must not wait for a keep-alive.
+                var wait = NextWait(interval);
+                await Task.Delay(_pool.IsElastic && _options.FillInterval < wait ? _options.FillInterval : wait, stop).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {
@@ -244,18 +251,44 @@ public sealed partial class FleetAgent
         await ShutdownAsync().ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// A start that failed (etcd unreachable, the name taken, …) proves no lease: the host file of a previous run must
+    /// not go on offering its ports, which etcd may give to another host once that run's leases end.
+    /// </summary>
+    private void WithdrawStaleHostFile()
+    {
+        try
+        {
+            if (_host.Current() is { } file && file.Host == _me.Host && file.Slices.Count > 0)
+            {
+                // The addresses stay: the previous run's live connections still use them.
+                _host.Serve(new HostSliceFile { Host = _me.Host, Slices = [] }, [.. file.Slices.Select(x => x.Egress).Distinct()]);
+                _log("The agent could not start: the host file of its previous run no longer offers any port.");
+            }
+        }
+        catch (Exception ex) when (ex is PortShareException or IOException or UnauthorizedAccessException)
+        {
+            _log($"The agent could not start, and could not empty the host file of its previous run either: {ex.Message}");
+        }
+    }
+
     /// <summary>One round: keep-alive, deadline, drain orders, missing units, releases of drained units.</summary>
     internal async Task TickAsync(CancellationToken stop)
     {
         var sent = Stopwatch.GetTimestamp();
-        // No call may outlast the local deadline: when it comes, the host stops serving whatever etcd is doing.
-        using var bounded = CancellationTokenSource.CreateLinkedTokenSource(stop);
-        if (DeadlineLeft() is var left && left > TimeSpan.Zero)
+
+        // A call to etcd can hang until its own deadline (seconds), past the local one: give up on it at the local
+        // deadline, so that the host stops new connections on time whatever etcd does.
+        using var atDeadline = CancellationTokenSource.CreateLinkedTokenSource(stop);
+        lock (_lock)
         {
-            bounded.CancelAfter(left);
+            if (!_pastDeadline)
+            {
+                atDeadline.CancelAfter(DeadlineLeft() > TimeSpan.Zero ? DeadlineLeft() : TimeSpan.Zero);
+            }
         }
 
-        var cancellationToken = bounded.Token;
+        var cancellationToken = atDeadline.Token;
         try
         {
             var ttl = await _fleet.KeepAliveAsync([_leases!.Owner, _leases.Hold], cancellationToken).ConfigureAwait(false);
@@ -275,6 +308,10 @@ public sealed partial class FleetAgent
 
                     _connected = true;
                     _pastDeadline = false;
+                    if (DeadlineLeft() > TimeSpan.Zero)
+                    {
+                        atDeadline.CancelAfter(DeadlineLeft());
+                    }
                 }
             }
 
@@ -307,6 +344,18 @@ public sealed partial class FleetAgent
         {
             return;
         }
+        catch (Exception ex) when (ex is OperationCanceledException or FleetException && atDeadline.IsCancellationRequested)
+        {
+            lock (_lock)
+            {
+                if (_connected)
+                {
+                    _log($"etcd at {_fleet.Endpoints} did not answer before the local deadline.");
+                }
+
+                _connected = false;
+            }
+        }
 
         lock (_lock)
         {
@@ -318,6 +367,15 @@ public sealed partial class FleetAgent
         }
 
         Serve();
+    }
+
+    private TimeSpan NextWait(TimeSpan interval)
+    {
+        lock (_lock)
+        {
+            var left = DeadlineLeft();
+            return _pastDeadline || left >= interval ? interval : left > TimeSpan.Zero ? left : TimeSpan.Zero;
+        }
     }
 
     private TimeSpan Margin => _options.Margin ?? TimeSpan.FromSeconds(Math.Max(1, _pool.LeaseTtlSeconds / 4.0));
@@ -472,6 +530,7 @@ public sealed partial class FleetAgent
         var claimedNow = 0;
 
         var view = await _fleet.ReadAsync(cancellationToken).ConfigureAwait(false);
+        Adopt(view);
         var shortages = new List<string>();
         foreach (var (egress, need) in needs)
         {
@@ -498,6 +557,26 @@ public sealed partial class FleetAgent
         }
 
         return claimedNow;
+    }
+
+    /// <summary>
+    /// Takes into account units etcd holds under this agent's own lease that it does not know of: a claim committed by
+    /// etcd whose answer was lost (a call cancelled at the deadline, a broken connection).
+    /// </summary>
+    private void Adopt(FleetView view)
+    {
+        foreach (var u in view.Units().Where(u => u.Owner?.Host == _me.Host && u.OwnerLease == _leases?.Owner))
+        {
+            lock (_lock)
+            {
+                if (_held.TryAdd((u.Egress, u.Range), new ClaimedUnit(u.Egress, u.Range, u.Epoch)))
+                {
+                    _servableAt[(u.Egress, u.Range)] = Stopwatch.GetTimestamp() + (long)(_options.ServeDelay.TotalSeconds * Stopwatch.Frequency);
+                    _preferred.Add((u.Egress, u.Range));
+                    _log($"Adopted {u.Range} on {u.Egress} (epoch {u.Epoch}): etcd holds it under this agent's lease, a claim whose answer was lost.");
+                }
+            }
+        }
     }
 
     /// <summary>Claims up to <paramref name="count"/> units on <paramref name="egress"/>, best candidates first; returns how many it got.</summary>

@@ -11,7 +11,21 @@ namespace PortShare.Cli.Commands;
 /// <summary><c>portshare agent</c>: the fleet agent of one host.</summary>
 internal static class AgentCommand
 {
-    private static readonly Option<string> s_host = new("--host") { Description = "This host's name in the pool (1-63 letters, digits, '.', '_' or '-'; unique in the pool).", Required = true };
+    private static readonly Option<string> s_host = new("--host")
+    {
+        Description = "This host's name in the pool (1-63 letters, digits, '.', '_' or '-'; unique in the pool).",
+        Required = true,
+        Validators =
+        {
+            r =>
+            {
+                if (r.GetValueOrDefault<string>() is { } v && !PortShare.Routing.RouteValidation.IsValidName(v))
+                {
+                    r.AddError($"--host '{v}' is not a valid host name: use 1-63 letters, digits, '.', '_' or '-'.");
+                }
+            },
+        },
+    };
     private static readonly Option<IPAddress[]> s_nextHop = new("--next-hop")
     {
         Description = "The address the router sends this host's replies to (this host's address on the router's link), one per address family it egresses on.",
@@ -30,7 +44,7 @@ internal static class AgentCommand
         Validators = { r => { if (r.GetValueOrDefault<double?>() is { } m && (m <= 0 || double.IsNaN(m))) { r.AddError($"--margin must be more than 0 seconds, not {m.ToString(CultureInfo.InvariantCulture)}."); } } },
     };
 
-    private static readonly Option<Uri?> s_metrics = Metrics();
+    private static readonly Option<string?> s_metrics = Metrics();
     private static readonly Option<int?> s_minUnits = Units("--min-units", "This host's fewest units per egress address (default: the pool's min_units).");
     private static readonly Option<int?> s_maxUnits = Units("--max-units", "This host's most units per egress address when it grows (default: the pool's max_units).");
     private static readonly Option<int> s_weight = new("--weight")
@@ -77,27 +91,72 @@ internal static class AgentCommand
         return command;
     }
 
-    /// <summary>The <c>--metrics</c> option of the agent and the router follower.</summary>
-    public static Option<Uri?> Metrics() => new("--metrics")
+    /// <summary>
+    /// The <c>--metrics</c> option of the agent and the router follower: an <c>http://HOST:PORT/</c> prefix, where HOST is an
+    /// IPv4 address or a name the scraper uses in its requests, or <c>+</c> for every IPv4 address of the machine.
+    /// </summary>
+    public static Option<string?> Metrics() => new("--metrics")
     {
-        Description = "Serve metrics in the Prometheus text format at this URL (OpenTelemetry), e.g. http://127.0.0.1:9464/ (the path /metrics is served under it). Off by default.",
+        Description = "Serve metrics in the Prometheus text format at http://HOST:PORT/metrics (OpenTelemetry): give the prefix http://HOST:PORT/, e.g. http://127.0.0.1:9464/, or http://+:9464/ for every IPv4 address (a remote Prometheus). Off by default.",
+        HelpName = "http://HOST:PORT/",
         CustomParser = r =>
         {
             var text = r.Tokens.Count == 1 ? r.Tokens[0].Value : string.Empty;
-            if (Uri.TryCreate(text, UriKind.Absolute, out var uri) && uri.Scheme == "http" && uri.AbsolutePath.EndsWith('/'))
+            if (MetricsPrefix(text, out var error) is { } prefix)
             {
-                return uri;
+                return prefix;
             }
 
-            r.AddError($"--metrics '{text}' is not an http:// URL ending in '/' (e.g. http://127.0.0.1:9464/).");
+            r.AddError(error);
             return null;
         },
     };
 
-    /// <summary>Starts the Prometheus endpoint for the meters <paramref name="meters"/> makes, or nothing without a URL.</summary>
-    public static IDisposable? Export(Uri? url, Func<IDisposable> meters)
+    /// <summary>Checks a <c>--metrics</c> value; returns it with a trailing '/' added, or null and the reason.</summary>
+    internal static string? MetricsPrefix(string text, out string error)
     {
-        if (url is null)
+        error = string.Empty;
+        var wildcard = text.StartsWith("http://+:", StringComparison.Ordinal) || text.StartsWith("http://*:", StringComparison.Ordinal);
+
+        // Uri rejects the wildcard host HttpListener takes: check the rest with a stand-in host.
+        var check = wildcard ? "http://wildcard.invalid:" + text["http://+:".Length..] : text;
+        if (!Uri.TryCreate(check, UriKind.Absolute, out var uri) || uri.Scheme != "http" || uri.Query.Length > 0 || uri.Fragment.Length > 0)
+        {
+            error = $"--metrics '{text}' is not an http:// URL prefix such as http://127.0.0.1:9464/ (or http://+:9464/ for every IPv4 address).";
+            return null;
+        }
+
+        if (uri.HostNameType == UriHostNameType.IPv6)
+        {
+            error = $"--metrics '{text}': .NET's HttpListener on Linux cannot listen on an IPv6 address; use an IPv4 address, a name, or http://+:{uri.Port}/.";
+            return null;
+        }
+
+        if (!check.Contains(":" + uri.Port.ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal))
+        {
+            error = $"--metrics '{text}' has no port: write one, e.g. http://{(wildcard ? "+" : uri.Host)}:9464/.";
+            return null;
+        }
+
+        if (uri.Host == "0.0.0.0")
+        {
+            error = $"--metrics '{text}': HttpListener cannot listen on 0.0.0.0; use http://+:{uri.Port}/ for every IPv4 address.";
+            return null;
+        }
+
+        if (uri.AbsolutePath.EndsWith("/metrics", StringComparison.Ordinal) || uri.AbsolutePath.EndsWith("/metrics/", StringComparison.Ordinal))
+        {
+            error = $"--metrics '{text}': give the prefix without /metrics (it is served under the prefix), e.g. {(wildcard ? "http://+:" + uri.Port.ToString(CultureInfo.InvariantCulture) : uri.GetLeftPart(UriPartial.Authority))}/.";
+            return null;
+        }
+
+        return text.EndsWith('/') ? text : text + "/";
+    }
+
+    /// <summary>Starts the Prometheus endpoint (<paramref name="prefix"/> + <c>metrics/</c>) for the meters <paramref name="meters"/> makes, or nothing without a prefix.</summary>
+    public static IDisposable? Export(string? prefix, Func<IDisposable> meters)
+    {
+        if (prefix is null)
         {
             return null;
         }
@@ -108,17 +167,28 @@ internal static class AgentCommand
         {
             provider = Sdk.CreateMeterProviderBuilder()
                 .AddMeter(FleetMetrics.MeterName)
-                .AddPrometheusHttpListener(o => o.ConfigureHttpListener = (_, listener) =>
+                .AddPrometheusHttpListener(o =>
                 {
-                    listener.Prefixes.Clear();
-                    listener.Prefixes.Add(url.ToString());
+                    // The exporter adds http://localhost:9464/metrics/ before this runs: replace it with ours (the exporter
+                    // answers the scrape on any path under its prefix, so the prefix is what limits it to /metrics).
+                    o.ConfigureHttpListener = (_, listener) =>
+                    {
+                        listener.Prefixes.Clear();
+                        listener.Prefixes.Add(prefix + "metrics/");
+                    };
                 })
                 .Build();
         }
         catch (Exception ex) when (ex is System.Net.HttpListenerException or InvalidOperationException)
         {
             source.Dispose();
-            throw new PortShareException($"--metrics {url}: cannot listen there ({ex.Message}).", ex);
+            var cause = ex;
+            while (cause.InnerException is not null)
+            {
+                cause = cause.InnerException;
+            }
+
+            throw new PortShareException($"--metrics {prefix}: cannot listen there ({cause.Message.TrimEnd('.')}).", ex);
         }
 
         return new Both(provider, source);

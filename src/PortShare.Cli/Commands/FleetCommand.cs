@@ -33,9 +33,37 @@ internal static class FleetCommand
         },
     };
 
-    public static Option<string> Etcd() => new("--etcd") { Description = "The etcd endpoints, comma-separated URLs (e.g. http://127.0.0.1:2379).", Required = true };
+    public static Option<string> Etcd() => new("--etcd")
+    {
+        Description = "The etcd endpoints, comma-separated URLs with their port (e.g. http://127.0.0.1:2379, or every member of a cluster).",
+        Required = true,
+        Validators =
+        {
+            r =>
+            {
+                if (r.GetValueOrDefault<string>() is { } v && !EtcdFleet.TryParseEndpoints(v, out _, out var error))
+                {
+                    r.AddError(error);
+                }
+            },
+        },
+    };
 
-    public static Option<string> Prefix() => new("--prefix") { Description = "The key prefix of the pool.", DefaultValueFactory = _ => FleetKeys.DefaultPrefix };
+    public static Option<string> Prefix() => new("--prefix")
+    {
+        Description = "The key prefix of the pool.",
+        DefaultValueFactory = _ => FleetKeys.DefaultPrefix,
+        Validators =
+        {
+            r =>
+            {
+                if (r.GetValueOrDefault<string>() is { } v && (v.Length == 0 || v.Any(c => char.IsWhiteSpace(c) || char.IsControl(c))))
+                {
+                    r.AddError($"--prefix '{v}' is not a key prefix: give a non-empty prefix without spaces, e.g. {FleetKeys.DefaultPrefix}.");
+                }
+            },
+        },
+    };
 
     private static readonly Argument<string?> s_host = new("HOST") { Description = "The host to drain.", Arity = ArgumentArity.ZeroOrOne };
     private static readonly Option<string?> s_egress = new("--egress") { Description = "Drain this egress address instead of a host." };
@@ -149,7 +177,7 @@ internal static class FleetCommand
 
     private static Command CreateDrain(CliConsole console, Option<string> etcd, Option<string> prefix)
     {
-        var drain = new Command("drain", "Record a drain order for a host (or with --egress, an egress address): no new claims there, and its units show as draining. (The agent that releases them once their connections end is not built yet.)") { s_host, s_egress, s_cancel, etcd, prefix };
+        var drain = new Command("drain", "Record a drain order for a host (or with --egress, an egress address): its units show as draining, their agents stop new connections from them, release each into quarantine once its connections end (at most the agent's --drain-timeout) and claim nothing more there. --cancel withdraws the order and the agents claim again.") { s_host, s_egress, s_cancel, etcd, prefix };
         drain.SetAction((p, ct) => CommandRunner.RunAsync(console, async () =>
         {
             var host = p.GetValue(s_host);

@@ -66,6 +66,12 @@ internal sealed class EtcdServer : IAsyncDisposable
         }
     }
 
+    /// <summary>Freezes etcd (SIGSTOP): its sockets stay open and nothing answers, as when it is cut off without a reset.</summary>
+    public void Pause() => Signal("-STOP");
+
+    /// <summary>Lets a paused etcd run again (SIGCONT).</summary>
+    public void Resume() => Signal("-CONT");
+
     public async ValueTask DisposeAsync()
     {
         try
@@ -104,6 +110,9 @@ internal sealed class EtcdServer : IAsyncDisposable
             }
         }
     }
+
+    private void Signal(string signal) =>
+        Infrastructure.Proc.Check("kill", signal, _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
 
     private static int FreePort()
     {

@@ -66,13 +66,17 @@ public sealed class FleetInitTests : IDisposable
         Assert.Contains("absent.json", noFile.StdErr, StringComparison.Ordinal);
 
         var badUrl = await CliRunner.RunInProcessAsync("fleet", "status", "--etcd", "127.0.0.1:2379");
-        Assert.Equal(1, badUrl.ExitCode);
+        Assert.Equal(2, badUrl.ExitCode);
         Assert.Contains("is not an http:// or https:// URL", badUrl.StdErr, StringComparison.Ordinal);
 
-        foreach (var r in new[] { tooSmall, missing, noFile, badUrl })
+        foreach (var r in new[] { tooSmall, missing, noFile })
         {
             Assert.Equal(1, CountOf(r.StdErr.TrimEnd(), "\n") + 1);
         }
+
+        // A parse error is its line and the usage hint.
+        Assert.StartsWith("error: --etcd '127.0.0.1:2379'", badUrl.StdErr, StringComparison.Ordinal);
+        Assert.Equal(2, CountOf(badUrl.StdErr.TrimEnd(), "\n") + 1);
     }
 
     [Fact]
