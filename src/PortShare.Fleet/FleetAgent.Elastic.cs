@@ -16,6 +16,7 @@ public sealed partial class FleetAgent
     private readonly HashSet<IPAddress> _poolFull = [];
     private readonly HashSet<IPAddress> _wanting = [];
     private readonly Dictionary<IPAddress, long> _lastChange = [];
+    private readonly Dictionary<IPAddress, long> _lastRefusal = [];
     private readonly Dictionary<(IPAddress Egress, PortRange Range), long> _idleSince = [];
     private readonly Dictionary<IPAddress, double> _shares = [];
     private string? _lastUsageError;
@@ -87,7 +88,8 @@ public sealed partial class FleetAgent
 
             if (fill >= _pool.GrowAt && active.Count < MaxFor(egress))
             {
-                if (!HeldDown(egress.Address))
+                // A refused host asks again once per hold-down; that does not hold down its own shrinking for others.
+                if (!HeldDown(egress.Address) && !(_lastRefusal.TryGetValue(egress.Address, out var refused) && Stopwatch.GetElapsedTime(refused) < TimeSpan.FromSeconds(Math.Max(1, _pool.HoldDownSeconds))))
                 {
                     claimed += await GrowAsync(egress, active.Count, fill, toward, cancellationToken).ConfigureAwait(false);
                 }
@@ -158,10 +160,13 @@ public sealed partial class FleetAgent
     {
         var view = await _fleet.ReadAsync(cancellationToken).ConfigureAwait(false);
         var why = string.Create(CultureInfo.InvariantCulture, $"{fill:P0} of its {active * _pool.UnitSize} ports toward {toward} in use");
-        var got = await ClaimOnAsync(view, egress, 1, cancellationToken).ConfigureAwait(false);
+        // Hosts below their share wait for a unit here: one at or above its own share does not take it from them.
+        var share = view.FairShare(_me.Host, egress);
+        var others = view.Wants().Where(w => w.Egress.Equals(egress.Address) && w.Host != _me.Host).Select(w => w.Host).ToList();
+        var got = others.Count > 0 && active >= Math.Floor(share) ? 0 : await ClaimOnAsync(view, egress, 1, cancellationToken).ConfigureAwait(false);
         lock (_lock)
         {
-            _lastChange[egress.Address] = Stopwatch.GetTimestamp();
+            (got > 0 ? _lastChange : _lastRefusal)[egress.Address] = Stopwatch.GetTimestamp();
         }
 
         if (got > 0)
@@ -178,13 +183,12 @@ public sealed partial class FleetAgent
         }
 
         Interlocked.Increment(ref _refusals);
-        var share = view.FairShare(_me.Host, egress);
         var below = active < Math.Ceiling(share);
         lock (_lock)
         {
             if (_poolFull.Add(egress.Address))
             {
-                _log(string.Create(CultureInfo.InvariantCulture, $"Refused on {egress.Address}: {why}, and the pool has no free unit; {(below ? $"below its fair share of {share:F1} units, so it asks hosts above theirs to yield one" : $"at or above its fair share of {share:F1} units, so it waits")}."));
+                _log(string.Create(CultureInfo.InvariantCulture, $"Refused on {egress.Address}: {why}, and {(others.Count > 0 && !below ? $"{string.Join(", ", others)}, below their share, wait(s) for the next free unit" : "the pool has no free unit")}; {(below ? $"below its fair share of {share:F1} units, so it asks hosts above theirs to yield one" : $"at or above its fair share of {share:F1} units, so it waits")}."));
             }
         }
 
@@ -250,7 +254,8 @@ public sealed partial class FleetAgent
         }
 
         var mine = sockets.Where(s => active.Any(u => u.Contains(s.Local.Port))).ToList();
-        var perUnit = active.ToDictionary(u => u, u => mine.Count(s => u.Contains(s.Local.Port)));
+        // Idleness counts live sockets only: a unit's TIME_WAIT sockets are covered by the quarantine it is released into.
+        var perUnit = active.ToDictionary(u => u, u => mine.Count(s => u.Contains(s.Local.Port) && s.State != Diagnostics.SocketState.TimeWait));
         var byDestination = mine.GroupBy(s => s.Remote).Select(g => (Remote: g.Key, Ports: g.Select(s => s.Local.Port).Distinct().Count())).OrderByDescending(g => g.Ports).FirstOrDefault();
         return (byDestination.Ports, perUnit, byDestination.Remote?.ToString() ?? "-");
     }

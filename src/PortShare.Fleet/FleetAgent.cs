@@ -114,6 +114,7 @@ public sealed partial class FleetAgent
     private readonly Dictionary<(IPAddress Egress, PortRange Range), long> _draining = [];
     private readonly Dictionary<(IPAddress Egress, PortRange Range), long> _servableAt = [];
     private readonly HashSet<(IPAddress Egress, PortRange Range)> _preferred = [];
+    private readonly HashSet<(IPAddress Egress, PortRange Range)> _byOrder = [];
     private readonly Lock _lock = new();
     private PoolSpec _pool = null!;
     private AgentLeases? _leases;
@@ -492,9 +493,10 @@ public sealed partial class FleetAgent
                 if (drained && !_draining.ContainsKey(k))
                 {
                     _draining[k] = Stopwatch.GetTimestamp();
+                    _byOrder.Add(k);
                     _log($"Draining {k.Range} on {k.Egress}: no new connections; released when its connections end (at most {_options.DrainTimeout.TotalSeconds:F0} s).");
                 }
-                else if (!drained && _draining.Remove(k))
+                else if (!drained && _byOrder.Remove(k) && _draining.Remove(k))
                 {
                     _log($"Drain order for {k.Range} on {k.Egress} withdrawn: serving it again.");
                 }
@@ -689,6 +691,7 @@ public sealed partial class FleetAgent
                 _draining.Remove((u.Egress, u.Range));
                 _servableAt.Remove((u.Egress, u.Range));
                 _preferred.Remove((u.Egress, u.Range));
+                _byOrder.Remove((u.Egress, u.Range));
                 _releases++;
             }
 

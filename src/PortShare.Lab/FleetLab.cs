@@ -41,6 +41,21 @@ public sealed record FleetLabOptions
 
     /// <summary>The router's backend.</summary>
     public RouterBackend Backend { get; init; } = RouterBackend.Netdev;
+
+    /// <summary>Elastic slices: the most units an agent may grow to (null: not elastic).</summary>
+    public int? MaxUnits { get; init; }
+
+    /// <summary>Elastic slices: grow when the fullest destination uses this share of the ports.</summary>
+    public double GrowAt { get; init; } = 0.8;
+
+    /// <summary>Elastic slices: seconds between changes of one host's units.</summary>
+    public int HoldDownSeconds { get; init; } = 1;
+
+    /// <summary>Elastic slices: a unit idle this long is drained.</summary>
+    public int IdleSeconds { get; init; } = 3;
+
+    /// <summary>Elastic slices: a unit is idle at or below this share of its ports in use.</summary>
+    public double ShrinkBelow { get; init; } = 0.05;
 }
 
 /// <summary>One sample of the fleet lab's consistency checker.</summary>
@@ -181,13 +196,16 @@ public sealed class FleetLab : IAsyncDisposable
     }
 
     /// <summary>Starts <paramref name="host"/>'s agent and waits until its host file serves ports (or the agent exits).</summary>
-    public async Task StartAgentAsync(string host, CancellationToken cancellationToken = default)
+    public Task StartAgentAsync(string host, CancellationToken cancellationToken = default) => StartAgentAsync(host, [], cancellationToken);
+
+    /// <summary>As <see cref="StartAgentAsync(string, CancellationToken)"/>, with more agent options (e.g. <c>--weight 3</c>).</summary>
+    public async Task StartAgentAsync(string host, IReadOnlyList<string> options, CancellationToken cancellationToken = default)
     {
         var n = LabTopology.HostNumber(host);
         var skip = LogLines(host);
         var p = Start(LabTopology.HostNs(_state.Prefix, host), host, [
             "agent", "--etcd", EtcdUrls, "--host", host, "--next-hop", LabTopology.HostSide4(n).ToString(),
-            "--state", HostFilePath(host), "--drain-timeout", "5",
+            "--state", HostFilePath(host), "--drain-timeout", "5", .. options,
         ]);
         _agents[host] = p;
         var sw = Stopwatch.StartNew();
@@ -335,6 +353,27 @@ public sealed class FleetLab : IAsyncDisposable
         var result = await NetLab.RunHostAsync(_state.Prefix, host, slice.Ranges, Egress, new IPEndPoint(LabTopology.Server4, LabTopology.ServerPort), count, cancellationToken).ConfigureAwait(false);
         return result with { Misdelivered = NetLab.ReadMisdelivered(_state, host) - before };
     }
+
+    /// <summary>
+    /// A connector in <paramref name="host"/>'s namespace that follows its host file as the agent rewrites it (as an
+    /// application using <see cref="HostSliceConnector"/> would). Dispose the returned namespace after the sockets.
+    /// </summary>
+    public (HostSliceConnector Connector, IDisposable Namespace) Follow(string host)
+    {
+        var ns = NetworkNamespace.Enter(LabTopology.HostNs(_state.Prefix, host));
+        try
+        {
+            return (new HostSliceConnector(Egress, ConnectStrategy.Auto, HostFilePath(host), ns), ns);
+        }
+        catch
+        {
+            ns.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The lab server's endpoint.</summary>
+    public static IPEndPoint ServerEndPoint => new(LabTopology.Server4, LabTopology.ServerPort);
 
     /// <summary>Opens <paramref name="count"/> connections from <paramref name="host"/>'s served ports to the lab server and keeps them open (the caller disposes them).</summary>
     public async Task<IReadOnlyList<Socket>> HoldAsync(string host, int count, CancellationToken cancellationToken = default)
@@ -556,8 +595,11 @@ public sealed class FleetLab : IAsyncDisposable
     private async Task InitPoolAsync(CancellationToken cancellationToken)
     {
         var last = Egress.ToString();
+        var elastic = _options.MaxUnits is { } max
+            ? string.Create(CultureInfo.InvariantCulture, $$""", "max_units": {{max}}, "grow_at": {{_options.GrowAt}}, "hold_down_seconds": {{_options.HoldDownSeconds}}, "idle_seconds": {{_options.IdleSeconds}}, "shrink_below": {{_options.ShrinkBelow}}""")
+            : string.Empty;
         var spec = PoolSpec.Parse(
-            string.Create(CultureInfo.InvariantCulture, $$"""{"unit_size": {{_options.UnitSize}}, "min_units": {{_options.MinUnits}}, "quarantine_seconds": {{_options.QuarantineSeconds}}, "lease_ttl_seconds": {{_options.LeaseTtlSeconds}}, "egress": [{"address": "{{last}}", "usable_range": "40000-{{40000 + (_options.Units * _options.UnitSize) - 1}}"}]}"""),
+            string.Create(CultureInfo.InvariantCulture, $$"""{"unit_size": {{_options.UnitSize}}, "min_units": {{_options.MinUnits}}, "quarantine_seconds": {{_options.QuarantineSeconds}}, "lease_ttl_seconds": {{_options.LeaseTtlSeconds}}{{elastic}}, "egress": [{"address": "{{last}}", "usable_range": "40960-{{40960 + (_options.Units * _options.UnitSize) - 1}}"}]}"""),
             "the fleet lab's spec");
         var sw = Stopwatch.StartNew();
         while (true)
