@@ -29,6 +29,12 @@ public class PoolSpecTests
     [InlineData("""{"unit_size": 64, "egress": [{"address": "192.0.2.1", "usable_range": "40001-40063"}]}""", "holds no aligned unit")]
     [InlineData("""{"unit_size": 64, "lease_ttl_seconds": 1, "egress": [{"address": "192.0.2.1"}]}""", "lease_ttl_seconds 1")]
     [InlineData("""{"unit_size": 64,""", "not valid JSON")]
+    [InlineData("""{"unit_size": 64, "min_units": 3, "max_units": 2, "egress": [{"address": "192.0.2.1"}]}""", "max_units 2 is less than min_units 3")]
+    [InlineData("""{"unit_size": 64, "max_units": 9, "egress": [{"address": "192.0.2.1", "usable_range": "40960-41471"}]}""", "max_units 9 is more than the 8 units")]
+    [InlineData("""{"unit_size": 64, "egress": [{"address": "192.0.2.1", "usable_range": "40960-41471", "min_units": 4, "max_units": 2}]}""", "egress 192.0.2.1: max_units 2 is less than min_units 4")]
+    [InlineData("""{"unit_size": 64, "grow_at": 1.5, "egress": [{"address": "192.0.2.1"}]}""", "grow_at 1.5")]
+    [InlineData("""{"unit_size": 64, "shrink_below": 1, "egress": [{"address": "192.0.2.1"}]}""", "shrink_below 1")]
+    [InlineData("""{"unit_size": 64, "idle_seconds": 0, "egress": [{"address": "192.0.2.1"}]}""", "idle_seconds 0")]
     public void Bad_specs_are_one_clear_error_naming_the_field(string json, string expected)
     {
         var ex = Assert.Throws<FleetException>(() => PoolSpec.Parse(json, "spec.json"));
@@ -46,5 +52,21 @@ public class PoolSpecTests
         var other = again with { UnitSize = 32 };
         Assert.Contains("unit_size 64 (pool) vs 32 (spec)", spec.Differences(other));
         Assert.Equal(IPAddress.Parse("2001:db8:1::1"), again.Egress[1].Address);
+    }
+
+    [Fact]
+    public void Elastic_bounds_come_from_the_egress_entry_then_the_pool_and_round_trip_through_json()
+    {
+        var spec = PoolSpec.Parse("""{"unit_size": 64, "min_units": 1, "max_units": 4, "grow_at": 0.75, "egress": [{"address": "192.0.2.1", "usable_range": "40960-41471"}, {"address": "192.0.2.2", "usable_range": "40960-41471", "min_units": 2, "max_units": 6}]}""", "spec");
+        Assert.True(spec.IsElastic);
+        Assert.Equal((1, 4), (spec.MinFor(spec.Egress[0]), spec.MaxFor(spec.Egress[0])));
+        Assert.Equal((2, 6), (spec.MinFor(spec.Egress[1]), spec.MaxFor(spec.Egress[1])));
+        var again = PoolSpec.Parse(spec.ToJson(), "stored");
+        Assert.Empty(spec.Differences(again));
+        Assert.Equal(0.75, again.GrowAt);
+
+        var fixedSize = PoolSpec.Parse("""{"unit_size": 64, "min_units": 2, "egress": [{"address": "192.0.2.1"}]}""", "spec");
+        Assert.False(fixedSize.IsElastic);
+        Assert.Equal(2, fixedSize.MaxFor(fixedSize.Egress[0]));
     }
 }
