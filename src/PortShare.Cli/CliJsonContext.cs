@@ -21,4 +21,5 @@ internal sealed record ConnectionRecord(
 [JsonSerializable(typeof(ConnectionRecord))]
 [JsonSerializable(typeof(List<PortShare.Cli.Bench.BenchResult>))]
 [JsonSerializable(typeof(PortShare.Cli.Bench.RouteReport))]
+[JsonSerializable(typeof(List<PortShare.Lab.ElasticRun>))]
 internal sealed partial class CliJsonContext : JsonSerializerContext;

@@ -33,6 +33,7 @@ internal static class BenchCommand
         bench.Subcommands.Add(Sub(console, "udp", "UDP flows per second: plain UDP connect (baseline), unique-port mode, and shared-port mode (connectx) at 0/50/90 % slice fill.", (c, s, ct) => Task.FromResult(UdpBenchmark.Run(what => Progress(c, what), s, ct))));
         bench.Subcommands.Add(Sub(console, "capacity", "Connections achieved ÷ theoretical for a slice: one destination (N) and several destinations sharing ports (N × D).", CapacityAsync));
         bench.Subcommands.Add(RouteBenchmark.Command(console));
+        bench.Subcommands.Add(ElasticBenchmark.Command(console));
         return bench;
     }
 

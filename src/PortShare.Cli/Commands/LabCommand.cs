@@ -310,7 +310,7 @@ internal static class LabCommand
     }
 
     /// <summary>How to run this very portshare again (the apphost, or <c>dotnet PortShare.Cli.dll</c>).</summary>
-    private static string[] SelfCommand()
+    internal static string[] SelfCommand()
     {
         var process = Environment.ProcessPath ?? throw new PortShareException("Cannot tell where this portshare runs from, so the fleet lab cannot start its agents.");
         return Path.GetFileNameWithoutExtension(process) == "dotnet"
