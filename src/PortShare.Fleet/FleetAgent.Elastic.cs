@@ -21,6 +21,9 @@ public sealed partial class FleetAgent
     private readonly Dictionary<IPAddress, double> _shares = [];
     private string? _lastUsageError;
 
+    /// <summary>True when this host may hold more than its minimum somewhere (the pool's bounds or its own --max-units).</summary>
+    private bool IsElastic => _pool.Egress.Any(e => MaxFor(e) > MinFor(e));
+
     private int MinFor(PoolEgress egress) => Math.Min(_options.MinUnits ?? _pool.MinFor(egress), _pool.UnitsOf(egress).Count);
 
     private int MaxFor(PoolEgress egress) => Math.Max(MinFor(egress), Math.Min(_options.MaxUnits ?? _pool.MaxFor(egress), _pool.UnitsOf(egress).Count));
@@ -59,7 +62,7 @@ public sealed partial class FleetAgent
     /// </summary>
     private async Task<int> ElasticAsync(bool fullRound, CancellationToken cancellationToken)
     {
-        if (!_pool.IsElastic && _options.MaxUnits is null || _hostDrained || _pastDeadline || _leases is null)
+        if (!IsElastic || _hostDrained || _pastDeadline || _leases is null)
         {
             return 0;
         }

@@ -231,7 +231,7 @@ public sealed partial class FleetAgent
             {
                 // Wake at the local deadline if it comes before the next round: it must not wait for a keep-alive.
                 var wait = NextWait(interval);
-                await Task.Delay(_pool.IsElastic && _options.FillInterval < wait ? _options.FillInterval : wait, stop).ConfigureAwait(false);
+                await Task.Delay(IsElastic && _options.FillInterval < wait ? _options.FillInterval : wait, stop).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {
@@ -475,6 +475,11 @@ public sealed partial class FleetAgent
             _held.Clear();
             _draining.Clear();
             _servableAt.Clear();
+            _byOrder.Clear();
+
+            // The wants were under the lost lease too.
+            _wanting.Clear();
+            _poolFull.Clear();
         }
 
         Serve();
