@@ -8,10 +8,10 @@ namespace PortShare.Fleet;
 /// The agent's host side on a real host (or inside a named network namespace): <see cref="HostSetup.Serve"/> for the
 /// addresses and the host file, sock_diag for live connections.
 /// </summary>
-public sealed class HostAgentHost : IAgentHost
+public sealed class HostAgentHost : IAgentHost, IDisposable
 {
     private readonly HostSetup _setup;
-    private readonly string? _netns;
+    private readonly Lazy<SocketTable> _sockets;
     private readonly string _path;
 
     /// <summary>Creates the host side for namespace <paramref name="netns"/> (null: this one), writing the host file at <paramref name="hostFile"/> (null: the default rule).</summary>
@@ -19,7 +19,7 @@ public sealed class HostAgentHost : IAgentHost
     {
         var tools = new NetTools(netns);
         _setup = new HostSetup(tools, netns is null ? CurrentSysctl.Instance : new NetnsSysctl(tools), new HostOptions { StatePath = hostFile });
-        _netns = netns;
+        _sockets = new Lazy<SocketTable>(() => SocketTable.Open(netns));
         _path = HostSliceFile.ResolvePath(hostFile);
     }
 
@@ -46,8 +46,17 @@ public sealed class HostAgentHost : IAgentHost
     }
 
     /// <inheritdoc/>
-    public IReadOnlyList<DiagSocket> Sockets(IPAddress egress, PortRange range) => SliceStatusReader.SocketsOn(egress, range, _netns);
+    public IReadOnlyList<DiagSocket> Sockets(IPAddress egress, PortRange range) => _sockets.Value.SocketsOn(egress, range);
 
     /// <inheritdoc/>
-    public int LiveConnections(IPAddress egress, PortRange range) => SliceStatusReader.LiveConnections(egress, range, _netns);
+    public int LiveConnections(IPAddress egress, PortRange range) => _sockets.Value.LiveConnections(egress, range);
+
+    /// <inheritdoc/>
+    public void Dispose()
+    {
+        if (_sockets.IsValueCreated)
+        {
+            _sockets.Value.Dispose();
+        }
+    }
 }

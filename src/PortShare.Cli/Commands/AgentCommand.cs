@@ -65,7 +65,7 @@ internal static class AgentCommand
         command.SetAction((p, ct) => CommandRunner.RunAsync(console, async () =>
         {
             RoutingOptions.RequireRoot();
-            var host = new HostAgentHost(p.GetValue(s_netns), p.GetValue(s_state));
+            using var host = new HostAgentHost(p.GetValue(s_netns), p.GetValue(s_state));
             using var fleet = new EtcdFleet(p.GetRequiredValue(etcd), p.GetRequiredValue(prefix));
             var options = new AgentOptions
             {

@@ -158,33 +158,21 @@ public static class SliceStatusReader
     /// What a drain waits for.
     /// </summary>
     /// <exception cref="SockDiagException">sock_diag refused a dump.</exception>
-    public static int LiveConnections(IPAddress local, PortRange range, string? netns = null) =>
-        SocketsOn(local, range, netns).Count(s => s.State != SocketState.TimeWait);
+    public static int LiveConnections(IPAddress local, PortRange range, string? netns = null)
+    {
+        using var table = SocketTable.Open(netns);
+        return table.LiveConnections(local, range);
+    }
 
     /// <summary>
-    /// Every socket holding a port of <paramref name="range"/> on <paramref name="local"/> toward a peer: TCP in any
-    /// state but LISTEN and CLOSE (TIME_WAIT included: it still holds the port toward its destination) and connected
-    /// UDP, in the named network namespace (null: this one). What the fleet agent measures its fill with.
+    /// Every socket holding a port of <paramref name="range"/> on <paramref name="local"/> toward a peer (see
+    /// <see cref="SocketTable.SocketsOn"/>), in the named network namespace (null: this one).
     /// </summary>
     /// <exception cref="SockDiagException">sock_diag refused a dump.</exception>
     public static IReadOnlyList<DiagSocket> SocketsOn(IPAddress local, PortRange range, string? netns = null)
     {
-        ArgumentNullException.ThrowIfNull(local);
-        if (netns is null)
-        {
-            return SocketsOn(local, range, CurrentNamespace.Instance);
-        }
-
-        using var ns = NetworkNamespace.Enter(netns);
-        return SocketsOn(local, range, ns);
-    }
-
-    private static List<DiagSocket> SocketsOn(IPAddress local, PortRange range, ISocketEnvironment env)
-    {
-        using var client = SockDiagClient.Open(env);
-        var tcp = client.Dump(local.AddressFamily, ProtocolType.Tcp, SocketStates.Connected, range);
-        var udp = client.Dump(local.AddressFamily, ProtocolType.Udp, SocketStates.Established, range);
-        return [.. tcp.Concat(udp).Where(s => s.HasRemote && s.Local.Address.Equals(local))];
+        using var table = SocketTable.Open(netns);
+        return table.SocketsOn(local, range);
     }
 
     private static bool OnAddress(IPAddress socketAddress, IPAddress egress) =>
