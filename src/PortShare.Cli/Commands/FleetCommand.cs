@@ -11,11 +11,16 @@ internal static class FleetCommand
 {
     private static readonly Argument<FileInfo> s_spec = new("SPEC.json") { Description = "The fleet spec: unit_size (a power of two), min_units, quarantine_seconds, lease_ttl_seconds, usable_range, reserved, egress[{address, usable_range, reserved}]." };
     private static readonly Option<bool> s_json = new("--json") { Description = "Print JSON (snake_case) instead of a table." };
+    private static readonly Option<int?> s_samples = new("--samples")
+    {
+        Description = "With --watch: stop after this many samples (like 'vmstat 1 5'), for scripts.",
+        Validators = { r => { if (r.GetValueOrDefault<int?>() is < 1) { r.AddError($"--samples must be at least 1, not {r.GetValueOrDefault<int?>()}."); } } },
+    };
+
     private static readonly Option<double?> s_watch = new("--watch")
     {
         Description = "Print the units per host every SECONDS (default 1) until Ctrl-C: one line per sample, so the lines show the pool over time (with --json, one JSON object per line).",
         Arity = ArgumentArity.ZeroOrOne,
-        DefaultValueFactory = _ => null,
         CustomParser = r =>
         {
             if (r.Tokens.Count == 0)
@@ -94,15 +99,21 @@ internal static class FleetCommand
             return ExitCodes.Success;
         }));
 
-        var status = new Command("status", "Every unit: owner, state (owned, draining, quarantined, free), lease TTL left and epoch; hosts waiting for a unit when the pool is short. --watch prints the units per host over time.") { etcd, prefix, s_json, s_watch };
+        var status = new Command("status", "Every unit: owner, state (owned, draining, quarantined, free), lease TTL left and epoch; hosts waiting for a unit when the pool is short. --watch prints the units per host over time.") { etcd, prefix, s_json, s_watch, s_samples };
         status.SetAction((p, ct) => CommandRunner.RunAsync(console, async () =>
         {
             using var fleet = new EtcdFleet(p.GetRequiredValue(etcd), p.GetRequiredValue(prefix));
             var json = p.GetValue(s_json);
-            if (p.GetValue(s_watch) is { } every)
+            if (p.GetResult(s_watch) is { Implicit: false })
             {
-                await WatchAsync(console, fleet, json, TimeSpan.FromSeconds(every), ct);
+                var every = p.GetValue(s_watch) ?? 1;
+                await WatchAsync(console, fleet, json, TimeSpan.FromSeconds(every), p.GetValue(s_samples) ?? int.MaxValue, ct);
                 return ExitCodes.Success;
+            }
+
+            if (p.GetValue(s_samples) is not null)
+            {
+                throw new UsageException("--samples goes with --watch.");
             }
 
             var rows = await fleet.StatusAsync(ct);
@@ -141,9 +152,9 @@ internal static class FleetCommand
     }
 
     /// <summary>One line (or JSON object) per sample: units per host, free and quarantined units, waiting hosts.</summary>
-    private static async Task WatchAsync(CliConsole console, EtcdFleet fleet, bool json, TimeSpan every, CancellationToken ct)
+    private static async Task WatchAsync(CliConsole console, EtcdFleet fleet, bool json, TimeSpan every, int samples, CancellationToken ct)
     {
-        while (!ct.IsCancellationRequested)
+        for (var n = 0; n < samples && !ct.IsCancellationRequested; n++)
         {
             var view = await fleet.ReadAsync(ct);
             var units = view.Units();
@@ -164,6 +175,11 @@ internal static class FleetCommand
             }
 
             console.RawOut.Flush();
+            if (n + 1 == samples)
+            {
+                return;
+            }
+
             try
             {
                 await Task.Delay(every, ct);

@@ -32,6 +32,34 @@ public sealed class FleetInitTests : IDisposable
     }
 
     [Fact]
+    public async Task Status_watch_prints_one_line_per_sample_with_units_per_host_and_waiting_hosts()
+    {
+        await using var etcd = await EtcdServer.StartAsync();
+        Assert.Equal(0, (await CliRunner.RunInProcessAsync("fleet", "init", Write("spec.json", Spec), "--etcd", etcd.Url)).ExitCode);
+        using var fleet = new EtcdFleet(etcd.Url);
+        var pool = (await fleet.ReadAsync(TestContext.Current.CancellationToken)).Pool!;
+        var owner = new UnitOwner("h1", [System.Net.IPAddress.Parse("198.51.100.2")]);
+        var leases = await fleet.GrantAsync(pool, TestContext.Current.CancellationToken);
+        await fleet.RegisterAsync(owner, leases, TestContext.Current.CancellationToken);
+        Assert.NotNull(await fleet.ClaimAsync(owner, leases, pool.Egress[0].Address, pool.UnitsOf(pool.Egress[0])[0], cancellationToken: TestContext.Current.CancellationToken));
+        await fleet.SetWantAsync(owner, leases, pool.Egress[0].Address, present: true, TestContext.Current.CancellationToken);
+
+        var text = await CliRunner.RunInProcessAsync("fleet", "status", "--etcd", etcd.Url, "--watch", "0.2", "--samples", "3");
+        Assert.True(text.ExitCode == 0, text.StdErr);
+        var lines = text.StdOut.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(3, lines.Length);
+        Assert.All(lines, l => Assert.Matches(@"^\d\d:\d\d:\d\d  h1 1  \| free 7  quarantined 0  \| waiting: h1@192\.0\.2\.1$", l));
+
+        var json = await CliRunner.RunInProcessAsync("fleet", "status", "--etcd", etcd.Url, "--watch", "--samples", "1", "--json");
+        Assert.True(json.ExitCode == 0, json.StdErr);
+        Assert.Contains("\"hosts\":{\"h1\":1},\"free\":7,\"quarantined\":0,\"wants\":[\"h1@192.0.2.1\"]", json.StdOut, StringComparison.Ordinal);
+
+        var table = await CliRunner.RunInProcessAsync("fleet", "status", "--etcd", etcd.Url);
+        Assert.Contains("h1 waits for a unit on 192.0.2.1", table.StdOut.ReplaceLineEndings(" "), StringComparison.Ordinal);
+        Assert.Equal(2, (await CliRunner.RunInProcessAsync("fleet", "status", "--etcd", etcd.Url, "--samples", "2")).ExitCode);
+    }
+
+    [Fact]
     public async Task A_conflicting_spec_is_refused_and_the_pool_is_left_as_it_was()
     {
         await using var etcd = await EtcdServer.StartAsync();
