@@ -71,10 +71,11 @@ internal static class CliApp
             return ExitCodes.Usage;
         }
 
-        // Ctrl-C cancels the action's token; a command cleaning up after it (a lab removing its namespaces) gets time to
-        // finish instead of being killed half-way.
-        var config = new InvocationConfiguration { Output = console.RawOut, Error = Console.Error, ProcessTerminationTimeout = TerminationTimeout(args) };
-        return await parse.InvokeAsync(config).ConfigureAwait(false);
+        // Ctrl-C and SIGTERM cancel the action's token; a command cleaning up after it (a lab removing its namespaces, the
+        // agent draining) gets time to finish instead of being killed half-way (see Termination).
+        using var termination = new Termination(TerminationTimeout(args));
+        var config = new InvocationConfiguration { Output = console.RawOut, Error = Console.Error, ProcessTerminationTimeout = null };
+        return await parse.InvokeAsync(config, termination.Token).ConfigureAwait(false);
     }
 
     // The agent drains on SIGTERM for up to its --drain-timeout (at most an hour): give it that, and the rest a minute.

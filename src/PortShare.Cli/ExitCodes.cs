@@ -10,4 +10,10 @@ internal static class ExitCodes
 
     /// <summary>The command line itself is wrong (unknown option, bad value).</summary>
     public const int Usage = 2;
+
+    /// <summary>Ctrl-C (SIGINT) and the command did not finish its cleanup in time (128 + 2).</summary>
+    public const int Interrupted = 130;
+
+    /// <summary>SIGTERM and the command did not finish its cleanup in time (128 + 15).</summary>
+    public const int Terminated = 143;
 }
