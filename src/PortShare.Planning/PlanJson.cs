@@ -88,6 +88,60 @@ public static class PlanJson
         return Convert.ToHexStringLower(sha.GetHashAndReset());
     }
 
+    /// <summary>
+    /// For a stamped plan (bytes PortShare wrote, so laid out as its writer lays them out: one slice a line in each
+    /// egress IP's "slices" object), the same document with every other host's slice line left out: what reading one
+    /// host's slices needs, without tokenising 160,000 others. Null when the layout is not the expected one (the
+    /// caller then reads the whole document).
+    /// </summary>
+    internal static byte[]? OnlySlicesOf(ReadOnlySpan<byte> utf8, string host)
+    {
+        ReadOnlySpan<byte> open = "\n      \"slices\": {\n"u8;
+        ReadOnlySpan<byte> close = "\n      }"u8;
+        var key = Encoding.UTF8.GetBytes("        \"" + host + "\": ");
+        var output = new List<byte>(4096);
+        var pos = 0;
+        while (true)
+        {
+            var at = utf8[pos..].IndexOf(open);
+            if (at < 0)
+            {
+                output.AddRange(utf8[pos..]);
+                return [.. output];
+            }
+
+            var start = pos + at + open.Length;
+            output.AddRange(utf8[pos..start]);
+            var length = utf8[start..].IndexOf(close);
+            if (length < 0)
+            {
+                return null;
+            }
+
+            var block = utf8.Slice(start, length);
+            var line = -1;
+            if (block.StartsWith(key))
+            {
+                line = 0;
+            }
+            else
+            {
+                var found = block.IndexOf([(byte)'\n', .. key]);
+                line = found < 0 ? -1 : found + 1;
+            }
+
+            if (line >= 0)
+            {
+                var rest = block[line..];
+                var end = rest.IndexOf((byte)'\n');
+                var mine = (end < 0 ? rest : rest[..end]).TrimEnd((byte)',');
+                output.AddRange(mine);
+            }
+
+            pos = start + length;
+        }
+    }
+
     private static ReadOnlySpan<byte> WithoutBom(ReadOnlySpan<byte> utf8) => utf8.StartsWith("\uFEFF"u8) ? utf8[3..] : utf8;
 
     /// <summary>Parses a spec; <paramref name="source"/> names the input in error messages. Does not validate.</summary>
@@ -292,7 +346,7 @@ public static class PlanFile
         var bytes = ReadBytes(path);
         if (PlanJson.IsStamped(bytes))
         {
-            var mine = PlanJson.DeserializePlanFor(bytes, host, path);
+            var mine = PlanJson.DeserializePlanFor(PlanJson.OnlySlicesOf(bytes, host) ?? bytes, host, path);
             if (mine.Egress.Any(e => e.Slices.Count > 0))
             {
                 return mine;

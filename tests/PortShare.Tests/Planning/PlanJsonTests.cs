@@ -192,6 +192,47 @@ public sealed class PlanJsonTests : IDisposable
     }
 
     [Fact]
+    public void Reading_one_host_s_slice_lines_of_a_stamped_plan_gives_the_same_plan_as_reading_every_line()
+    {
+        // The example (several egress IPs, reserved and spare ports), and a re-plan with quarantined moves.
+        var example = Planner.Create(PlanTestData.Example());
+        var spec = new PlanSpec
+        {
+            Version = 1,
+            UsableRange = new PortRange(40000, 40511),
+            Alignment = 16,
+            Egress = [new SpecEgress { Address = "192.0.2.1" }, new SpecEgress { Address = "192.0.2.2" }],
+            Hosts = [.. new[] { "h1", "h2", "h3" }.Select(h => PlanTestData.Host(h))],
+        };
+        var before = Planner.Create(spec);
+        var grown = spec with { Hosts = [.. spec.Hosts, PlanTestData.Host("h4")] };
+        var (moved, _) = Planner.Replan(before, grown, ReplanStrategy.KeepPorts, DateTimeOffset.UtcNow, 60);
+        Assert.Contains(moved.Egress, e => e.Moves.Count > 0);
+
+        foreach (var plan in new[] { example, moved })
+        {
+            var path = Path.Combine(_dir, "p.json");
+            PlanFile.Save(plan, path);
+            var bytes = File.ReadAllBytes(path);
+            Assert.True(PlanJson.IsStamped(bytes));
+            foreach (var host in plan.Egress.SelectMany(e => e.Slices).Select(s => s.Host).Distinct().Append("nobody"))
+            {
+                var filtered = PlanJson.OnlySlicesOf(bytes, host);
+                Assert.NotNull(filtered);
+                Assert.True(filtered.Length < bytes.Length || host == "nobody");
+                var fast = PlanJson.DeserializePlanFor(filtered, host, path);
+                var full = PlanJson.DeserializePlanFor(bytes, host, path);
+                Assert.Equal(PlanJson.Serialize(full), PlanJson.Serialize(fast));
+            }
+        }
+
+        // Not the writer's layout: nothing is left out (the document is read whole), or no shortcut at all.
+        var other = "{\"egress\": [{\"slices\": {\n        \"h1\": \"1-2\"}]}"u8;
+        Assert.Equal(other.ToArray(), PlanJson.OnlySlicesOf(other, "h1"));
+        Assert.Null(PlanJson.OnlySlicesOf("{\"egress\": [{\n      \"slices\": {\n        \"h1\": \"1-2\"}]}"u8, "h1"));
+    }
+
+    [Fact]
     public void Loading_for_one_host_keeps_its_slices_and_every_egress_ip()
     {
         var plan = Planner.Create(PlanTestData.Example());
