@@ -116,8 +116,7 @@ public sealed partial class EtcdFleet
     public async Task<IReadOnlyList<string>> KeysUnderAsync(string prefix, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(prefix);
-        var end = prefix[..^1] + (char)(prefix[^1] + 1);
-        var r = await Call(() => _client.GetAsync(new RangeRequest { Key = Bytes(prefix), RangeEnd = Bytes(end), KeysOnly = true }, null, Deadline(), cancellationToken)).ConfigureAwait(false);
+        var r = await Call(() => _client.GetAsync(new RangeRequest { Key = Bytes(prefix), RangeEnd = Bytes(FleetKeys.RangeEnd(prefix)), KeysOnly = true }, null, Deadline(), cancellationToken)).ConfigureAwait(false);
         return [.. r.Kvs.Select(kv => kv.Key.ToStringUtf8())];
     }
 }

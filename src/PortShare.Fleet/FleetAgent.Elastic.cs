@@ -31,11 +31,7 @@ public sealed partial class FleetAgent
     /// <summary>Between keep-alive rounds: measure the fill and grow when needed (no etcd call unless growing).</summary>
     private async Task FillRoundAsync(CancellationToken stop)
     {
-        using var bounded = CancellationTokenSource.CreateLinkedTokenSource(stop);
-        if (DeadlineLeft() is var left && left > TimeSpan.Zero)
-        {
-            bounded.CancelAfter(left);
-        }
+        using var bounded = UntilDeadline(stop);
 
         try
         {

@@ -253,6 +253,25 @@ public sealed partial class FleetAgent
     }
 
     /// <summary>
+    /// <paramref name="stop"/>, and also cancelled at the local deadline: a call to etcd can hang until its own deadline
+    /// (seconds), past the local one, so a round gives up on it then and the host stops new connections on time whatever
+    /// etcd does. Past the deadline already (flagged), calls are bounded by their own deadline only, to find etcd again.
+    /// </summary>
+    private CancellationTokenSource UntilDeadline(CancellationToken stop)
+    {
+        var bounded = CancellationTokenSource.CreateLinkedTokenSource(stop);
+        lock (_lock)
+        {
+            if (!_pastDeadline)
+            {
+                bounded.CancelAfter(DeadlineLeft() > TimeSpan.Zero ? DeadlineLeft() : TimeSpan.Zero);
+            }
+        }
+
+        return bounded;
+    }
+
+    /// <summary>
     /// A start that failed (etcd unreachable, the name taken, …) proves no lease: the host file of a previous run must
     /// not go on offering its ports, which etcd may give to another host once that run's leases end.
     /// </summary>
@@ -278,17 +297,7 @@ public sealed partial class FleetAgent
     {
         var sent = Stopwatch.GetTimestamp();
 
-        // A call to etcd can hang until its own deadline (seconds), past the local one: give up on it at the local
-        // deadline, so that the host stops new connections on time whatever etcd does.
-        using var atDeadline = CancellationTokenSource.CreateLinkedTokenSource(stop);
-        lock (_lock)
-        {
-            if (!_pastDeadline)
-            {
-                atDeadline.CancelAfter(DeadlineLeft() > TimeSpan.Zero ? DeadlineLeft() : TimeSpan.Zero);
-            }
-        }
-
+        using var atDeadline = UntilDeadline(stop);
         var cancellationToken = atDeadline.Token;
         try
         {
@@ -576,14 +585,22 @@ public sealed partial class FleetAgent
         {
             lock (_lock)
             {
-                if (_held.TryAdd((u.Egress, u.Range), new ClaimedUnit(u.Egress, u.Range, u.Epoch)))
+                if (!_held.ContainsKey((u.Egress, u.Range)))
                 {
-                    _servableAt[(u.Egress, u.Range)] = Stopwatch.GetTimestamp() + (long)(_options.ServeDelay.TotalSeconds * Stopwatch.Frequency);
-                    _preferred.Add((u.Egress, u.Range));
+                    Hold(new ClaimedUnit(u.Egress, u.Range, u.Epoch));
                     _log($"Adopted {u.Range} on {u.Egress} (epoch {u.Epoch}): etcd holds it under this agent's lease, a claim whose answer was lost.");
                 }
             }
         }
+    }
+
+    /// <summary>Records a unit as held (served after the serve delay, preferred after a restart); the caller holds the lock.</summary>
+    private void Hold(ClaimedUnit unit)
+    {
+        var key = (unit.Egress, unit.Range);
+        _held[key] = unit;
+        _servableAt[key] = Stopwatch.GetTimestamp() + (long)(_options.ServeDelay.TotalSeconds * Stopwatch.Frequency);
+        _preferred.Add(key);
     }
 
     /// <summary>Claims up to <paramref name="count"/> units on <paramref name="egress"/>, best candidates first; returns how many it got.</summary>
@@ -605,9 +622,7 @@ public sealed partial class FleetAgent
 
             lock (_lock)
             {
-                _held[(egress.Address, unit.Range)] = claimed;
-                _servableAt[(egress.Address, unit.Range)] = Stopwatch.GetTimestamp() + (long)(_options.ServeDelay.TotalSeconds * Stopwatch.Frequency);
-                _preferred.Add((egress.Address, unit.Range));
+                Hold(claimed);
                 _claims++;
             }
 

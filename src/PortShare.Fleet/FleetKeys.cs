@@ -57,7 +57,14 @@ public sealed class FleetKeys
     public string DrainEgress(IPAddress egress) => Prefix + "drain/egress/" + egress;
 
     /// <summary>The end of the prefix range (etcd's <c>range_end</c> for "every key with this prefix").</summary>
-    public string PrefixEnd => Prefix[..^1] + (char)(Prefix[^1] + 1);
+    public string PrefixEnd => RangeEnd(Prefix);
+
+    /// <summary>etcd's <c>range_end</c> for every key starting with <paramref name="prefix"/> (its last character plus one).</summary>
+    public static string RangeEnd(string prefix)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(prefix);
+        return prefix[..^1] + (char)(prefix[^1] + 1);
+    }
 
     private static string Suffix(IPAddress egress, PortRange unit) =>
         string.Create(CultureInfo.InvariantCulture, $"{egress}/{unit.Low:D5}");

@@ -51,10 +51,10 @@ public static class ElasticBench
                 var pendingPorts = 0;
                 while (!stopSampling.IsCancellationRequested)
                 {
-                    var h1 = Ports(lab, "h1");
+                    var h1 = lab.ServedPorts("h1");
                     var now = Volatile.Read(ref open);
                     var t = sw.Elapsed.TotalSeconds;
-                    samples.Add(new ElasticSample(t, now, h1, Ports(lab, "h2")));
+                    samples.Add(new ElasticSample(t, now, h1, lab.ServedPorts("h2")));
                     if (pendingSince is { } since && h1 > pendingPorts)
                     {
                         latencies.Add(t - since);
@@ -110,7 +110,7 @@ public static class ElasticBench
             {
                 var s = sockets[^1];
                 sockets.RemoveAt(sockets.Count - 1);
-                await CloseAsync(s, ct).ConfigureAwait(false);
+                await FleetLab.CloseAsync(s, ct).ConfigureAwait(false);
                 Volatile.Write(ref open, sockets.Count);
                 await Task.Delay(pace / 2, ct).ConfigureAwait(false);
             }
@@ -119,7 +119,7 @@ public static class ElasticBench
             var until = DateTime.UtcNow + TimeSpan.FromSeconds(run.IdleSeconds + 30);
             while (DateTime.UtcNow < until)
             {
-                if (Ports(lab, "h1") == min)
+                if (lab.ServedPorts("h1") == min)
                 {
                     shrink = sw.Elapsed.TotalSeconds - closed;
                     break;
@@ -166,27 +166,5 @@ public static class ElasticBench
         }
 
         return rows;
-    }
-
-    private static int Ports(FleetLab lab, string host) =>
-        lab.HostFile(host) is { } f && !(f.ValidUntil < DateTimeOffset.UtcNow) ? f.Slices.Sum(s => s.Ports.Count) : 0;
-
-    private static async Task CloseAsync(Socket s, CancellationToken ct)
-    {
-        try
-        {
-            await s.SendAsync("q"u8.ToArray(), SocketFlags.None, ct).ConfigureAwait(false);
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            timeout.CancelAfter(TimeSpan.FromSeconds(2));
-            var buffer = new byte[256];
-            while (await s.ReceiveAsync(buffer, SocketFlags.None, timeout.Token).ConfigureAwait(false) > 0)
-            {
-            }
-        }
-        catch (Exception ex) when (ex is SocketException or OperationCanceledException && !ct.IsCancellationRequested)
-        {
-        }
-
-        s.Dispose();
     }
 }

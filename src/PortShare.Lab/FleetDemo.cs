@@ -55,7 +55,7 @@ public static class FleetDemo
             {
                 lab.KillAgent("h2");
                 var sw = Stopwatch.StartNew();
-                var quarantined = await WaitAsync(async () => (await lab.Fleet.StatusAsync(ct).ConfigureAwait(false)).Count(s => s.Owner == "h2" && s.State == "quarantined") == options.MinUnits, TimeSpan.FromSeconds(options.LeaseTtlSeconds + 10), ct).ConfigureAwait(false);
+                var quarantined = await FleetLab.WaitAsync(async () => (await lab.Fleet.StatusAsync(ct).ConfigureAwait(false)).Count(s => s.Owner == "h2" && s.State == "quarantined") == options.MinUnits, TimeSpan.FromSeconds(options.LeaseTtlSeconds + 10), ct).ConfigureAwait(false);
                 var routed = string.Join(",", lab.RouterSlices().Where(r => r.Host == "h2").Select(r => r.Range));
                 var echoed = await FleetLab.EchoAsync(held, ct).ConfigureAwait(false);
                 var expired = lab.HostFile("h2") is { } f && f.ValidUntil < DateTimeOffset.UtcNow;
@@ -65,7 +65,7 @@ public static class FleetDemo
                     string.Create(CultureInfo.InvariantCulture, $"quarantined after {sw.Elapsed.TotalSeconds:F1} s; router still sends {routed} to h2; {echoed}/{held.Count} held connections answer; h2's host file {(expired ? "expired" : "NOT expired")}"));
 
                 sw.Restart();
-                var free = await WaitAsync(async () => (await lab.Fleet.StatusAsync(ct).ConfigureAwait(false)).All(s => s.Owner != "h2"), TimeSpan.FromSeconds(options.QuarantineSeconds + 10), ct).ConfigureAwait(false);
+                var free = await FleetLab.WaitAsync(async () => (await lab.Fleet.StatusAsync(ct).ConfigureAwait(false)).All(s => s.Owner != "h2"), TimeSpan.FromSeconds(options.QuarantineSeconds + 10), ct).ConfigureAwait(false);
                 var unrouted = await lab.WaitRouterAgreesAsync(TimeSpan.FromSeconds(10), ct).ConfigureAwait(false) && lab.RouterSlices().All(r => r.Host != "h2");
                 Step("the quarantine ends: h2's units are free and no longer routed", free && unrouted, string.Create(CultureInfo.InvariantCulture, $"after {sw.Elapsed.TotalSeconds:F1} s more ({options.QuarantineSeconds} s quarantine)"));
             }
@@ -133,20 +133,4 @@ public static class FleetDemo
 
     private static async Task<List<(string Unit, long? Epoch)>> EpochsAsync(FleetLab lab, CancellationToken ct) =>
         [.. (await lab.Fleet.StatusAsync(ct).ConfigureAwait(false)).Where(s => s.Owner is not null).Select(s => (s.Unit, s.Epoch))];
-
-    private static async Task<bool> WaitAsync(Func<Task<bool>> condition, TimeSpan limit, CancellationToken ct)
-    {
-        var end = DateTime.UtcNow + limit;
-        while (!await condition().ConfigureAwait(false))
-        {
-            if (DateTime.UtcNow > end)
-            {
-                return false;
-            }
-
-            await Task.Delay(200, ct).ConfigureAwait(false);
-        }
-
-        return true;
-    }
 }

@@ -324,6 +324,53 @@ public sealed class FleetLab : IAsyncDisposable
         }
     }
 
+    /// <summary>The ports <paramref name="host"/>'s host file serves now (0 when it is missing, unreadable or expired).</summary>
+    public int ServedPorts(string host) => Serving(HostFile(host)) is { } f ? f.Slices.Sum(s => s.Ports.Count) : 0;
+
+    /// <summary>The ports <paramref name="host"/> serves on the egress address; throws when it serves none.</summary>
+    public PortSlice ServedSlice(string host) =>
+        HostFile(host)?.Slices.FirstOrDefault(s => s.Egress.Equals(Egress))?.Ports
+            ?? throw new InvalidOperationException($"{host} serves no ports");
+
+    /// <summary>Polls <paramref name="condition"/> every 200 ms until it holds (true) or <paramref name="limit"/> passes (false).</summary>
+    public static async Task<bool> WaitAsync(Func<Task<bool>> condition, TimeSpan limit, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(condition);
+        var end = DateTime.UtcNow + limit;
+        while (!await condition().ConfigureAwait(false))
+        {
+            if (DateTime.UtcNow > end)
+            {
+                return false;
+            }
+
+            await Task.Delay(200, cancellationToken).ConfigureAwait(false);
+        }
+
+        return true;
+    }
+
+    /// <summary>Asks the lab server to close first (its side keeps the TIME_WAIT), waits for it, then closes.</summary>
+    public static async Task CloseAsync(Socket socket, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(socket);
+        try
+        {
+            await socket.SendAsync("q"u8.ToArray(), SocketFlags.None, cancellationToken).ConfigureAwait(false);
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeout.CancelAfter(TimeSpan.FromSeconds(2));
+            var buffer = new byte[256];
+            while (await socket.ReceiveAsync(buffer, SocketFlags.None, timeout.Token).ConfigureAwait(false) > 0)
+            {
+            }
+        }
+        catch (Exception ex) when (ex is SocketException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
+        {
+        }
+
+        socket.Dispose();
+    }
+
     /// <summary>The host file's path of <paramref name="host"/>.</summary>
     public string HostFilePath(string host) => Path.Combine(_state.StateDir, host + ".json");
 
@@ -337,17 +384,9 @@ public sealed class FleetLab : IAsyncDisposable
     /// </summary>
     public async Task<LabHostResult> TrafficAsync(string host, int count, CancellationToken cancellationToken = default)
     {
-        var slice = HostFile(host)?.Slices.FirstOrDefault(s => s.Egress.Equals(Egress))?.Ports
-            ?? throw new InvalidOperationException($"{host} serves no ports");
+        var slice = ServedSlice(host);
         var view = await Fleet.ReadAsync(cancellationToken).ConfigureAwait(false);
-        var mine = view.Routes().Where(r => r.Host == host).Select(r => r.Range.Low == r.Range.High ? r.Range.Low.ToString(CultureInfo.InvariantCulture) : r.Range.ToString()).ToList();
-        var tools = new NetTools(LabTopology.HostNs(_state.Prefix, host));
-        var script = $"flush set inet {NetLab.CounterTable} mine\n" + (mine.Count == 0 ? string.Empty : $"add element inet {NetLab.CounterTable} mine {{ {string.Join(", ", mine)} }}\n");
-        var r = tools.Nft(["-f", "-"], script);
-        if (r.ExitCode != 0)
-        {
-            throw tools.Failed("nft", ["-f", "-"], r);
-        }
+        NetLab.SetMine(_state.Prefix, host, view.Routes().Where(r => r.Host == host).Select(r => r.Range));
 
         var before = NetLab.ReadMisdelivered(_state, host);
         var result = await NetLab.RunHostAsync(_state.Prefix, host, slice.Ranges, Egress, new IPEndPoint(LabTopology.Server4, LabTopology.ServerPort), count, cancellationToken).ConfigureAwait(false);
@@ -378,8 +417,7 @@ public sealed class FleetLab : IAsyncDisposable
     /// <summary>Opens <paramref name="count"/> connections from <paramref name="host"/>'s served ports to the lab server and keeps them open (the caller disposes them).</summary>
     public async Task<IReadOnlyList<Socket>> HoldAsync(string host, int count, CancellationToken cancellationToken = default)
     {
-        var slice = HostFile(host)?.Slices.FirstOrDefault(s => s.Egress.Equals(Egress))?.Ports
-            ?? throw new InvalidOperationException($"{host} serves no ports");
+        var slice = ServedSlice(host);
         using var ns = NetworkNamespace.Enter(LabTopology.HostNs(_state.Prefix, host));
         var connector = new SliceConnector(slice, Egress, ConnectStrategy.Auto, ns);
         var sockets = new List<Socket>();
@@ -419,21 +457,8 @@ public sealed class FleetLab : IAsyncDisposable
     }
 
     /// <summary>Waits until the router routes what etcd says (at most <paramref name="limit"/>); false when it did not.</summary>
-    public async Task<bool> WaitRouterAgreesAsync(TimeSpan limit, CancellationToken cancellationToken = default)
-    {
-        var end = DateTime.UtcNow + limit;
-        while (DateTime.UtcNow < end)
-        {
-            if (!(await SampleAsync(TimeSpan.FromDays(1), cancellationToken).ConfigureAwait(false)).RouterLags)
-            {
-                return true;
-            }
-
-            await Task.Delay(200, cancellationToken).ConfigureAwait(false);
-        }
-
-        return false;
-    }
+    public Task<bool> WaitRouterAgreesAsync(TimeSpan limit, CancellationToken cancellationToken = default) =>
+        WaitAsync(async () => !(await SampleAsync(TimeSpan.FromDays(1), cancellationToken).ConfigureAwait(false)).RouterLags, limit, cancellationToken);
 
     /// <summary>
     /// One consistency sample across etcd, the router and every host file: no port served by two hosts; no host serving a
@@ -444,7 +469,7 @@ public sealed class FleetLab : IAsyncDisposable
     {
         var problems = new List<string>();
         // An expired host file (its agent dead or cut off) serves nothing: connectors refuse it.
-        var files = _state.Hosts.Select(h => (Host: h, File: HostFile(h))).Where(x => x.File is not null && !(x.File.ValidUntil < DateTimeOffset.UtcNow)).ToList();
+        var files = _state.Hosts.Select(h => (Host: h, File: Serving(HostFile(h)))).Where(x => x.File is not null).ToList();
         var view = await Fleet.ReadAsync(cancellationToken).ConfigureAwait(false);
         var router = RouterSlices();
         var served = new Dictionary<int, string>();
@@ -543,6 +568,9 @@ public sealed class FleetLab : IAsyncDisposable
 
         Remove(_state);
     }
+
+    /// <summary>The file, unless it has expired (its agent dead or cut off: connectors refuse it).</summary>
+    private static HostSliceFile? Serving(HostSliceFile? file) => file is not null && !(file.ValidUntil < DateTimeOffset.UtcNow) ? file : null;
 
     private static void Remove(LabState state)
     {

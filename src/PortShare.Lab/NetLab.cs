@@ -40,7 +40,7 @@ public sealed record LabOptions
 /// </summary>
 public static class NetLab
 {
-    internal const string CounterTable = "portshare_lab";
+    private const string CounterTable = "portshare_lab";
 
     /// <summary>
     /// Creates the lab. On failure or cancellation (checked between every step) everything created so far is removed:
@@ -572,12 +572,17 @@ public static class NetLab
 
         // The misdelivery counter's "mine": every port the router sends to this host now, the ports it still holds in
         // quarantine (replies to its open connections) included.
-        var ranges = at.Routes.Where(r => r.Host == host && r.Egress.Equals(egress)).SelectMany(r => r.Ranges).ToList();
+        SetMine(state.Prefix, host, at.Routes.Where(r => r.Host == host && r.Egress.Equals(egress)).SelectMany(r => r.Ranges));
+    }
+
+    /// <summary>Sets the ports the misdelivery counter of <paramref name="host"/> counts as its own.</summary>
+    internal static void SetMine(string prefix, string host, IEnumerable<PortRange> ranges)
+    {
         var elements = string.Join(", ", ranges.Select(r => r.Low == r.High
             ? r.Low.ToString(CultureInfo.InvariantCulture)
             : string.Create(CultureInfo.InvariantCulture, $"{r.Low}-{r.High}")));
-        var tools = new NetTools(LabTopology.HostNs(state.Prefix, host));
-        var script = ranges.Count == 0
+        var tools = new NetTools(LabTopology.HostNs(prefix, host));
+        var script = elements.Length == 0
             ? $"flush set inet {CounterTable} mine\n"
             : $"flush set inet {CounterTable} mine\nadd element inet {CounterTable} mine {{ {elements} }}\n";
         var r = tools.Nft(["-f", "-"], script);

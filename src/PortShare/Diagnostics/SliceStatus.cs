@@ -152,29 +152,6 @@ public static class SliceStatusReader
         }
     }
 
-    /// <summary>
-    /// Live connections from <paramref name="range"/> on <paramref name="local"/>: TCP sockets not yet closed (TIME_WAIT
-    /// excluded: it holds no application) and connected UDP sockets, in the named network namespace (null: this one).
-    /// What a drain waits for.
-    /// </summary>
-    /// <exception cref="SockDiagException">sock_diag refused a dump.</exception>
-    public static int LiveConnections(IPAddress local, PortRange range, string? netns = null)
-    {
-        using var table = SocketTable.Open(netns);
-        return table.LiveConnections(local, range);
-    }
-
-    /// <summary>
-    /// Every socket holding a port of <paramref name="range"/> on <paramref name="local"/> toward a peer (see
-    /// <see cref="SocketTable.SocketsOn"/>), in the named network namespace (null: this one).
-    /// </summary>
-    /// <exception cref="SockDiagException">sock_diag refused a dump.</exception>
-    public static IReadOnlyList<DiagSocket> SocketsOn(IPAddress local, PortRange range, string? netns = null)
-    {
-        using var table = SocketTable.Open(netns);
-        return table.SocketsOn(local, range);
-    }
-
     private static bool OnAddress(IPAddress socketAddress, IPAddress egress) =>
         socketAddress.Equals(egress) || socketAddress.Equals(IPAddress.Any) || socketAddress.Equals(IPAddress.IPv6Any);
 }

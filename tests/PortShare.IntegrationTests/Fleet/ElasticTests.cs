@@ -35,7 +35,7 @@ public sealed class ElasticTests
         await using var lab = await FleetLab.StartAsync(Options(2, 4, 128), cancellationToken: Ct);
         await using var checker = FleetChecker.Start(lab);
         await lab.StartAgentAsync("h1", Ct);
-        Assert.Equal(128, Ports(lab, "h1"));
+        Assert.Equal(128, lab.ServedPorts("h1"));
 
         // 300 connections to one destination, one every 40 ms: more than two units hold.
         var sockets = new List<Socket>();
@@ -60,28 +60,28 @@ public sealed class ElasticTests
             }
 
             Assert.True(failures.Count == 0, $"{failures.Count} failed connects: {string.Join(" | ", failures.Take(3))}; agent: {lab.Tail("h1")}");
-            Assert.True(Ports(lab, "h1") >= 3 * 128, $"h1 serves {Ports(lab, "h1")} ports; agent: {lab.Tail("h1")}");
+            Assert.True(lab.ServedPorts("h1") >= 3 * 128, $"h1 serves {lab.ServedPorts("h1")} ports; agent: {lab.Tail("h1")}");
             Assert.Contains("Grew on 192.0.2.1", lab.Tail("h1"), StringComparison.Ordinal);
         }
         finally
         {
             foreach (var s in sockets)
             {
-                await CloseAsync(s);
+                await FleetLab.CloseAsync(s, Ct);
             }
 
             ns.Dispose();
         }
 
         // Idle now: h1 drains and releases down to its minimum; the released units go into quarantine.
-        await WaitAsync(() => Task.FromResult(Ports(lab, "h1") == 128), TimeSpan.FromSeconds(30), "h1 shrinks to one unit", lab);
+        await WaitAsync(() => Task.FromResult(lab.ServedPorts("h1") == 128), TimeSpan.FromSeconds(30), "h1 shrinks to one unit", lab);
         await WaitAsync(async () => (await lab.Fleet.StatusAsync(Ct)).Count(s => s.Owner == "h1" && s.State == "owned") == 1, TimeSpan.FromSeconds(15), "h1 releases its extra units", lab);
         Assert.Contains((await lab.Fleet.StatusAsync(Ct)), s => s.Owner == "h1" && s.State == "quarantined");
 
         // After the quarantine the units are reused: h2 wants three, the only three not h1's.
         await WaitAsync(async () => (await lab.Fleet.StatusAsync(Ct)).Count(s => s.State == "free") == 3, TimeSpan.FromSeconds(15), "the released units free", lab);
         await lab.StartAgentAsync("h2", ["--min-units", "3"], Ct);
-        Assert.Equal(3 * 128, Ports(lab, "h2"));
+        Assert.Equal(3 * 128, lab.ServedPorts("h2"));
         Assert.Empty(await checker.StopAsync());
     }
 
@@ -96,7 +96,7 @@ public sealed class ElasticTests
 
         // h1 (weight 1) fills first and takes every free unit: 3 of the 4.
         var h1 = await LoadAsync(lab, "h1", 160);
-        await WaitAsync(() => Task.FromResult(Ports(lab, "h1") == 3 * 64), TimeSpan.FromSeconds(20), "h1 grows to 3 units", lab);
+        await WaitAsync(() => Task.FromResult(lab.ServedPorts("h1") == 3 * 64), TimeSpan.FromSeconds(20), "h1 grows to 3 units", lab);
 
         // h2 (weight 3, fair share 3 of 4) fills: the pool is full, it waits, and h1 (share 1) yields until the shares hold.
         var h2 = await LoadAsync(lab, "h2", 55);
@@ -108,7 +108,7 @@ public sealed class ElasticTests
         await WaitAsync(async () =>
         {
             h2.AddRange(await LoadMoreAsync(lab, "h2", h2.Count, 150));
-            return Ports(lab, "h2") == 3 * 64 && Ports(lab, "h1") == 64;
+            return lab.ServedPorts("h2") == 3 * 64 && lab.ServedPorts("h1") == 64;
         }, TimeSpan.FromSeconds(45), "h1 back to 1 unit and h2 up to 3", lab);
         Assert.Contains("above its fair share", lab.Tail("h1"), StringComparison.Ordinal);
         Assert.Empty(await checker.StopAsync());
@@ -118,30 +118,7 @@ public sealed class ElasticTests
         }
     }
 
-    /// <summary>Asks the lab server to close first (its side keeps the TIME_WAIT) and waits for it, then closes.</summary>
-    private static async Task CloseAsync(Socket s)
-    {
-        try
-        {
-            await s.SendAsync("q"u8.ToArray(), SocketFlags.None, Ct);
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(Ct);
-            timeout.CancelAfter(TimeSpan.FromSeconds(2));
-            var buffer = new byte[256];
-            while (await s.ReceiveAsync(buffer, SocketFlags.None, timeout.Token) > 0)
-            {
-            }
-        }
-        catch (Exception ex) when (ex is SocketException or OperationCanceledException && !Ct.IsCancellationRequested)
-        {
-        }
-
-        s.Dispose();
-    }
-
     private static string? LastExhaustion { get; set; }
-
-    private static int Ports(FleetLab lab, string host) =>
-        lab.HostFile(host) is { } f && !(f.ValidUntil < DateTimeOffset.UtcNow) ? f.Slices.Sum(s => s.Ports.Count) : 0;
 
     /// <summary>Opens <paramref name="count"/> connections from <paramref name="host"/> through its host file, tolerating exhaustion (a full pool).</summary>
     private static Task<List<Socket>> LoadAsync(FleetLab lab, string host, int count) => LoadMoreAsync(lab, host, 0, count);
@@ -183,13 +160,6 @@ public sealed class ElasticTests
         return sockets;
     }
 
-    private static async Task WaitAsync(Func<Task<bool>> condition, TimeSpan limit, string what, FleetLab lab)
-    {
-        var end = DateTime.UtcNow + limit;
-        while (!await condition())
-        {
-            Assert.True(DateTime.UtcNow < end, $"timed out waiting for {what}; h1: {lab.Tail("h1")}; h2: {lab.Tail("h2")}");
-            await Task.Delay(250, Ct);
-        }
-    }
+    private static async Task WaitAsync(Func<Task<bool>> condition, TimeSpan limit, string what, FleetLab lab) =>
+        Assert.True(await FleetLab.WaitAsync(condition, limit, Ct), $"timed out waiting for {what}; h1: {lab.Tail("h1")}; h2: {lab.Tail("h2")}");
 }

@@ -190,15 +190,8 @@ public sealed class FleetLabTests
         Assert.Empty(last!.Problems);
     }
 
-    private static async Task WaitAsync(Func<Task<bool>> condition, TimeSpan limit, string what)
-    {
-        var end = DateTime.UtcNow + limit;
-        while (!await condition())
-        {
-            Assert.True(DateTime.UtcNow < end, $"timed out waiting for {what}");
-            await Task.Delay(200, Ct);
-        }
-    }
+    private static async Task WaitAsync(Func<Task<bool>> condition, TimeSpan limit, string what) =>
+        Assert.True(await FleetLab.WaitAsync(condition, limit, Ct), $"timed out waiting for {what}");
 
     /// <summary>The ports <paramref name="host"/> serves (failing with its agent's log when it serves none).</summary>
     private static PortSlice Serving(FleetLab lab, string host)
