@@ -43,32 +43,7 @@ public sealed class HostSliceConnector
 
     /// <summary>The connector for the file as last read (reloaded when the file changed).</summary>
     /// <exception cref="PortShareException">The file changed and can no longer be used.</exception>
-    public SliceConnector Current
-    {
-        get
-        {
-            var state = Volatile.Read(ref _state);
-            if (Environment.TickCount64 - state.CheckedAt < (long)CheckInterval.TotalMilliseconds)
-            {
-                state.File.EnsureValid(_path);
-                return state.Connector;
-            }
-
-            lock (_lock)
-            {
-                state = _state;
-                if (Environment.TickCount64 - state.CheckedAt >= (long)CheckInterval.TotalMilliseconds)
-                {
-                    var stamp = Stamp(_path);
-                    state = stamp == state.Stamp ? state with { CheckedAt = Environment.TickCount64 } : Load(stamp);
-                    Volatile.Write(ref _state, state);
-                }
-
-                state.File.EnsureValid(_path);
-                return state.Connector;
-            }
-        }
-    }
+    public SliceConnector Current => CurrentState().Connector;
 
     /// <summary>The host file as last read.</summary>
     public HostSliceFile File => Volatile.Read(ref _state).File;
@@ -76,26 +51,54 @@ public sealed class HostSliceConnector
     /// <inheritdoc cref="SliceConnector.ConnectAsync(IPEndPoint, CancellationToken)"/>
     public ValueTask<Socket> ConnectAsync(IPEndPoint remote, CancellationToken cancellationToken = default)
     {
-        var connector = Current;
-        var task = connector.ConnectAsync(remote, cancellationToken);
-        return task.IsCompletedSuccessfully ? task : Hinted(task);
+        var state = CurrentState();
+        var task = state.Connector.ConnectAsync(remote, cancellationToken);
+        return state.PoolFull is null || task.IsCompletedSuccessfully ? task : Hinted(task, state.PoolFull);
     }
 
     /// <inheritdoc cref="SliceConnector.ConnectAsync(string, int, CancellationToken)"/>
     public ValueTask<Socket> ConnectAsync(string host, int port, CancellationToken cancellationToken = default)
     {
-        var task = Current.ConnectAsync(host, port, cancellationToken);
-        return task.IsCompletedSuccessfully ? task : Hinted(task);
+        var state = CurrentState();
+        var task = state.Connector.ConnectAsync(host, port, cancellationToken);
+        return state.PoolFull is null || task.IsCompletedSuccessfully ? task : Hinted(task, state.PoolFull);
     }
 
-    /// <summary>An exhaustion on a slice the fleet agent could not grow says the pool is full, not just this host's share.</summary>
-    private async ValueTask<Socket> Hinted(ValueTask<Socket> connect)
+    private State CurrentState()
+    {
+        var state = Volatile.Read(ref _state);
+        if (Environment.TickCount64 - state.CheckedAt < (long)CheckInterval.TotalMilliseconds)
+        {
+            state.File.EnsureValid(_path);
+            return state;
+        }
+
+        lock (_lock)
+        {
+            state = _state;
+            if (Environment.TickCount64 - state.CheckedAt >= (long)CheckInterval.TotalMilliseconds)
+            {
+                var stamp = Stamp(_path);
+                state = stamp == state.Stamp ? state with { CheckedAt = Environment.TickCount64 } : Load(stamp);
+                Volatile.Write(ref _state, state);
+            }
+
+            state.File.EnsureValid(_path);
+            return state;
+        }
+    }
+
+    /// <summary>
+    /// An exhaustion of a slice the fleet agent could not grow says the pool is full, not just this host's share. Only
+    /// a connect from such a slice pays for this wrapper.
+    /// </summary>
+    private static async ValueTask<Socket> Hinted(ValueTask<Socket> connect, EgressSlice slice)
     {
         try
         {
             return await connect.ConfigureAwait(false);
         }
-        catch (SliceExhaustedException ex) when (File.Slices.FirstOrDefault(s => s.Ports.Equals(ex.Slice)) is { PoolFull: true } slice)
+        catch (SliceExhaustedException ex) when (slice.Ports.Equals(ex.Slice))
         {
             throw new SliceExhaustedException(ex.Slice!, ex.LocalAddress, ex.Remote, ex.SocketError, $"the fleet pool is full on {slice.Egress}: this host's agent asked for another unit and none was free");
         }
@@ -105,7 +108,7 @@ public sealed class HostSliceConnector
     {
         var file = HostSliceFile.Load(_path);
         var slice = file.For(_egress);
-        return new State(file, new SliceConnector(slice.Ports, slice.Egress, _strategy, _env), stamp, Environment.TickCount64);
+        return new State(file, new SliceConnector(slice.Ports, slice.Egress, _strategy, _env), stamp, Environment.TickCount64, slice.PoolFull ? slice : null);
     }
 
     private static (DateTime, long) Stamp(string path)
@@ -114,5 +117,10 @@ public sealed class HostSliceConnector
         return info.Exists ? (info.LastWriteTimeUtc, info.Length) : (DateTime.MinValue, -1);
     }
 
-    private sealed record State(HostSliceFile File, SliceConnector Connector, (DateTime, long) Stamp, long CheckedAt);
+    /// <param name="File">The host file as read.</param>
+    /// <param name="Connector">The connector for its slice.</param>
+    /// <param name="Stamp">The file's write time and length when read.</param>
+    /// <param name="CheckedAt">When the stamp was last compared (Environment.TickCount64).</param>
+    /// <param name="PoolFull">The followed slice when the agent marked its pool full, else null.</param>
+    private sealed record State(HostSliceFile File, SliceConnector Connector, (DateTime, long) Stamp, long CheckedAt, EgressSlice? PoolFull);
 }
