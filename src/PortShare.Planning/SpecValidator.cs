@@ -1,5 +1,6 @@
 using System.Diagnostics.CodeAnalysis;
 using System.Net;
+using System.Runtime.CompilerServices;
 
 namespace PortShare.Planning;
 
@@ -8,7 +9,25 @@ public static class SpecValidator
 {
     public const int MaxWeight = 1_000_000;
 
+    // Specs that passed Validate, so the planner does not check a loaded spec a second time (a fleet's spec has 10,000
+    // hosts). A spec is immutable; one made from it with 'with' is another object, checked again.
+    private static readonly ConditionalWeakTable<PlanSpec, object> s_valid = [];
+
+    /// <summary>True when <paramref name="spec"/> (this very object) passed <see cref="Validate"/>.</summary>
+    internal static bool IsKnownValid(PlanSpec spec) => s_valid.TryGetValue(spec, out _);
+
     public static IReadOnlyList<string> Validate(PlanSpec spec)
+    {
+        var problems = Check(spec);
+        if (problems.Count == 0)
+        {
+            s_valid.AddOrUpdate(spec, s_valid);
+        }
+
+        return problems;
+    }
+
+    private static List<string> Check(PlanSpec spec)
     {
         ArgumentNullException.ThrowIfNull(spec);
         var problems = Nulls(spec);
@@ -54,11 +73,12 @@ public static class SpecValidator
             problems.Add("hosts is empty: list at least one host.");
         }
 
-        var names = new HashSet<string>(StringComparer.Ordinal);
-        var hopOwners = new Dictionary<IPAddress, string>();
+        var names = new HashSet<string>(spec.Hosts.Count, StringComparer.Ordinal);
+        var hopOwners = new Dictionary<IPAddress, string>(spec.Hosts.Count);
+        var families = Families(egress.Keys);
         foreach (var h in spec.Hosts)
         {
-            CheckHost(spec, h, egress, names, hopOwners, problems);
+            CheckHost(spec, h, egress, families, names, hopOwners, problems);
         }
 
         return problems;
@@ -67,52 +87,63 @@ public static class SpecValidator
     /// <summary>Every JSON <c>null</c> where a list, an object or a string belongs, by its place in the spec.</summary>
     private static List<string> Nulls(PlanSpec spec)
     {
+        // Places are named only when something is wrong there (a fleet's spec has 10,000 hosts).
         var problems = new List<string>();
-        void Each<T>(IReadOnlyList<T>? list, string where, Action<T, string>? inner = null)
+        void Each<T>(IReadOnlyList<T>? list, Func<string> where, Action<T, Func<string>>? inner = null)
         {
             if (list is null)
             {
-                problems.Add($"{where} is null: give a list (or leave it out where it is optional).");
+                problems.Add($"{where()} is null: give a list (or leave it out where it is optional).");
                 return;
             }
 
             for (var i = 0; i < list.Count; i++)
             {
-                if (list[i] is null)
+                var item = list[i];
+                var index = i;
+                if (item is null)
                 {
-                    problems.Add($"{where}[{i}] is null.");
+                    problems.Add($"{where()}[{index}] is null.");
                 }
-                else
+                else if (inner is not null && !IsComplete(item))
                 {
-                    inner?.Invoke(list[i], $"{where}[{i}]");
+                    inner(item, () => $"{where()}[{index}]");
                 }
             }
         }
 
-        Each(spec.Reserved, "reserved");
-        Each(spec.Egress, "egress", (e, at) =>
+        Each(spec.Reserved, () => "reserved");
+        Each(spec.Egress, () => "egress", (e, at) =>
         {
             if (e.Address is null)
             {
-                problems.Add($"{at}.address is null.");
+                problems.Add($"{at()}.address is null.");
             }
 
-            Each(e.Reserved, $"{at}.reserved");
+            Each(e.Reserved, () => $"{at()}.reserved");
         });
-        Each(spec.Hosts, "hosts", (h, at) =>
+        Each(spec.Hosts, () => "hosts", (h, at) =>
         {
             if (h.Name is null)
             {
-                problems.Add($"{at}.name is null.");
+                problems.Add($"{at()}.name is null.");
             }
 
-            Each(h.NextHops, $"{at}.next_hops");
+            Each(h.NextHops, () => $"{at()}.next_hops");
             if (h.Egress is not null)
             {
-                Each(h.Egress, $"{at}.egress");
+                Each(h.Egress, () => $"{at()}.egress");
             }
         });
         return problems;
+
+        // The usual case, checked without building a place name or a closure.
+        static bool IsComplete<T>(T item) => item switch
+        {
+            SpecHost h => h.Name is not null && h.NextHops is not null && !h.NextHops.Contains(null!) && (h.Egress is null || !h.Egress.Contains(null!)),
+            SpecEgress e => e.Address is not null && e.Reserved is not null,
+            _ => false,
+        };
     }
 
     /// <summary>
@@ -144,7 +175,20 @@ public static class SpecValidator
         return warnings;
     }
 
-    private static void CheckHost(PlanSpec spec, SpecHost h, Dictionary<IPAddress, string> egress, HashSet<string> names, Dictionary<IPAddress, string> hopOwners, List<string> problems)
+    // The address families of a set of egress IPs: IPv4, IPv6, or both.
+    private static (bool V4, bool V6) Families(IEnumerable<IPAddress> addresses)
+    {
+        var (v4, v6) = (false, false);
+        foreach (var a in addresses)
+        {
+            v4 |= a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork;
+            v6 |= a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6;
+        }
+
+        return (v4, v6);
+    }
+
+    private static void CheckHost(PlanSpec spec, SpecHost h, Dictionary<IPAddress, string> egress, (bool V4, bool V6) allFamilies, HashSet<string> names, Dictionary<IPAddress, string> hopOwners, List<string> problems)
     {
         var n = h.Name;
         if (!PlanValidator.IsValidHostName(n))
@@ -175,16 +219,20 @@ public static class SpecValidator
             problems.Add($"host '{n}': egress is an empty list, so the host would get no slice at all; list the egress IPs it uses, or leave egress out to use every one.");
         }
 
-        var families = new Dictionary<System.Net.Sockets.AddressFamily, string>();
+        // The host's next hop of each family (usually one or two: no dictionary per host).
+        string? hopV4 = null, hopV6 = null;
         foreach (var hop in h.NextHops)
         {
             if (!TryParseAddress(hop, out var a))
             {
                 problems.Add($"host '{n}': next hop '{hop}' is not a valid IP address.");
+                continue;
             }
-            else if (!families.TryAdd(a.AddressFamily, hop))
+
+            ref var ofFamily = ref a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? ref hopV6 : ref hopV4;
+            if (ofFamily is not null)
             {
-                problems.Add($"host '{n}': next hops '{families[a.AddressFamily]}' and '{hop}' are both {PlanValidator.Family(a)}; give one per family.");
+                problems.Add($"host '{n}': next hops '{ofFamily}' and '{hop}' are both {PlanValidator.Family(a)}; give one per family.");
             }
             else if (IPAddress.IsLoopback(a) || a.Equals(IPAddress.Any) || a.Equals(IPAddress.IPv6Any) || a.IsIPv4MappedToIPv6)
             {
@@ -194,6 +242,8 @@ public static class SpecValidator
             {
                 problems.Add($"host '{n}': next hop '{hop}' is also host '{hopOwners[a]}''s; each host needs its own next hop (the router sends a host's replies there).");
             }
+
+            ofFamily ??= hop;
         }
 
         if (h.NextHops.Count == 0)
@@ -201,9 +251,10 @@ public static class SpecValidator
             problems.Add($"host '{n}': next_hops is empty; give the address the router reaches this host at.");
         }
 
-        var used = new List<IPAddress>();
+        var used = allFamilies;
         if (h.Egress is { } refs)
         {
+            var mine = new List<IPAddress>(refs.Count);
             foreach (var r in refs)
             {
                 if (!TryParseAddress(r, out var a) || !egress.ContainsKey(a))
@@ -212,18 +263,21 @@ public static class SpecValidator
                 }
                 else
                 {
-                    used.Add(a);
+                    mine.Add(a);
                 }
             }
-        }
-        else
-        {
-            used.AddRange(egress.Keys);
+
+            used = Families(mine);
         }
 
-        foreach (var a in used.Where(a => !families.ContainsKey(a.AddressFamily)).Select(PlanValidator.Family).Distinct())
+        if (used.V4 && hopV4 is null)
         {
-            problems.Add($"host '{n}': uses an {a} egress IP but has no {a} next hop in next_hops.");
+            problems.Add($"host '{n}': uses an IPv4 egress IP but has no IPv4 next hop in next_hops.");
+        }
+
+        if (used.V6 && hopV6 is null)
+        {
+            problems.Add($"host '{n}': uses an IPv6 egress IP but has no IPv6 next hop in next_hops.");
         }
     }
 
@@ -250,7 +304,7 @@ public static class SpecValidator
     {
         address = null;
         return !string.IsNullOrWhiteSpace(text) && text.Trim() == text && !text.Contains('%', StringComparison.Ordinal) &&
-               (text.Contains(':', StringComparison.Ordinal) || text.Count(c => c == '.') == 3) &&
+               (text.Contains(':', StringComparison.Ordinal) || text.AsSpan().Count('.') == 3) &&
                IPAddress.TryParse(text, out address);
     }
 }

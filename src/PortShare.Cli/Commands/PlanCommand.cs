@@ -110,7 +110,7 @@ internal static class PlanCommand
             }
             else if (!json)
             {
-                var target = output is null ? console.Error : console.Out;
+                var target = output is null ? console.RawError : console.RawOut;
                 WriteMovement(target, movement);
                 QuarantineNotes.Write(console, movement.Quarantined, now, toStderr: false, target: target);
             }
@@ -155,8 +155,8 @@ internal static class PlanCommand
             }
             else
             {
-                WriteReport(console.Out, report);
-                QuarantineNotes.Write(console, report.Quarantined, now, toStderr: false);
+                WriteReport(console.RawOut, report);
+                QuarantineNotes.Write(console, report.Quarantined, now, toStderr: false, target: console.RawOut);
             }
 
             return ExitCodes.Success;
@@ -205,7 +205,7 @@ internal static class PlanCommand
                 if (errors == 0)
                 {
                     var slices = plan.Egress.Sum(e => e.Slices.Count);
-                    console.Out.MarkupLine($"[green]valid[/]: {path.EscapeMarkup()}, generation {plan.Generation}, {plan.Egress.Count} egress IP(s), {slices} slice(s).");
+                    console.RawOut.WriteLine(string.Create(CultureInfo.InvariantCulture, $"valid: {path}, generation {plan.Generation}, {plan.Egress.Count} egress IP(s), {slices} slice(s)."));
                 }
             }
 
@@ -402,8 +402,8 @@ internal static class PlanCommand
         }
         else
         {
-            WriteReport(console.Out, report);
-            console.Out.MarkupLine($"[green]wrote[/] {output.EscapeMarkup()} (generation {plan.Generation}).");
+            WriteReport(console.RawOut, report);
+            console.RawOut.WriteLine(string.Create(CultureInfo.InvariantCulture, $"wrote {output} (generation {plan.Generation})."));
         }
     }
 
@@ -447,25 +447,24 @@ internal static class PlanCommand
 
     private const int BarWidth = 24;
 
-    /// <summary>The summary table (one row per egress IP), its risks, then the per-host rows the report holds.</summary>
-    internal static void WriteReport(IAnsiConsole console, CapacityReport report)
+    /// <summary>The summary table (one row per egress IP), its risks, then the per-host rows the report holds. Plain
+    /// text (<see cref="TextTable"/>): on a fleet's plan this is what a person or a script waits for.</summary>
+    internal static void WriteReport(TextWriter console, CapacityReport report)
     {
-        var summary = new Table().Border(TableBorder.Rounded)
-            .AddColumn("egress").AddColumn(new TableColumn("hosts").RightAligned()).AddColumn(new TableColumn("owned / usable").RightAligned())
-            .AddColumn(new TableColumn("reserved").RightAligned()).AddColumn(new TableColumn("spare").RightAligned())
-            .AddColumn("smallest share").AddColumn("largest share");
-        summary.Title = new TableTitle(string.Create(CultureInfo.InvariantCulture, $"plan generation {report.Generation}"));
+        var summary = new TextTable { Title = string.Create(CultureInfo.InvariantCulture, $"plan generation {report.Generation}") }
+            .Column("egress").Column("hosts", right: true).Column("owned / usable", right: true)
+            .Column("reserved", right: true).Column("spare", right: true)
+            .Column("smallest share").Column("largest share");
         foreach (var e in report.Egress)
         {
-            summary.AddRow(
-                e.Egress.EscapeMarkup(), N(e.Hosts), $"{N(e.AllocatedPorts)} / {N(e.UsablePorts)}", N(e.ReservedPorts), N(e.SparePorts), Share(e.Smallest), Share(e.Largest));
+            summary.Row(e.Egress, N(e.Hosts), $"{N(e.AllocatedPorts)} / {N(e.UsablePorts)}", N(e.ReservedPorts), N(e.SparePorts), Share(e.Smallest), Share(e.Largest));
         }
 
-        console.Write(summary);
+        summary.WriteTo(console);
         foreach (var e in report.Egress)
         {
             var sizes = string.Join(", ", e.Distribution.Select(b => string.Create(CultureInfo.InvariantCulture, $"{b.MinPorts}-{b.MaxPorts}: {b.Slices:N0}")));
-            console.MarkupLine($"  {e.Egress.EscapeMarkup()} slice sizes (ports: slices): {sizes.EscapeMarkup()}");
+            console.WriteLine($"  {e.Egress} slice sizes (ports: slices): {sizes}");
             var risks = new List<string>();
             if (e.LowEntropySlices > 0)
             {
@@ -484,7 +483,7 @@ internal static class PlanCommand
 
             if (risks.Count > 0)
             {
-                console.MarkupLine($"  [yellow]risk[/] on {e.Egress.EscapeMarkup()}: {string.Join("; ", risks).EscapeMarkup()}");
+                console.WriteLine($"  risk on {e.Egress}: {string.Join("; ", risks)}");
             }
         }
 
@@ -495,21 +494,23 @@ internal static class PlanCommand
 
         static string N(int n) => n.ToString("N0", CultureInfo.InvariantCulture);
 
-        static string Share(ShareOf? s) => s is null ? "-" : string.Create(CultureInfo.InvariantCulture, $"{s.Host}: {s.Ports:N0} ({s.Share:P1})").EscapeMarkup();
+        static string Share(ShareOf? s) => s is null ? "-" : string.Create(CultureInfo.InvariantCulture, $"{s.Host}: {s.Ports:N0} ({s.Share:P1})");
     }
 
-    private static void WriteSlices(IAnsiConsole console, long generation, EgressCapacity e)
+    private static void WriteSlices(TextWriter console, long generation, EgressCapacity e)
     {
-        var table = new Table().Border(TableBorder.Rounded)
-            .AddColumn("host").AddColumn("ranges").AddColumn(new TableColumn("ports").RightAligned())
-            .AddColumn(new TableColumn("share").RightAligned()).AddColumn(new TableColumn("bits").RightAligned())
-            .AddColumn($"{e.UsableRange.Low} … {e.UsableRange.High}");
-        table.Title = new TableTitle(string.Create(CultureInfo.InvariantCulture,
-            $"egress {e.Egress} (generation {generation}): {e.UsablePorts} usable, {e.ReservedPorts} reserved, {e.AllocatedPorts} allocated, {e.SparePorts} spare").EscapeMarkup());
+        var table = new TextTable
+        {
+            Title = string.Create(CultureInfo.InvariantCulture,
+                $"egress {e.Egress} (generation {generation}): {e.UsablePorts} usable, {e.ReservedPorts} reserved, {e.AllocatedPorts} allocated, {e.SparePorts} spare"),
+        }
+            .Column("host").Column("ranges").Column("ports", right: true)
+            .Column("share", right: true).Column("bits", right: true)
+            .Column($"{e.UsableRange.Low} … {e.UsableRange.High}");
         foreach (var s in e.Slices)
         {
-            table.AddRow(
-                s.Host.EscapeMarkup(),
+            table.Row(
+                s.Host,
                 RangesText(s.Ranges),
                 s.Ports.ToString(CultureInfo.InvariantCulture),
                 s.Share.ToString("P1", CultureInfo.InvariantCulture),
@@ -517,12 +518,12 @@ internal static class PlanCommand
                 Bar(e.UsableRange, s.Ranges));
         }
 
-        console.Write(table);
+        table.WriteTo(console);
         foreach (var s in e.Slices)
         {
             foreach (var warning in s.Warnings)
             {
-                console.MarkupLine($"  [yellow]risk[/] {s.Host.EscapeMarkup()} on {e.Egress.EscapeMarkup()}: {warning.EscapeMarkup()}");
+                console.WriteLine($"  risk {s.Host} on {e.Egress}: {warning}");
             }
         }
     }
@@ -545,44 +546,42 @@ internal static class PlanCommand
             }
         }
 
-        var text = new StringBuilder(BarWidth + 16);
-        text.Append("[green]");
+        var text = new StringBuilder(BarWidth);
         foreach (var c in cells)
         {
             text.Append(c ? '█' : '·');
         }
 
-        return text.Append("[/]").ToString();
+        return text.ToString();
     }
 
     // A movement table a person reads at a glance; the rest is for --json.
     private const int MaxRows = 64;
 
-    private static void WriteMovement(IAnsiConsole console, MovementReport movement)
+    private static void WriteMovement(TextWriter console, MovementReport movement)
     {
-        var table = new Table().Border(TableBorder.Rounded)
-            .AddColumn("egress").AddColumn("host")
-            .AddColumn(new TableColumn("before").RightAligned()).AddColumn(new TableColumn("after").RightAligned())
-            .AddColumn(new TableColumn("kept").RightAligned()).AddColumn(new TableColumn("moved away").RightAligned())
-            .AddColumn(new TableColumn("acquired").RightAligned());
-        table.Title = new TableTitle(string.Create(CultureInfo.InvariantCulture, $"generation {movement.PreviousGeneration} → {movement.Generation}"));
+        var table = new TextTable { Title = string.Create(CultureInfo.InvariantCulture, $"generation {movement.PreviousGeneration} → {movement.Generation}") }
+            .Column("egress").Column("host")
+            .Column("before", right: true).Column("after", right: true)
+            .Column("kept", right: true).Column("moved away", right: true)
+            .Column("acquired", right: true);
         var changed = movement.Hosts.Where(h => h.Released > 0 || h.Acquired > 0).ToList();
         foreach (var h in changed.Take(MaxRows))
         {
-            table.AddRow(h.Egress.EscapeMarkup(), h.Host.EscapeMarkup(), N(h.Before), N(h.After), N(h.Kept), N(h.Released), N(h.Acquired));
+            table.Row(h.Egress, h.Host, N(h.Before), N(h.After), N(h.Kept), N(h.Released), N(h.Acquired));
         }
 
-        console.Write(table);
+        table.WriteTo(console);
         if (changed.Count > MaxRows)
         {
-            console.MarkupLine($"  [grey]… {changed.Count - MaxRows} more changed slices ('--json' lists them).[/]");
+            console.WriteLine($"  … {changed.Count - MaxRows} more changed slices ('--json' lists them).");
         }
 
         var share = movement.PreviouslyOwnedPorts > 0 ? (double)movement.MovedPorts / movement.PreviouslyOwnedPorts : 0;
         var then = movement.Quarantined.Count > 0
             ? "moved ports stay routed to their previous owner until their quarantine ends: apply the new plan now (router apply, host apply), and again after the quarantine to hand them over."
             : movement.MovedPorts > 0 ? "connections on moved ports break when the new plan is applied (no quarantine)." : "nothing to hand over.";
-        console.MarkupLine(string.Create(CultureInfo.InvariantCulture,
+        console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"moved {movement.MovedPorts} of {movement.PreviouslyOwnedPorts} owned ports ({share:P1}); {then}"));
 
         static string N(int n) => n.ToString(CultureInfo.InvariantCulture);

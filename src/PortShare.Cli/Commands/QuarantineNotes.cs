@@ -16,7 +16,7 @@ internal static class QuarantineNotes
     /// when stdout carries machine output (<c>--json</c>, <c>--dry-run</c>, <c>plan slice</c>).
     /// <paramref name="command"/> names what to run after the quarantine instead of <c>router apply</c> / <c>host apply</c>.
     /// </summary>
-    public static void Write(CliConsole console, IEnumerable<QuarantinedPorts> rows, DateTimeOffset now, bool toStderr, string? command = null, IAnsiConsole? target = null)
+    public static void Write(CliConsole console, IEnumerable<QuarantinedPorts> rows, DateTimeOffset now, bool toStderr, string? command = null, TextWriter? target = null)
     {
         var list = rows as IReadOnlyList<QuarantinedPorts> ?? [.. rows];
         var lines = list.Take(MaxLines).Select(q => q.Describe(now, command)).ToList();
@@ -32,9 +32,13 @@ internal static class QuarantineNotes
             {
                 console.RawError.WriteLine($"note: {line}");
             }
+            else if (target is not null)
+            {
+                target.WriteLine($"note: {line}");
+            }
             else
             {
-                (target ?? console.Out).MarkupLine($"[yellow]note[/]: {line.EscapeMarkup()}");
+                console.Out.MarkupLine($"[yellow]note[/]: {line.EscapeMarkup()}");
             }
         }
     }
