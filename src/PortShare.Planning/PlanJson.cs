@@ -89,56 +89,100 @@ public static class PlanJson
     }
 
     /// <summary>
-    /// For a stamped plan (bytes PortShare wrote, so laid out as its writer lays them out: one slice a line in each
-    /// egress IP's "slices" object), the same document with every other host's slice line left out: what reading one
-    /// host's slices needs, without tokenising 160,000 others. Null when the layout is not the expected one (the
-    /// caller then reads the whole document).
+    /// Where each egress IP's slice lines are in a stamped plan (bytes PortShare wrote, so laid out as its writer lays
+    /// them out: one slice a line in each egress IP's "slices" object), in order; null when the layout is not the
+    /// expected one (the caller then reads the whole document).
     /// </summary>
-    internal static byte[]? OnlySlicesOf(ReadOnlySpan<byte> utf8, string host)
+    private static List<Range>? SliceBlocks(ReadOnlySpan<byte> utf8)
     {
         ReadOnlySpan<byte> open = "\n      \"slices\": {\n"u8;
         ReadOnlySpan<byte> close = "\n      }"u8;
-        var key = Encoding.UTF8.GetBytes("        \"" + host + "\": ");
-        var output = new List<byte>(4096);
+        var blocks = new List<Range>();
         var pos = 0;
-        while (true)
+        while (utf8[pos..].IndexOf(open) is var at and >= 0)
         {
-            var at = utf8[pos..].IndexOf(open);
-            if (at < 0)
-            {
-                output.AddRange(utf8[pos..]);
-                return [.. output];
-            }
-
             var start = pos + at + open.Length;
-            output.AddRange(utf8[pos..start]);
             var length = utf8[start..].IndexOf(close);
             if (length < 0)
             {
                 return null;
             }
 
-            var block = utf8.Slice(start, length);
-            var line = -1;
-            if (block.StartsWith(key))
-            {
-                line = 0;
-            }
-            else
-            {
-                var found = block.IndexOf([(byte)'\n', .. key]);
-                line = found < 0 ? -1 : found + 1;
-            }
+            blocks.Add(start..(start + length));
+            pos = start + length;
+        }
 
-            if (line >= 0)
+        return blocks;
+    }
+
+    /// <summary>The document with every slices object's lines cut out but <paramref name="keep"/>'s (each object left as
+    /// <c>{\n      }</c> or holding that one line).</summary>
+    private static byte[] WithoutSliceLines(ReadOnlySpan<byte> utf8, List<Range> blocks, string? keep)
+    {
+        var key = keep is null ? null : Encoding.UTF8.GetBytes("        \"" + keep + "\": ");
+        var output = new List<byte>(4096);
+        var pos = 0;
+        foreach (var block in blocks)
+        {
+            var (start, length) = block.GetOffsetAndLength(utf8.Length);
+            output.AddRange(utf8[pos..start]);
+            if (key is not null && LineOf(utf8.Slice(start, length), key) is { Length: > 0 } mine)
             {
-                var rest = block[line..];
-                var end = rest.IndexOf((byte)'\n');
-                var mine = (end < 0 ? rest : rest[..end]).TrimEnd((byte)',');
-                output.AddRange(mine);
+                output.AddRange(mine.TrimEnd((byte)','));
             }
 
             pos = start + length;
+        }
+
+        output.AddRange(utf8[pos..]);
+        return [.. output];
+
+        static ReadOnlySpan<byte> LineOf(ReadOnlySpan<byte> block, byte[] key)
+        {
+            var at = block.StartsWith(key) ? 0 : block.IndexOf([(byte)'\n', .. key]) is var found and >= 0 ? found + 1 : -1;
+            if (at < 0)
+            {
+                return [];
+            }
+
+            var rest = block[at..];
+            var end = rest.IndexOf((byte)'\n');
+            return end < 0 ? rest : rest[..end];
+        }
+    }
+
+    /// <summary>
+    /// For a stamped plan, the same document with every other host's slice line left out: what reading one host's
+    /// slices needs, without tokenising 160,000 others. Null when the layout is not the expected one.
+    /// </summary>
+    internal static byte[]? OnlySlicesOf(ReadOnlySpan<byte> utf8, string host) =>
+        SliceBlocks(utf8) is { } blocks ? WithoutSliceLines(utf8, blocks, host) : null;
+
+    /// <summary>
+    /// Parses a stamped plan (see <see cref="IsStamped"/>) with its slice lines read straight from the bytes rather than
+    /// through the JSON tokenizer (the rest of the document, a few kilobytes, is read as usual): the same plan as
+    /// <see cref="DeserializePlan(ReadOnlySpan{byte}, string)"/>, in a fraction of the time for a fleet's 160,000
+    /// slices. Null when the bytes are not laid out as PortShare writes them; the caller then reads them the usual way.
+    /// </summary>
+    internal static Plan? DeserializeStamped(byte[] utf8, string source)
+    {
+        var body = WithoutBom(utf8);
+        if (body.Length != utf8.Length || SliceBlocks(body) is not { } blocks)
+        {
+            return null;
+        }
+
+        var skeleton = WithoutSliceLines(body, blocks, keep: null);
+        CheckVersion(skeleton, source, Plan.OldestReadableVersion, Plan.CurrentVersion);
+        try
+        {
+            var reader = new Utf8JsonReader(skeleton);
+            reader.Read();
+            return new PlanJsonConverter(utf8, blocks).Read(ref reader, typeof(Plan), PlanningJsonContext.Default.Options);
+        }
+        catch (JsonException)
+        {
+            return null;
         }
     }
 
@@ -331,7 +375,10 @@ public static class PlanFile
     public static Plan Load(string path)
     {
         var bytes = ReadBytes(path);
-        return Checked(PlanJson.DeserializePlan(bytes, path), bytes, path);
+        var stamped = PlanJson.IsStamped(bytes);
+        return stamped
+            ? PlanJson.DeserializeStamped(bytes, path) ?? PlanJson.DeserializePlan(bytes, path)
+            : Validated(PlanJson.DeserializePlan(bytes, path), path);
     }
 
     /// <summary>
@@ -344,31 +391,27 @@ public static class PlanFile
     {
         ArgumentNullException.ThrowIfNull(host);
         var bytes = ReadBytes(path);
-        if (PlanJson.IsStamped(bytes))
+        if (!PlanJson.IsStamped(bytes))
         {
-            var mine = PlanJson.DeserializePlanFor(PlanJson.OnlySlicesOf(bytes, host) ?? bytes, host, path);
-            if (mine.Egress.Any(e => e.Slices.Count > 0))
-            {
-                return mine;
-            }
+            return Validated(PlanJson.DeserializePlan(bytes, path), path);
         }
 
-        return Checked(PlanJson.DeserializePlan(bytes, path), bytes, path);
+        var mine = PlanJson.DeserializePlanFor(PlanJson.OnlySlicesOf(bytes, host) ?? bytes, host, path);
+        return mine.Egress.Any(e => e.Slices.Count > 0) ? mine : PlanJson.DeserializeStamped(bytes, path) ?? PlanJson.DeserializePlan(bytes, path);
     }
 
-    private static Plan Checked(Plan plan, byte[] bytes, string path)
+    private static Plan Validated(Plan plan, string path)
     {
-        if (PlanJson.IsStamped(bytes))
-        {
-            return plan;
-        }
-
         var errors = PlanValidator.Validate(plan).Where(i => i.Severity == IssueSeverity.Error).Select(i => i.Message).ToList();
         return errors.Count == 0 ? plan : throw new PlanFileException(path, errors);
     }
 
     /// <summary>Loads a plan without validating it (for <c>plan validate</c>, which reports the issues itself).</summary>
-    public static Plan LoadUnvalidated(string path) => PlanJson.DeserializePlan(ReadBytes(path), path);
+    public static Plan LoadUnvalidated(string path)
+    {
+        var bytes = ReadBytes(path);
+        return (PlanJson.IsStamped(bytes) ? PlanJson.DeserializeStamped(bytes, path) : null) ?? PlanJson.DeserializePlan(bytes, path);
+    }
 
     /// <summary>Loads and validates a spec; throws <see cref="PlanFileException"/> listing every error.</summary>
     public static PlanSpec LoadSpec(string path)

@@ -33,6 +33,12 @@ public sealed class PlanJsonConverter : JsonConverter<Plan>
     private readonly string? _only;
     private readonly byte[]? _onlyUtf8;
 
+    // Reading a stamped plan whose slices objects were cut out (PlanJson.DeserializeStamped): the file's bytes and,
+    // in order, where each egress IP's slice lines are in them.
+    private readonly byte[]? _file;
+    private readonly IReadOnlyList<Range>? _blocks;
+    private int _nextBlock;
+
     public PlanJsonConverter()
     {
     }
@@ -43,6 +49,14 @@ public sealed class PlanJsonConverter : JsonConverter<Plan>
     {
         _only = host;
         _onlyUtf8 = Encoding.UTF8.GetBytes(host);
+    }
+
+    /// <summary>A reader of a document whose slices objects are empty, each filled from its block of slice lines in
+    /// <paramref name="file"/> (one <c>"host": "LO-HI"</c> a line, as PortShare writes them).</summary>
+    internal PlanJsonConverter(byte[] file, IReadOnlyList<Range> blocks)
+    {
+        _file = file;
+        _blocks = blocks;
     }
 
     public override Plan Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
@@ -86,6 +100,11 @@ public sealed class PlanJsonConverter : JsonConverter<Plan>
         }
 
         var list = egress ?? throw Missing("egress", "$");
+        if (_blocks is not null && _nextBlock != _blocks.Count)
+        {
+            throw new JsonException("slice lines outside the egress IPs' slices objects");
+        }
+
         var plans = new EgressPlan[list.Count];
         for (var i = 0; i < list.Count; i++)
         {
@@ -460,6 +479,23 @@ public sealed class PlanJsonConverter : JsonConverter<Plan>
 
     private void ReadSlicesV2(ref Utf8JsonReader reader, EgressDraft draft, Dictionary<string, HostHops>? hosts)
     {
+        if (_blocks is not null)
+        {
+            if (hosts is null)
+            {
+                throw new JsonException($"{draft.Where}.slices: slice lines before \"hosts\"");
+            }
+
+            reader.Read();
+            if (reader.TokenType != JsonTokenType.EndObject || _nextBlock >= _blocks.Count)
+            {
+                throw new JsonException($"{draft.Where}.slices: not laid out as PortShare writes a plan");
+            }
+
+            draft.Slices = ReadSliceLines(_file.AsSpan()[_blocks[_nextBlock++]], draft, hosts);
+            return;
+        }
+
         // Host names repeat on every egress IP: look the name up in the hosts table without allocating, and share its string.
         var lookup = hosts?.GetAlternateLookup<ReadOnlySpan<char>>();
         Span<char> chars = stackalloc char[128];
@@ -492,6 +528,46 @@ public sealed class PlanJsonConverter : JsonConverter<Plan>
         }
 
         draft.Slices = slices;
+    }
+
+    /// <summary>Slice lines as PortShare writes them, <c>        "host": "LO-HI[,LO-HI…]",</c>, parsed without a JSON
+    /// tokenizer; anything else (an escaped name, a host not in "hosts") is a <see cref="JsonException"/> and the caller
+    /// reads the file the usual way.</summary>
+    private static List<SliceDraft> ReadSliceLines(ReadOnlySpan<byte> block, EgressDraft draft, Dictionary<string, HostHops> hosts)
+    {
+        ReadOnlySpan<byte> indent = "        \""u8;
+        ReadOnlySpan<byte> separator = "\": \""u8;
+        var lookup = hosts.GetAlternateLookup<ReadOnlySpan<char>>();
+        Span<char> chars = stackalloc char[128];
+        var slices = new List<SliceDraft>(block.Count((byte)'\n') + 1);
+        foreach (var range in block.Split((byte)'\n'))
+        {
+            var line = block[range];
+            line = line.EndsWith((byte)',') ? line[..^1] : line;
+            var cut = line.IndexOf(separator);
+            if (!line.StartsWith(indent) || cut < 0 || line[^1] != (byte)'"')
+            {
+                throw new JsonException($"{draft.Where}.slices: not laid out as PortShare writes a plan");
+            }
+
+            var name = line[indent.Length..cut];
+            if (name.Length > chars.Length || name.Contains((byte)'\\') || !Encoding.UTF8.TryGetChars(name, chars, out var n) || !lookup.TryGetValue(chars[..n], out var known))
+            {
+                throw new JsonException($"{draft.Where}.slices: a host name that is escaped or not in \"hosts\"");
+            }
+
+            var text = line[(cut + separator.Length)..^1];
+            var ranges = new PortRange[text.Count((byte)',') + 1];
+            var k = 0;
+            foreach (var part in text.Split((byte)','))
+            {
+                ranges[k++] = ParseRange(text[part], new Where(draft.Where, ".slices.", known.Name));
+            }
+
+            slices.Add(new SliceDraft(known.Name, known, null, ranges));
+        }
+
+        return slices;
     }
 
     private void ReadSlicesV1(ref Utf8JsonReader reader, EgressDraft draft)

@@ -1,3 +1,4 @@
+using System.Text;
 using System.Text.Json;
 using PortShare.Planning;
 
@@ -230,6 +231,51 @@ public sealed class PlanJsonTests : IDisposable
         var other = "{\"egress\": [{\"slices\": {\n        \"h1\": \"1-2\"}]}"u8;
         Assert.Equal(other.ToArray(), PlanJson.OnlySlicesOf(other, "h1"));
         Assert.Null(PlanJson.OnlySlicesOf("{\"egress\": [{\n      \"slices\": {\n        \"h1\": \"1-2\"}]}"u8, "h1"));
+    }
+
+    [Fact]
+    public void Reading_a_stamped_plan_s_slice_lines_from_the_bytes_gives_the_same_plan_as_the_json_reader()
+    {
+        // The example (several egress IPs, reserved and spare ports); a dual-stack spec where one host uses only one egress
+        // IP (so the egress IPs have different hosts); a re-plan with quarantined moves and split slices.
+        var example = Planner.Create(PlanTestData.Example());
+        var spec = new PlanSpec
+        {
+            Version = 1,
+            UsableRange = new PortRange(40000, 40511),
+            Alignment = 16,
+            Egress = [new SpecEgress { Address = "192.0.2.1" }, new SpecEgress { Address = "2001:db8::1" }, new SpecEgress { Address = "192.0.2.9" }],
+            Hosts =
+            [
+                PlanTestData.Host("h1", 1, null, "198.51.100.1", "2001:db8:100::1") with { Egress = ["192.0.2.1", "2001:db8::1"] },
+                PlanTestData.Host("h2", 1, null, "198.51.100.2", "2001:db8:100::2") with { Egress = ["192.0.2.1"] },
+                PlanTestData.Host("h3", 1, null, "198.51.100.3", "2001:db8:100::3") with { Egress = ["2001:db8::1", "192.0.2.9"] },
+            ],
+        };
+        var dual = Planner.Create(spec);
+        var grown = spec with { Hosts = [.. spec.Hosts, PlanTestData.Host("h4", 1, null, "198.51.100.4", "2001:db8:100::4") with { Weight = 5 }] };
+        var (moved, _) = Planner.Replan(dual, grown, ReplanStrategy.KeepPorts, DateTimeOffset.UtcNow, 60);
+        Assert.Contains(moved.Egress, e => e.Moves.Count > 0);
+        Assert.Contains(moved.Egress.SelectMany(e => e.Slices), s => s.Ranges.Count > 1);
+
+        foreach (var plan in new[] { example, dual, moved })
+        {
+            var path = Path.Combine(_dir, "p.json");
+            PlanFile.Save(plan, path);
+            var bytes = File.ReadAllBytes(path);
+            Assert.True(PlanJson.IsStamped(bytes));
+            var fast = PlanJson.DeserializeStamped(bytes, path);
+            Assert.NotNull(fast);
+            Assert.Equal(PlanJson.Serialize(PlanJson.DeserializePlan(bytes, path)), PlanJson.Serialize(fast));
+            Assert.Equal(PlanJson.Serialize(plan), PlanJson.Serialize(PlanFile.Load(path)));
+        }
+
+        // Not the writer's layout (a slices object not closed on its own line, an escaped name): no shortcut.
+        Assert.Null(PlanJson.DeserializeStamped("{\"version\": 2, \"egress\": [{\n      \"slices\": {\n        \"h1\": \"1-2\"}]}"u8.ToArray(), "x"));
+        var escaped = PlanJson.SerializeToUtf8Bytes(example);
+        var text = Encoding.UTF8.GetString(escaped).Replace("        \"web-1\": ", "        \"web\\u002d1\": ", StringComparison.Ordinal);
+        Assert.Null(PlanJson.DeserializeStamped(Encoding.UTF8.GetBytes(text), "x"));
+        Assert.Equal(PlanJson.Serialize(example), PlanJson.Serialize(PlanJson.DeserializePlan(Encoding.UTF8.GetBytes(text), "x")));
     }
 
     [Fact]
