@@ -17,7 +17,34 @@ public static class PlanJson
     public static string Serialize(PlanHistory history) => Write(history, PlanningJsonContext.Default.PlanHistory);
 
     /// <summary>The plan as UTF-8 JSON (what <see cref="PlanFile.Save"/> writes), without a detour through a string.</summary>
-    public static byte[] SerializeToUtf8Bytes(Plan plan) => WriteUtf8(plan, PlanningJsonContext.Default.Plan);
+    public static byte[] SerializeToUtf8Bytes(Plan plan) => SerializeToUtf8Bytes(plan, stamp: false);
+
+    /// <summary>The plan as UTF-8 JSON, with the "validated" digest appended when <paramref name="stamp"/> (a plan that
+    /// passed <see cref="PlanValidator"/>): one buffer sized for the plan, so a fleet's 5 MB is not copied about.</summary>
+    internal static byte[] SerializeToUtf8Bytes(Plan plan, bool stamp)
+    {
+        ArgumentNullException.ThrowIfNull(plan);
+        var slices = 0;
+        foreach (var e in plan.Egress)
+        {
+            slices += e.Slices.Count + e.Moves.Count;
+        }
+
+        var buffer = Write(plan, PlanningJsonContext.Default.Plan, (slices * 40) + (64 * 1024));
+        if (!stamp)
+        {
+            return buffer.WrittenSpan.ToArray();
+        }
+
+        var written = buffer.WrittenSpan;
+        var body = written[..written.LastIndexOf((byte)'}')].TrimEnd("\n "u8);
+        var result = new byte[body.Length + StampStart.Length + 64 + StampEnd.Length];
+        body.CopyTo(result);
+        StampStart.CopyTo(result.AsSpan(body.Length));
+        Encoding.ASCII.GetBytes(Digest(body), result.AsSpan(body.Length + StampStart.Length));
+        StampEnd.CopyTo(result.AsSpan(result.Length - StampEnd.Length));
+        return result;
+    }
 
     /// <summary>Parses a plan; <paramref name="source"/> names the input in error messages. Does not validate.</summary>
     public static Plan DeserializePlan(string json, string source = "plan") => DeserializePlan(Utf8(json), source);
@@ -52,18 +79,6 @@ public static class PlanJson
     private static ReadOnlySpan<byte> StampEnd => "\"\n}\n"u8;
 
     private static ReadOnlySpan<byte> StampSalt => "portshare plan validator 4\n"u8;
-
-    /// <summary>Appends the "validated" digest to a serialized plan (which must have passed <see cref="PlanValidator"/>).</summary>
-    internal static byte[] Stamp(byte[] json)
-    {
-        var body = json.AsSpan(0, json.AsSpan().LastIndexOf((byte)'}')).TrimEnd("\n "u8);
-        var result = new byte[body.Length + StampStart.Length + 64 + StampEnd.Length];
-        body.CopyTo(result);
-        StampStart.CopyTo(result.AsSpan(body.Length));
-        Encoding.ASCII.GetBytes(Digest(body), result.AsSpan(body.Length + StampStart.Length));
-        StampEnd.CopyTo(result.AsSpan(result.Length - StampEnd.Length));
-        return result;
-    }
 
     /// <summary>True when the file ends with a "validated" digest that matches its content.</summary>
     internal static bool IsStamped(ReadOnlySpan<byte> utf8)
@@ -207,16 +222,18 @@ public static class PlanJson
 
     private static string Write<T>(T value, JsonTypeInfo<T> type) => Encoding.UTF8.GetString(WriteUtf8(value, type));
 
-    private static byte[] WriteUtf8<T>(T value, JsonTypeInfo<T> type)
+    private static byte[] WriteUtf8<T>(T value, JsonTypeInfo<T> type) => Write(value, type, 64 * 1024).WrittenSpan.ToArray();
+
+    private static ArrayBufferWriter<byte> Write<T>(T value, JsonTypeInfo<T> type, int capacity)
     {
-        var buffer = new ArrayBufferWriter<byte>(64 * 1024);
+        var buffer = new ArrayBufferWriter<byte>(capacity);
         using (var writer = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true, Encoder = type.Options.Encoder }))
         {
             JsonSerializer.Serialize(writer, value, type);
         }
 
         buffer.Write("\n"u8);
-        return buffer.WrittenSpan.ToArray();
+        return buffer;
     }
 
     private static T Read<T>(ReadOnlySpan<byte> utf8, string source, int oldest, int newest, JsonTypeInfo<T> type)
@@ -427,9 +444,8 @@ public static class PlanFile
     /// </summary>
     public static void Save(Plan plan, string path, IEnumerable<string>? inputs = null)
     {
-        var bytes = PlanJson.SerializeToUtf8Bytes(plan);
         var valid = PlanValidator.Validate(plan).All(i => i.Severity != IssueSeverity.Error);
-        WriteBytes(path, valid ? PlanJson.Stamp(bytes) : bytes, "-o", inputs);
+        WriteBytes(path, PlanJson.SerializeToUtf8Bytes(plan, stamp: valid), "-o", inputs);
     }
 
     internal static byte[] ReadBytes(string path)

@@ -138,7 +138,6 @@ public sealed class PlanJsonConverter : JsonConverter<Plan>
         }
 
         // Each host once, in order of first appearance, one line each: its next hops, one per address family.
-        writer.WriteStartObject("hosts");
         var hops = new Dictionary<string, List<IPAddress>>(StringComparer.Ordinal);
         var order = new List<string>();
         foreach (var e in value.Egress)
@@ -151,29 +150,54 @@ public sealed class PlanJsonConverter : JsonConverter<Plan>
                     order.Add(s.Host);
                 }
 
-                if (!list.Contains(s.NextHop))
+                // The hosts' slices usually share one parsed address: compared by reference first.
+                var known = false;
+                foreach (var hop in list)
+                {
+                    known |= ReferenceEquals(hop, s.NextHop) || hop.Equals(s.NextHop);
+                }
+
+                if (!known)
                 {
                     list.Add(s.NextHop);
                 }
             }
         }
 
-        var line = new StringBuilder();
-        foreach (var host in order)
+        // Formatted straight to UTF-8 like the slices (SlicesObject): one line a host.
+        var raw = new ArrayBufferWriter<byte>(256 + (order.Count * 48));
+        if (order.Count == 0)
         {
-            line.Clear().Append("{\"next_hops\": [");
-            var first = true;
-            foreach (var hop in hops[host])
+            Append(raw, "{}"u8);
+        }
+        else
+        {
+            Append(raw, "{\n"u8);
+            Span<byte> address = stackalloc byte[64];
+            for (var i = 0; i < order.Count; i++)
             {
-                line.Append(first ? "\"" : ", \"").Append(hop).Append('"');
-                first = false;
+                Append(raw, "    "u8);
+                Append(raw, Encoding.UTF8.GetBytes(Quote(order[i])));
+                Append(raw, ": {\"next_hops\": ["u8);
+                var first = true;
+                foreach (var hop in hops[order[i]])
+                {
+                    Append(raw, first ? "\""u8 : ", \""u8);
+                    hop.TryFormat(address, out var written);
+                    Append(raw, address[..written]);
+                    Append(raw, "\""u8);
+                    first = false;
+                }
+
+                Append(raw, i < order.Count - 1 ? "]},\n"u8 : "]}\n"u8);
             }
 
-            writer.WritePropertyName(host);
-            writer.WriteRawValue(line.Append("]}").ToString(), skipInputValidation: true);
+            Append(raw, "  }"u8);
         }
 
-        writer.WriteEndObject();
+        writer.WritePropertyName("hosts");
+        writer.WriteRawValue(raw.WrittenSpan, skipInputValidation: true);
+        var line = new StringBuilder();
         writer.WriteStartArray("egress");
         Span<byte> buffer = stackalloc byte[64];
         var names = new Dictionary<string, byte[]>(order.Count, StringComparer.Ordinal);
@@ -231,7 +255,7 @@ public sealed class PlanJsonConverter : JsonConverter<Plan>
         }
 
         output.ResetWrittenCount();
-        Write(output, "{\n"u8);
+        Append(output, "{\n"u8);
         for (var i = 0; i < slices.Count; i++)
         {
             var s = slices[i];
@@ -272,14 +296,14 @@ public sealed class PlanJsonConverter : JsonConverter<Plan>
             output.Advance(n);
         }
 
-        Write(output, "      }"u8);
+        Append(output, "      }"u8);
         return output.WrittenSpan;
+    }
 
-        static void Write(ArrayBufferWriter<byte> to, ReadOnlySpan<byte> bytes)
-        {
-            bytes.CopyTo(to.GetSpan(bytes.Length));
-            to.Advance(bytes.Length);
-        }
+    private static void Append(ArrayBufferWriter<byte> to, ReadOnlySpan<byte> bytes)
+    {
+        bytes.CopyTo(to.GetSpan(bytes.Length));
+        to.Advance(bytes.Length);
     }
 
     /// <summary>A string as a JSON literal, quotes and escapes included (host names are plain in a valid plan).</summary>
