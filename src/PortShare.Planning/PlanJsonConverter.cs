@@ -37,6 +37,7 @@ public sealed class PlanJsonConverter : JsonConverter<Plan>
     // in order, where each egress IP's slice lines are in them.
     private readonly byte[]? _file;
     private readonly IReadOnlyList<Range>? _blocks;
+    private List<SliceDraft>[]? _parsed;
     private int _nextBlock;
 
     public PlanJsonConverter()
@@ -397,6 +398,22 @@ public sealed class PlanJsonConverter : JsonConverter<Plan>
     private List<EgressDraft> ReadEgressList(ref Utf8JsonReader reader, Dictionary<string, HostHops>? hosts)
     {
         Expect(ref reader, JsonTokenType.StartArray, "\"egress\"");
+        if (_blocks is not null && hosts is not null)
+        {
+            // Each egress IP's slice lines, side by side (the hosts table is only read from here on).
+            var parsed = new List<SliceDraft>[_blocks.Count];
+            try
+            {
+                Parallel.For(0, _blocks.Count, i => parsed[i] = ReadSliceLines(_file.AsSpan()[_blocks[i]], string.Create(CultureInfo.InvariantCulture, $"egress[{i}]"), hosts));
+            }
+            catch (AggregateException ex) when (ex.InnerException is JsonException inner)
+            {
+                throw inner;
+            }
+
+            _parsed = parsed;
+        }
+
         var list = new List<EgressDraft>();
         while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
         {
@@ -511,12 +528,12 @@ public sealed class PlanJsonConverter : JsonConverter<Plan>
             }
 
             reader.Read();
-            if (reader.TokenType != JsonTokenType.EndObject || _nextBlock >= _blocks.Count)
+            if (reader.TokenType != JsonTokenType.EndObject || _parsed is null || _nextBlock >= _parsed.Length)
             {
                 throw new JsonException($"{draft.Where}.slices: not laid out as PortShare writes a plan");
             }
 
-            draft.Slices = ReadSliceLines(_file.AsSpan()[_blocks[_nextBlock++]], draft, hosts);
+            draft.Slices = _parsed[_nextBlock++];
             return;
         }
 
@@ -557,7 +574,7 @@ public sealed class PlanJsonConverter : JsonConverter<Plan>
     /// <summary>Slice lines as PortShare writes them, <c>        "host": "LO-HI[,LO-HI…]",</c>, parsed without a JSON
     /// tokenizer; anything else (an escaped name, a host not in "hosts") is a <see cref="JsonException"/> and the caller
     /// reads the file the usual way.</summary>
-    private static List<SliceDraft> ReadSliceLines(ReadOnlySpan<byte> block, EgressDraft draft, Dictionary<string, HostHops> hosts)
+    private static List<SliceDraft> ReadSliceLines(ReadOnlySpan<byte> block, string where, Dictionary<string, HostHops> hosts)
     {
         ReadOnlySpan<byte> indent = "        \""u8;
         ReadOnlySpan<byte> separator = "\": \""u8;
@@ -571,13 +588,13 @@ public sealed class PlanJsonConverter : JsonConverter<Plan>
             var cut = line.IndexOf(separator);
             if (!line.StartsWith(indent) || cut < 0 || line[^1] != (byte)'"')
             {
-                throw new JsonException($"{draft.Where}.slices: not laid out as PortShare writes a plan");
+                throw new JsonException($"{where}.slices: not laid out as PortShare writes a plan");
             }
 
             var name = line[indent.Length..cut];
             if (name.Length > chars.Length || name.Contains((byte)'\\') || !Encoding.UTF8.TryGetChars(name, chars, out var n) || !lookup.TryGetValue(chars[..n], out var known))
             {
-                throw new JsonException($"{draft.Where}.slices: a host name that is escaped or not in \"hosts\"");
+                throw new JsonException($"{where}.slices: a host name that is escaped or not in \"hosts\"");
             }
 
             var text = line[(cut + separator.Length)..^1];
@@ -585,7 +602,7 @@ public sealed class PlanJsonConverter : JsonConverter<Plan>
             var k = 0;
             foreach (var part in text.Split((byte)','))
             {
-                ranges[k++] = ParseRange(text[part], new Where(draft.Where, ".slices.", known.Name));
+                ranges[k++] = ParseRange(text[part], new Where(where, ".slices.", known.Name));
             }
 
             slices.Add(new SliceDraft(known.Name, known, null, ranges));
