@@ -52,7 +52,8 @@ public sealed record SpecEgress
     public IReadOnlyList<PortRange> Reserved { get; set; } = [];
 }
 
-/// <summary>One host that egresses from the shared IPs.</summary>
+/// <summary>One host that egresses from the shared IPs (read and written by <see cref="SpecHostJsonConverter"/>).</summary>
+[JsonConverter(typeof(SpecHostJsonConverter))]
 public sealed record SpecHost
 {
     public required string Name { get; init; }

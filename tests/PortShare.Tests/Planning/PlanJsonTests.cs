@@ -278,6 +278,43 @@ public sealed class PlanJsonTests : IDisposable
         Assert.Equal(PlanJson.Serialize(example), PlanJson.Serialize(PlanJson.DeserializePlan(Encoding.UTF8.GetBytes(text), "x")));
     }
 
+    [Theory]
+    [InlineData("{\"name\": \"a\", \"next_hops\": [\"10.0.0.1\"], \"bogus\": 1}", "The JSON property 'bogus' could not be mapped to any .NET member of 'SpecHost' (at $.hosts[0], line 1).")]
+    [InlineData("{\"name\": null, \"next_hops\": [\"10.0.0.1\"]}", "'name': a required value is null (at $.hosts[0], line 1).")]
+    [InlineData("{\"next_hops\": [\"10.0.0.1\"]}", "missing required properties including: 'name' (at $.hosts[0], line 1).")]
+    [InlineData("{\"name\": \"a\"}", "missing required properties including: 'next_hops' (at $.hosts[0], line 1).")]
+    [InlineData("{\"name\": \"a\", \"weight\": 1.5, \"next_hops\": [\"10.0.0.1\"]}", "'weight': the value is not a whole number (at $.hosts[0], line 1).")]
+    [InlineData("{\"name\": \"a\", \"next_hops\": \"10.0.0.1\"}", "'next_hops': the value is not a list (at $.hosts[0], line 1).")]
+    [InlineData("{\"name\": \"a\", \"next_hops\": [1]}", "'next_hops': the value is not a list of strings (at $.hosts[0], line 1).")]
+    [InlineData("\"x\"", "the value is not of the expected kind (an object) (at $.hosts[0], line 1).")]
+    public void A_bad_host_in_a_spec_is_a_read_error_naming_where_it_is(string host, string message)
+    {
+        var json = $"{{\"version\": 1, \"egress\": [{{\"address\": \"192.0.2.1\"}}], \"hosts\": [{host}]}}";
+
+        var error = Assert.Throws<PlanFileException>(() => PlanJson.DeserializeSpec(json, "spec.json"));
+
+        Assert.EndsWith(message, error.Message, StringComparison.Ordinal);
+        Assert.StartsWith("spec.json: ", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_spec_s_hosts_are_written_as_they_are_read()
+    {
+        var spec = PlanTestData.Example() with
+        {
+            Hosts = [PlanTestData.Host("a", 3, 64, "10.0.0.1", "2001:db8::a") with { Egress = ["192.0.2.1"] }, PlanTestData.Host("b")],
+        };
+
+        var json = PlanJson.Serialize(spec);
+        var back = PlanJson.DeserializeSpec(json);
+
+        Assert.Equal(json, PlanJson.Serialize(back));
+        Assert.Equal(["10.0.0.1", "2001:db8::a"], back.Hosts[0].NextHops);
+        Assert.Equal((3, 64, "192.0.2.1"), (back.Hosts[0].Weight, back.Hosts[0].SliceSize, back.Hosts[0].Egress![0]));
+        Assert.Equal((1, null, null), (back.Hosts[1].Weight, back.Hosts[1].SliceSize, back.Hosts[1].Egress));
+        Assert.DoesNotContain("slice_size\": null", json, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void Loading_for_one_host_keeps_its_slices_and_every_egress_ip()
     {
