@@ -45,7 +45,8 @@ internal sealed class Geometry
 
     public List<PortRange> Reserved { get; }
 
-    public List<Unit> Units => _grid.Units;
+    /// <summary>The units in port order: an array, indexed in the planner's loops (160,000 slices' worth per plan).</summary>
+    public Unit[] Units => _grid.Units;
 
     /// <summary>prefix[i] = ports in units [0, i), for the first <paramref name="allocatable"/> units. Shared by the egress IPs
     /// with the same range and reserved ports, like <see cref="Units"/>: both are large (32,256 units for 1024-65535
@@ -76,7 +77,7 @@ internal sealed class Geometry
     {
         private long[]? _prefix;
 
-        public List<Unit> Units { get; } = units;
+        public Unit[] Units { get; } = [.. units];
 
         public long[] Prefix(int allocatable)
         {

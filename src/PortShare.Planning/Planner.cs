@@ -79,46 +79,78 @@ public static class Planner
         }
 
         // Each host's next hops, parsed once (not once per egress IP): the plan holds them typed.
-        var hops = new Dictionary<SpecHost, (IPAddress? V4, IPAddress? V6)>(spec.Hosts.Count, ReferenceEqualityComparer.Instance);
-        foreach (var h in spec.Hosts)
+        var all = spec.Hosts;
+        var hopsV4 = new IPAddress?[all.Count];
+        var hopsV6 = new IPAddress?[all.Count];
+        for (var i = 0; i < all.Count; i++)
         {
-            (IPAddress? V4, IPAddress? V6) pair = default;
-            foreach (var n in h.NextHops)
+            foreach (var n in all[i].NextHops)
             {
                 var a = IPAddress.Parse(n);
                 if (a.AddressFamily == AddressFamily.InterNetworkV6)
                 {
-                    pair.V6 ??= a;
+                    hopsV6[i] ??= a;
                 }
                 else
                 {
-                    pair.V4 ??= a;
+                    hopsV4[i] ??= a;
                 }
             }
+        }
 
-            hops[h] = pair;
+        // A re-plan finds each previous slice's host by id: one table of the spec's names for every egress IP.
+        HostIds? ids = null;
+        if (previous is not null)
+        {
+            ids = new HostIds(all.Count);
+            for (var i = 0; i < all.Count; i++)
+            {
+                ids.Add(all[i].Name);
+            }
         }
 
         var errors = new List<string>();
         var egressPlans = new List<EgressPlan>(spec.Egress.Count);
         var grids = new Dictionary<string, Geometry.Grid>(StringComparer.Ordinal);
+        int[]? guess = null;
         foreach (var egress in spec.Egress)
         {
             var geometry = Geometry.Create(spec, egress, grids);
             var v6 = geometry.Address.AddressFamily == AddressFamily.InterNetworkV6;
-            var hosts = new List<SpecHost>(spec.Hosts.Count);
-            var nextHops = new List<IPAddress>(spec.Hosts.Count);
-            foreach (var h in spec.Hosts)
+            var hosts = new List<SpecHost>(all.Count);
+            var nextHops = new List<IPAddress>(all.Count);
+
+            // local[i]: the index in this egress IP's host list of spec host i, or -1.
+            var local = ids is null ? null : new int[all.Count];
+            for (var i = 0; i < all.Count; i++)
             {
+                var h = all[i];
                 if (h.Egress is null || h.Egress.Any(e => IPAddress.Parse(e).Equals(geometry.Address)))
                 {
+                    local?[i] = hosts.Count;
                     hosts.Add(h);
-                    nextHops.Add((v6 ? hops[h].V6 : hops[h].V4) ?? throw new InvalidOperationException($"Host '{h.Name}' has no next hop of the family of {geometry.Address}."));
+                    nextHops.Add((v6 ? hopsV6[i] : hopsV4[i]) ?? throw new InvalidOperationException($"Host '{h.Name}' has no next hop of the family of {geometry.Address}."));
+                }
+                else
+                {
+                    local?[i] = -1;
                 }
             }
 
             var prior = previous?.FindEgress(geometry.Address);
-            egressPlans.Add(PlanEgress(spec, geometry, hosts, nextHops, prior, errors));
+            int[]? priorHosts = null;
+            if (prior is not null)
+            {
+                // The (remaining) host of each previous slice, as an index into this egress IP's hosts, or -1.
+                priorHosts = ids!.Of(prior.Slices, guess, add: false);
+                guess = (int[])priorHosts.Clone();
+                for (var k = 0; k < priorHosts.Length; k++)
+                {
+                    priorHosts[k] = priorHosts[k] < 0 ? -1 : local![priorHosts[k]];
+                }
+            }
+
+            egressPlans.Add(PlanEgress(spec, geometry, hosts, nextHops, prior, priorHosts, errors));
         }
 
         if (errors.Count > 0)
@@ -137,12 +169,12 @@ public static class Planner
         };
     }
 
-    private static EgressPlan PlanEgress(PlanSpec spec, Geometry g, List<SpecHost> hosts, List<IPAddress> nextHops, EgressPlan? prior, List<string> errors)
+    private static EgressPlan PlanEgress(PlanSpec spec, Geometry g, List<SpecHost> hosts, List<IPAddress> nextHops, EgressPlan? prior, int[]? priorHosts, List<string> errors)
     {
         var units = g.Units;
 
         // The spare pool is the top of the range, so hosts added later can grow into it without moving anyone.
-        var allocatable = units.Count;
+        var allocatable = units.Length;
         for (long spare = 0; allocatable > 0 && spare < spec.SparePorts; allocatable--)
         {
             spare += units[allocatable - 1].Capacity;
@@ -152,14 +184,24 @@ public static class Planner
 
         var (targets, floors) = Targets(hosts, prefix[allocatable], spec.MinSliceSize);
         var runs = prior is null ? Cut(targets, floors, prefix, spec.MinSliceSize) : null;
-        var assigned = prior is null ? null : KeepAndFill(g, hosts, targets, floors, prefix, prior, spec.MinSliceSize);
 
-        var slices = new List<HostSlice>(hosts.Count);
-        var owned = new List<PortRange>(hosts.Count);
-        var ranges = new List<PortRange>();
+        // A re-plan: each host's units, ascending, as order[offsets[h]..offsets[h + 1]).
+        int[]? order = null, offsets = null;
+        if (prior is not null)
+        {
+            var owner = KeepAndFill(units, hosts.Count, targets, floors, prefix, PreviousOwners(units, allocatable, prior, priorHosts!), spec.MinSliceSize);
+            (order, offsets) = Group(owner, hosts.Count);
+        }
+
+        var slices = new HostSlice[hosts.Count];
+        var lows = new int[hosts.Count];
+        var count = 0;
+        var scratch = new List<PortRange>();
         for (var h = 0; h < hosts.Count; h++)
         {
-            var merged = runs is not null ? RangesOf(g, runs[h].Start, runs[h].End, null, ranges) : RangesOf(g, 0, 0, assigned![h], ranges);
+            var merged = runs is not null
+                ? RangesOf(g, runs[h].Start, runs[h].End, scratch)
+                : RangesOf(g, order!, offsets![h], offsets[h + 1], scratch);
             var size = PortSet.Count(merged);
             if (size < spec.MinSliceSize)
             {
@@ -168,42 +210,133 @@ public static class Planner
                 continue;
             }
 
-            owned.AddRange(merged);
-            slices.Add(new HostSlice { Host = hosts[h].Name, NextHop = nextHops[h], Ranges = merged });
+            lows[count] = merged[0].Low;
+            slices[count++] = new HostSlice { Host = hosts[h].Name, NextHop = nextHops[h], Ranges = merged };
         }
 
-        slices.Sort((a, b) => a.Ranges[0].Low.CompareTo(b.Ranges[0].Low));
-        var spareRanges = PortSet.Subtract(PortSet.Subtract([g.Usable], g.Reserved), PortSet.Normalize(owned));
-        return new EgressPlan { Address = g.Address, UsableRange = g.Usable, Reserved = g.Reserved, Slices = slices, Spare = spareRanges };
+        // By first port; slices are disjoint, so the order is unique whatever the sort (a fresh cut is in order already).
+        var sorted = true;
+        for (var i = 1; i < count && sorted; i++)
+        {
+            sorted = lows[i - 1] < lows[i];
+        }
+
+        if (!sorted)
+        {
+            Array.Sort(lows, slices, 0, count);
+        }
+
+        if (count < slices.Length)
+        {
+            Array.Resize(ref slices, count);
+        }
+
+        return new EgressPlan { Address = g.Address, UsableRange = g.Usable, Reserved = g.Reserved, Slices = slices, Spare = Spare(g, slices) };
+    }
+
+    /// <summary>Usable, unreserved ports no slice owns. The slices' ranges in slice order are usually sorted already (one
+    /// range each), then merged in one pass without copying them.</summary>
+    private static List<PortRange> Spare(Geometry g, HostSlice[] slices)
+    {
+        var owned = new List<PortRange>();
+        var previousHigh = -1;
+        foreach (var slice in slices)
+        {
+            var ranges = slice.Ranges;
+            for (var i = 0; i < ranges.Count; i++)
+            {
+                var r = ranges[i];
+                if (r.Low <= previousHigh)
+                {
+                    return PortSet.Subtract(PortSet.Subtract([g.Usable], g.Reserved), PortSet.Normalize(slices.SelectMany(s => s.Ranges)));
+                }
+
+                if (owned.Count > 0 && r.Low == owned[^1].High + 1)
+                {
+                    owned[^1] = new PortRange(owned[^1].Low, r.High);
+                }
+                else
+                {
+                    owned.Add(r);
+                }
+
+                previousHigh = r.High;
+            }
+        }
+
+        return PortSet.Subtract(PortSet.Subtract([g.Usable], g.Reserved), owned);
     }
 
     /// <summary>
-    /// The ranges of the units [<paramref name="start"/>, <paramref name="end"/>) (a fresh cut) or of <paramref name="list"/>
-    /// (a re-plan). The usual slice — consecutive grid units clear of reserved ports — is one range whose ends are already
-    /// even and odd, built directly: the general path (collect, merge, trim to parity) allocated three lists per slice,
-    /// which for 160,000 slices was most of the planner's time in the GC.
+    /// The ranges of the units [<paramref name="start"/>, <paramref name="end"/>) (a fresh cut). The usual slice —
+    /// consecutive grid units clear of reserved ports — is one range whose ends are already even and odd, built directly:
+    /// the general path (collect, merge, trim to parity) allocated three lists per slice, which for 160,000 slices was
+    /// most of the planner's time in the GC.
     /// </summary>
-    private static PortRange[] RangesOf(Geometry g, int start, int end, List<int>? list, List<PortRange> scratch)
+    private static PortRange[] RangesOf(Geometry g, int start, int end, List<PortRange> scratch)
     {
         var units = g.Units;
-        var count = list?.Count ?? end - start;
-        var first = list is null ? start : count > 0 ? list[0] : 0;
-        var simple = count > 0 && !g.IsMap;
-        for (var i = 0; simple && i < count; i++)
+        var simple = end > start && !g.IsMap;
+        for (var u = start; simple && u < end; u++)
         {
-            var u = list is null ? start + i : list[i];
-            simple = u == first + i && units[u].Pieces is null;
+            simple = units[u].Pieces is null;
         }
 
         if (simple)
         {
-            return [new PortRange((ushort)units[first].Low, (ushort)units[first + count - 1].High)];
+            return [new PortRange((ushort)units[start].Low, (ushort)units[end - 1].High)];
         }
 
         scratch.Clear();
-        for (var i = 0; i < count; i++)
+        for (var u = start; u < end; u++)
         {
-            units[list is null ? start + i : list[i]].AddTo(scratch);
+            units[u].AddTo(scratch);
+        }
+
+        return [.. PortSet.TrimSegments(PortSet.Normalize(scratch), g.Reserved)];
+    }
+
+    /// <summary>
+    /// The ranges of the units <paramref name="order"/>[<paramref name="from"/>..<paramref name="to"/>) (ascending; a
+    /// re-plan). Grid units clear of reserved ports, on a grid without reserved ports, have even lows and odd highs and
+    /// runs of them are apart by whole units, so each run of consecutive units is one range as it stands — what the
+    /// general path (collect, merge, trim each segment to parity) returns for them, without its lists.
+    /// </summary>
+    private static PortRange[] RangesOf(Geometry g, int[] order, int from, int to, List<PortRange> scratch)
+    {
+        var units = g.Units;
+        var runs = 0;
+        var simple = to > from && !g.IsMap;
+        for (var i = from; simple && i < to; i++)
+        {
+            simple = units[order[i]].Pieces is null;
+            if (i == from || order[i] != order[i - 1] + 1)
+            {
+                runs++;
+            }
+        }
+
+        if (simple && (runs == 1 || g.Reserved.Count == 0))
+        {
+            var result = new PortRange[runs];
+            var r = 0;
+            var low = order[from];
+            for (var i = from + 1; i <= to; i++)
+            {
+                if (i == to || order[i] != order[i - 1] + 1)
+                {
+                    result[r++] = new PortRange((ushort)units[low].Low, (ushort)units[order[i - 1]].High);
+                    low = i < to ? order[i] : 0;
+                }
+            }
+
+            return result;
+        }
+
+        scratch.Clear();
+        for (var i = from; i < to; i++)
+        {
+            units[order[i]].AddTo(scratch);
         }
 
         return [.. PortSet.TrimSegments(PortSet.Normalize(scratch), g.Reserved)];
@@ -332,62 +465,58 @@ public static class Planner
     /// <summary>
     /// Re-plan keeping ports: every remaining host keeps its previous units (lowest first) up to its new target; then
     /// hosts short of their target, in spec order, take free runs — the smallest run that covers the shortfall, else the
-    /// largest — so new slices stay as few ranges as the free space allows.
+    /// largest — so new slices stay as few ranges as the free space allows. Returns each allocatable unit's new owner
+    /// (-1: spare); a unit has at most one owner, so this is each host's unit list in port order.
     /// </summary>
-    private static List<int>[] KeepAndFill(Geometry g, List<SpecHost> hosts, double[] targets, bool[] floors, long[] prefix, EgressPlan prior, int minSize)
+    private static int[] KeepAndFill(Unit[] units, int hostCount, double[] targets, bool[] floors, long[] prefix, int[] previousOwner, int minSize)
     {
-        var units = g.Units;
         var allocatable = prefix.Length - 1;
-        var index = new Dictionary<string, int>(hosts.Count, StringComparer.Ordinal);
-        for (var h = 0; h < hosts.Count; h++)
-        {
-            index[hosts[h].Name] = h;
-        }
-
-        var previousOwner = PreviousOwners(units, allocatable, prior, index);
-        var result = new List<int>[hosts.Count];
-        var kept = new long[hosts.Count];
-        for (var h = 0; h < hosts.Count; h++)
-        {
-            result[h] = [];
-        }
-
-        var free = new bool[allocatable];
+        var owner = new int[allocatable];
+        var kept = new long[hostCount];
+        var freeRuns = 0;
         for (var u = 0; u < allocatable; u++)
         {
             var h = previousOwner[u];
             var c = units[u].Capacity;
             if (h >= 0 && c > 0 && Wants(floors[h], targets[h], kept[h], c, minSize))
             {
-                result[h].Add(u);
+                owner[u] = h;
                 kept[h] += c;
             }
             else
             {
-                free[u] = true;
+                owner[u] = -1;
+                if (u == 0 || owner[u - 1] >= 0)
+                {
+                    freeRuns++;
+                }
             }
         }
 
-        // Free runs ordered by (capacity, start) for best fit.
-        var runs = new SortedSet<(long Capacity, int Start, int End)>();
+        // Free runs ordered by (capacity, start) for best fit; end[start] is where the run starting there ends.
+        var keys = new long[freeRuns];
+        var end = new int[allocatable];
+        var n = 0;
         for (var u = 0; u < allocatable;)
         {
-            if (!free[u])
+            if (owner[u] >= 0)
             {
                 u++;
                 continue;
             }
 
             var s = u;
-            while (u < allocatable && free[u])
+            while (u < allocatable && owner[u] < 0)
             {
                 u++;
             }
 
-            runs.Add((prefix[u] - prefix[s], s, u));
+            end[s] = u;
+            keys[n++] = RunSet.Key(prefix[u] - prefix[s], s);
         }
 
-        for (var h = 0; h < hosts.Count; h++)
+        var runs = new RunSet(keys, n);
+        for (var h = 0; h < hostCount; h++)
         {
             while (runs.Count > 0)
             {
@@ -397,58 +526,74 @@ public static class Planner
                     break;
                 }
 
-                // The smallest run that covers the deficit, else the largest. (A view's Count walks the whole view, which
-                // made re-planning 10,000 hosts quadratic; comparing with the largest run first keeps this O(log n).)
+                // The smallest run that covers the deficit, else the largest.
                 var largest = runs.Max;
-                var run = largest.Capacity >= deficit
-                    ? runs.GetViewBetween((deficit, int.MinValue, int.MinValue), (long.MaxValue, int.MaxValue, int.MaxValue)).Min
-                    : largest;
-                runs.Remove(run);
-                var u = run.Start;
-                while (u < run.End && (units[u].Capacity == 0 || Wants(floors[h], targets[h], kept[h], units[u].Capacity, minSize)))
+                var run = RunSet.CapacityOf(largest) >= deficit ? runs.Ceiling(RunSet.Key(deficit, 0)) : largest;
+                var start = RunSet.StartOf(run);
+                var runEnd = end[start];
+                var u = start;
+                while (u < runEnd && (units[u].Capacity == 0 || Wants(floors[h], targets[h], kept[h], units[u].Capacity, minSize)))
                 {
-                    result[h].Add(u);
+                    owner[u] = h;
                     kept[h] += units[u].Capacity;
                     u++;
                 }
 
-                if (u < run.End)
+                if (u == start)
                 {
-                    runs.Add((prefix[run.End] - prefix[u], u, run.End));
-                }
-
-                if (u == run.Start)
-                {
+                    // Nothing taken: the run stays as it was.
                     break;
                 }
-            }
 
+                runs.Remove(run);
+                if (u < runEnd)
+                {
+                    end[u] = runEnd;
+                    runs.Add(RunSet.Key(prefix[runEnd] - prefix[u], u));
+                }
+            }
         }
 
         // Ports nobody needed go back to their previous owner rather than to the spare pool: moving them gains nothing.
-        var assigned = new bool[allocatable];
-        foreach (var list in result)
-        {
-            foreach (var u in list)
-            {
-                assigned[u] = true;
-            }
-        }
-
         for (var u = 0; u < allocatable; u++)
         {
-            if (!assigned[u] && previousOwner[u] >= 0)
+            if (owner[u] < 0)
             {
-                result[previousOwner[u]].Add(u);
+                owner[u] = previousOwner[u];
             }
         }
 
-        foreach (var list in result)
+        return owner;
+    }
+
+    /// <summary>Each host's units in port order: order[offsets[h]..offsets[h + 1]) (a counting sort of <paramref name="owner"/>).</summary>
+    private static (int[] Order, int[] Offsets) Group(int[] owner, int hostCount)
+    {
+        var offsets = new int[hostCount + 1];
+        foreach (var h in owner)
         {
-            list.Sort();
+            if (h >= 0)
+            {
+                offsets[h + 1]++;
+            }
         }
 
-        return result;
+        for (var h = 0; h < hostCount; h++)
+        {
+            offsets[h + 1] += offsets[h];
+        }
+
+        var order = new int[offsets[hostCount]];
+        var next = offsets[..^1];
+        for (var u = 0; u < owner.Length; u++)
+        {
+            if (owner[u] >= 0)
+            {
+                order[next[owner[u]]++] = u;
+            }
+        }
+
+        return (order, offsets);
     }
 
     // Take another unit while it fits the target (pinned and raised-to-minimum hosts: until the target is reached).
@@ -457,39 +602,117 @@ public static class Planner
     private static bool Wants(bool floor, double target, long have, int capacity, int minSize) =>
         have < minSize || (floor ? have < target : have + capacity <= target);
 
-    /// <summary>For each allocatable unit, the index of the (remaining) host that owned all of it before, or -1.</summary>
-    private static int[] PreviousOwners(List<Unit> units, int allocatable, EgressPlan prior, Dictionary<string, int> index)
+    /// <summary>
+    /// For each allocatable unit, the index of the (remaining) host that owned all of it before, or -1.
+    /// <paramref name="hostOf"/> holds each previous slice's host (-1: not in this re-plan). A planner-written plan's
+    /// ranges, in slice order, are mostly ascending and disjoint: then a cursor walks them along the units (binary search
+    /// only where the units jump back, as MAP units do). Overlapping ranges (a hand-edited plan) take the general path.
+    /// </summary>
+    private static int[] PreviousOwners(Unit[] units, int allocatable, EgressPlan prior, int[] hostOf)
     {
-        var owned = new List<(PortRange Range, int Host)>();
-        foreach (var slice in prior.Slices)
+        var total = 0;
+        for (var k = 0; k < hostOf.Length; k++)
         {
-            if (index.TryGetValue(slice.Host, out var h))
+            if (hostOf[k] >= 0)
             {
-                owned.AddRange(slice.Ranges.Select(r => (r, h)));
+                total += prior.Slices[k].Ranges.Count;
             }
         }
 
-        owned.Sort((a, b) => a.Range.Low.CompareTo(b.Range.Low));
-        var lows = owned.Select(o => (int)o.Range.Low).ToArray();
-        int OwnerOf(PortRange piece)
+        var lows = new int[total];
+        var highs = new int[total];
+        var hosts = new int[total];
+        var n = 0;
+        for (var k = 0; k < hostOf.Length; k++)
         {
-            var i = Array.BinarySearch(lows, piece.Low);
-            i = i >= 0 ? i : ~i - 1;
-            return i >= 0 && owned[i].Range.Contains(piece) ? owned[i].Host : -1;
+            if (hostOf[k] < 0)
+            {
+                continue;
+            }
+
+            var ranges = prior.Slices[k].Ranges;
+            for (var i = 0; i < ranges.Count; i++)
+            {
+                lows[n] = ranges[i].Low;
+                highs[n] = ranges[i].High;
+                hosts[n++] = hostOf[k];
+            }
+        }
+
+        var ascending = true;
+        for (var i = 1; i < n && ascending; i++)
+        {
+            ascending = lows[i - 1] < lows[i];
+        }
+
+        if (!ascending)
+        {
+            // Sort by first port. Where ranges are disjoint their lows differ and the order is unique; where they overlap
+            // this is the sort (algorithm and comparison) the planner always used, so ties fall as they did.
+            var owned = new (PortRange Range, int Host)[n];
+            for (var i = 0; i < n; i++)
+            {
+                owned[i] = (new PortRange((ushort)lows[i], (ushort)highs[i]), hosts[i]);
+            }
+
+            Array.Sort(owned, static (a, b) => a.Range.Low.CompareTo(b.Range.Low));
+            for (var i = 0; i < n; i++)
+            {
+                (lows[i], highs[i], hosts[i]) = (owned[i].Range.Low, owned[i].Range.High, owned[i].Host);
+            }
+        }
+
+        var strictly = true;
+        for (var i = 1; i < n && strictly; i++)
+        {
+            strictly = lows[i - 1] < lows[i];
+        }
+
+        var cursor = 0;
+        int OwnerOf(int low, int high)
+        {
+            int i;
+            if (strictly && n > 0 && lows[cursor] <= low)
+            {
+                i = cursor;
+                while (i + 1 < n && lows[i + 1] <= low)
+                {
+                    i++;
+                }
+
+                cursor = i;
+            }
+            else
+            {
+                i = Array.BinarySearch(lows, 0, n, low);
+                i = i >= 0 ? i : ~i - 1;
+                if (strictly && i >= 0)
+                {
+                    cursor = i;
+                }
+            }
+
+            return i >= 0 && low >= lows[i] && high <= highs[i] ? hosts[i] : -1;
         }
 
         var result = new int[allocatable];
-        var pieces = new List<PortRange>();
         for (var u = 0; u < allocatable; u++)
         {
-            pieces.Clear();
-            units[u].AddTo(pieces);
-            var owner = pieces.Count == 0 ? -1 : OwnerOf(pieces[0]);
-            for (var p = 1; p < pieces.Count && owner >= 0; p++)
+            var unit = units[u];
+            int owner;
+            if (unit.Pieces is not { } pieces)
             {
-                if (OwnerOf(pieces[p]) != owner)
+                owner = OwnerOf(unit.Low, unit.High);
+            }
+            else
+            {
+                owner = pieces.Length == 0 ? -1 : OwnerOf(pieces[0].Low, pieces[0].High);
+                for (var p = 1; p < pieces.Length && owner >= 0; p++)
                 {
-                    owner = -1;
+                    if (OwnerOf(pieces[p].Low, pieces[p].High) != owner)
+                    {
+                        owner = -1;
+                    }
                 }
             }
 
