@@ -113,6 +113,7 @@ public static class Planner
         var egressPlans = new List<EgressPlan>(spec.Egress.Count);
         var grids = new Dictionary<string, Geometry.Grid>(StringComparer.Ordinal);
         int[]? guess = null;
+        var scratch = previous is null ? null : new Scratch();
         foreach (var egress in spec.Egress)
         {
             var geometry = Geometry.Create(spec, egress, grids);
@@ -150,7 +151,7 @@ public static class Planner
                 }
             }
 
-            egressPlans.Add(PlanEgress(spec, geometry, hosts, nextHops, prior, priorHosts, errors));
+            egressPlans.Add(PlanEgress(spec, geometry, hosts, nextHops, prior, priorHosts, scratch, errors));
         }
 
         if (errors.Count > 0)
@@ -169,7 +170,7 @@ public static class Planner
         };
     }
 
-    private static EgressPlan PlanEgress(PlanSpec spec, Geometry g, List<SpecHost> hosts, List<IPAddress> nextHops, EgressPlan? prior, int[]? priorHosts, List<string> errors)
+    private static EgressPlan PlanEgress(PlanSpec spec, Geometry g, List<SpecHost> hosts, List<IPAddress> nextHops, EgressPlan? prior, int[]? priorHosts, Scratch? scratch, List<string> errors)
     {
         var units = g.Units;
 
@@ -189,19 +190,20 @@ public static class Planner
         int[]? order = null, offsets = null;
         if (prior is not null)
         {
-            var owner = KeepAndFill(units, hosts.Count, targets, floors, prefix, PreviousOwners(units, allocatable, prior, priorHosts!), spec.MinSliceSize);
-            (order, offsets) = Group(owner, hosts.Count);
+            var previousOwner = PreviousOwners(units, allocatable, prior, priorHosts!, scratch!);
+            var owner = KeepAndFill(units, hosts.Count, targets, floors, prefix, previousOwner, spec.MinSliceSize, scratch!);
+            (order, offsets) = Group(owner, allocatable, hosts.Count, scratch!);
         }
 
         var slices = new HostSlice[hosts.Count];
         var lows = new int[hosts.Count];
         var count = 0;
-        var scratch = new List<PortRange>();
+        var pieces = new List<PortRange>();
         for (var h = 0; h < hosts.Count; h++)
         {
             var merged = runs is not null
-                ? RangesOf(g, runs[h].Start, runs[h].End, scratch)
-                : RangesOf(g, order!, offsets![h], offsets[h + 1], scratch);
+                ? RangesOf(g, runs[h].Start, runs[h].End, pieces)
+                : RangesOf(g, order!, offsets![h], offsets[h + 1], pieces);
             var size = PortSet.Count(merged);
             if (size < spec.MinSliceSize)
             {
@@ -234,33 +236,48 @@ public static class Planner
         return new EgressPlan { Address = g.Address, UsableRange = g.Usable, Reserved = g.Reserved, Slices = slices, Spare = Spare(g, slices) };
     }
 
-    /// <summary>Usable, unreserved ports no slice owns. The slices' ranges in slice order are usually sorted already (one
-    /// range each), then merged in one pass without copying them.</summary>
+    /// <summary>Usable, unreserved ports no slice owns: the slices' ranges merged as <see cref="PortSet.Normalize"/> does,
+    /// on two int arrays (sorted only when out of order: a fresh cut's are in order, a re-plan's mostly).</summary>
     private static List<PortRange> Spare(Geometry g, HostSlice[] slices)
     {
-        var owned = new List<PortRange>();
-        var previousHigh = -1;
+        var n = 0;
+        foreach (var slice in slices)
+        {
+            n += slice.Ranges.Count;
+        }
+
+        var lows = new int[n];
+        var highs = new int[n];
+        n = 0;
+        var sorted = true;
         foreach (var slice in slices)
         {
             var ranges = slice.Ranges;
             for (var i = 0; i < ranges.Count; i++)
             {
-                var r = ranges[i];
-                if (r.Low <= previousHigh)
-                {
-                    return PortSet.Subtract(PortSet.Subtract([g.Usable], g.Reserved), PortSet.Normalize(slices.SelectMany(s => s.Ranges)));
-                }
+                lows[n] = ranges[i].Low;
+                highs[n] = ranges[i].High;
+                sorted &= n == 0 || lows[n - 1] <= lows[n];
+                n++;
+            }
+        }
 
-                if (owned.Count > 0 && r.Low == owned[^1].High + 1)
-                {
-                    owned[^1] = new PortRange(owned[^1].Low, r.High);
-                }
-                else
-                {
-                    owned.Add(r);
-                }
+        if (!sorted)
+        {
+            // Equal lows merge the same in any order.
+            Array.Sort(lows, highs);
+        }
 
-                previousHigh = r.High;
+        var owned = new List<PortRange>();
+        for (var i = 0; i < n; i++)
+        {
+            if (owned.Count > 0 && lows[i] <= owned[^1].High + 1)
+            {
+                owned[^1] = new PortRange(owned[^1].Low, (ushort)Math.Max(owned[^1].High, highs[i]));
+            }
+            else
+            {
+                owned.Add(new PortRange((ushort)lows[i], (ushort)highs[i]));
             }
         }
 
@@ -468,10 +485,10 @@ public static class Planner
     /// largest — so new slices stay as few ranges as the free space allows. Returns each allocatable unit's new owner
     /// (-1: spare); a unit has at most one owner, so this is each host's unit list in port order.
     /// </summary>
-    private static int[] KeepAndFill(Unit[] units, int hostCount, double[] targets, bool[] floors, long[] prefix, int[] previousOwner, int minSize)
+    private static int[] KeepAndFill(Unit[] units, int hostCount, double[] targets, bool[] floors, long[] prefix, int[] previousOwner, int minSize, Scratch scratch)
     {
         var allocatable = prefix.Length - 1;
-        var owner = new int[allocatable];
+        var owner = Scratch.Fit(ref scratch.Owner, allocatable);
         var kept = new long[hostCount];
         var freeRuns = 0;
         for (var u = 0; u < allocatable; u++)
@@ -495,7 +512,7 @@ public static class Planner
 
         // Free runs ordered by (capacity, start) for best fit; end[start] is where the run starting there ends.
         var keys = new long[freeRuns];
-        var end = new int[allocatable];
+        var end = Scratch.Fit(ref scratch.End, allocatable);
         var n = 0;
         for (var u = 0; u < allocatable;)
         {
@@ -567,14 +584,14 @@ public static class Planner
     }
 
     /// <summary>Each host's units in port order: order[offsets[h]..offsets[h + 1]) (a counting sort of <paramref name="owner"/>).</summary>
-    private static (int[] Order, int[] Offsets) Group(int[] owner, int hostCount)
+    private static (int[] Order, int[] Offsets) Group(int[] owner, int allocatable, int hostCount, Scratch scratch)
     {
         var offsets = new int[hostCount + 1];
-        foreach (var h in owner)
+        for (var u = 0; u < allocatable; u++)
         {
-            if (h >= 0)
+            if (owner[u] >= 0)
             {
-                offsets[h + 1]++;
+                offsets[owner[u] + 1]++;
             }
         }
 
@@ -583,9 +600,9 @@ public static class Planner
             offsets[h + 1] += offsets[h];
         }
 
-        var order = new int[offsets[hostCount]];
+        var order = Scratch.Fit(ref scratch.Order, offsets[hostCount]);
         var next = offsets[..^1];
-        for (var u = 0; u < owner.Length; u++)
+        for (var u = 0; u < allocatable; u++)
         {
             if (owner[u] >= 0)
             {
@@ -608,7 +625,7 @@ public static class Planner
     /// ranges, in slice order, are mostly ascending and disjoint: then a cursor walks them along the units (binary search
     /// only where the units jump back, as MAP units do). Overlapping ranges (a hand-edited plan) take the general path.
     /// </summary>
-    private static int[] PreviousOwners(Unit[] units, int allocatable, EgressPlan prior, int[] hostOf)
+    private static int[] PreviousOwners(Unit[] units, int allocatable, EgressPlan prior, int[] hostOf, Scratch scratch)
     {
         var total = 0;
         for (var k = 0; k < hostOf.Length; k++)
@@ -619,9 +636,9 @@ public static class Planner
             }
         }
 
-        var lows = new int[total];
-        var highs = new int[total];
-        var hosts = new int[total];
+        var lows = Scratch.Fit(ref scratch.Lows, total);
+        var highs = Scratch.Fit(ref scratch.Highs, total);
+        var hosts = Scratch.Fit(ref scratch.Hosts, total);
         var n = 0;
         for (var k = 0; k < hostOf.Length; k++)
         {
@@ -695,7 +712,7 @@ public static class Planner
             return i >= 0 && low >= lows[i] && high <= highs[i] ? hosts[i] : -1;
         }
 
-        var result = new int[allocatable];
+        var result = Scratch.Fit(ref scratch.PreviousOwner, allocatable);
         for (var u = 0; u < allocatable; u++)
         {
             var unit = units[u];
@@ -720,5 +737,32 @@ public static class Planner
         }
 
         return result;
+    }
+
+    /// <summary>
+    /// Working arrays of a re-plan, reused from one egress IP to the next. Sized by the grid (32,256 units for 1024-65535
+    /// cut by 2), each would be a large-object allocation per egress IP, and those start full collections of a heap that
+    /// holds both plans.
+    /// </summary>
+    private sealed class Scratch
+    {
+        public int[] PreviousOwner = [];
+        public int[] Owner = [];
+        public int[] End = [];
+        public int[] Order = [];
+        public int[] Lows = [];
+        public int[] Highs = [];
+        public int[] Hosts = [];
+
+        /// <summary><paramref name="array"/> when it holds at least <paramref name="length"/> items, else a new one.</summary>
+        public static int[] Fit(ref int[] array, int length)
+        {
+            if (array.Length < length)
+            {
+                array = new int[length];
+            }
+
+            return array;
+        }
     }
 }
