@@ -61,7 +61,7 @@ public static class PlanDiff
 
         // Per host id, stamped with the egress IP being compared (so nothing is cleared between egress IPs): the host's
         // first slice before, and whether it has its row yet. One table of names for both plans and every egress IP.
-        var ids = new HostIds();
+        var ids = new HostIds(next.Egress.Count > 0 ? next.Egress[0].Slices.Count : 0);
         int[]? guessBefore = null, guessAfter = null;
         var firstBefore = Array.Empty<int>();
         var beforeStamp = Array.Empty<int>();

@@ -133,20 +133,47 @@ internal static class PlanMoves
         return Sorted(list);
     }
 
-    // Sorted by first port: untouched when strictly ascending (the order any sort gives), else the sort (algorithm and
-    // comparison) this always used, so ties in an overlapping hand-edited plan fall as they did.
+    // Sorted by first port: untouched when strictly ascending (the order any sort gives); else sorted on int keys, which
+    // gives that same order where the lows differ (a plan's ranges are disjoint); where they tie (an overlapping
+    // hand-edited plan) by the sort (algorithm and comparison) this always used, so ties fall as they did.
     private static (PortRange Range, int Label)[] Sorted((PortRange Range, int Label)[] list)
     {
-        for (var i = 1; i < list.Length; i++)
+        var ascending = true;
+        for (var i = 1; i < list.Length && ascending; i++)
         {
-            if (list[i].Range.Low <= list[i - 1].Range.Low)
+            ascending = list[i].Range.Low > list[i - 1].Range.Low;
+        }
+
+        if (ascending)
+        {
+            return list;
+        }
+
+        var lows = new int[list.Length];
+        var index = new int[list.Length];
+        for (var i = 0; i < list.Length; i++)
+        {
+            lows[i] = list[i].Range.Low;
+            index[i] = i;
+        }
+
+        Array.Sort(lows, index);
+        for (var i = 1; i < lows.Length; i++)
+        {
+            if (lows[i] == lows[i - 1])
             {
                 Array.Sort(list, static (a, b) => a.Range.Low.CompareTo(b.Range.Low));
-                break;
+                return list;
             }
         }
 
-        return list;
+        var sorted = new (PortRange Range, int Label)[list.Length];
+        for (var i = 0; i < sorted.Length; i++)
+        {
+            sorted[i] = list[index[i]];
+        }
+
+        return sorted;
     }
 
     /// <summary>

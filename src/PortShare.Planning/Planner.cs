@@ -113,30 +113,46 @@ public static class Planner
         var egressPlans = new List<EgressPlan>(spec.Egress.Count);
         var grids = new Dictionary<string, Geometry.Grid>(StringComparer.Ordinal);
         int[]? guess = null;
-        var scratch = previous is null ? null : new Scratch();
+        var scratch = new Scratch();
+
+        // Without per-host egress lists every egress IP has every host: one host list (and next hops per family) for all.
+        var unfiltered = true;
+        for (var i = 0; i < all.Count && unfiltered; i++)
+        {
+            unfiltered = all[i].Egress is null;
+        }
+
+        var families = new (List<SpecHost> Hosts, List<IPAddress> NextHops, int[] Local)?[2];
         foreach (var egress in spec.Egress)
         {
             var geometry = Geometry.Create(spec, egress, grids);
             var v6 = geometry.Address.AddressFamily == AddressFamily.InterNetworkV6;
-            var hosts = new List<SpecHost>(all.Count);
-            var nextHops = new List<IPAddress>(all.Count);
-
-            // local[i]: the index in this egress IP's host list of spec host i, or -1.
-            var local = ids is null ? null : new int[all.Count];
-            for (var i = 0; i < all.Count; i++)
+            if (!unfiltered || families[v6 ? 1 : 0] is null)
             {
-                var h = all[i];
-                if (h.Egress is null || h.Egress.Any(e => IPAddress.Parse(e).Equals(geometry.Address)))
+                var selected = new List<SpecHost>(all.Count);
+                var hops = new List<IPAddress>(all.Count);
+
+                // local[i]: the index in this egress IP's host list of spec host i, or -1.
+                var map = new int[all.Count];
+                for (var i = 0; i < all.Count; i++)
                 {
-                    local?[i] = hosts.Count;
-                    hosts.Add(h);
-                    nextHops.Add((v6 ? hopsV6[i] : hopsV4[i]) ?? throw new InvalidOperationException($"Host '{h.Name}' has no next hop of the family of {geometry.Address}."));
+                    var h = all[i];
+                    if (h.Egress is null || h.Egress.Any(e => IPAddress.Parse(e).Equals(geometry.Address)))
+                    {
+                        map[i] = selected.Count;
+                        selected.Add(h);
+                        hops.Add((v6 ? hopsV6[i] : hopsV4[i]) ?? throw new InvalidOperationException($"Host '{h.Name}' has no next hop of the family of {geometry.Address}."));
+                    }
+                    else
+                    {
+                        map[i] = -1;
+                    }
                 }
-                else
-                {
-                    local?[i] = -1;
-                }
+
+                families[v6 ? 1 : 0] = (families[v6 ? 0 : 1] is { } other && unfiltered ? other.Hosts : selected, hops, map);
             }
+
+            var (hosts, nextHops, local) = families[v6 ? 1 : 0]!.Value;
 
             var prior = previous?.FindEgress(geometry.Address);
             int[]? priorHosts = null;
@@ -147,7 +163,7 @@ public static class Planner
                 guess = (int[])priorHosts.Clone();
                 for (var k = 0; k < priorHosts.Length; k++)
                 {
-                    priorHosts[k] = priorHosts[k] < 0 ? -1 : local![priorHosts[k]];
+                    priorHosts[k] = priorHosts[k] < 0 ? -1 : local[priorHosts[k]];
                 }
             }
 
@@ -170,7 +186,7 @@ public static class Planner
         };
     }
 
-    private static EgressPlan PlanEgress(PlanSpec spec, Geometry g, List<SpecHost> hosts, List<IPAddress> nextHops, EgressPlan? prior, int[]? priorHosts, Scratch? scratch, List<string> errors)
+    private static EgressPlan PlanEgress(PlanSpec spec, Geometry g, List<SpecHost> hosts, List<IPAddress> nextHops, EgressPlan? prior, int[]? priorHosts, Scratch scratch, List<string> errors)
     {
         var units = g.Units;
 
@@ -183,20 +199,20 @@ public static class Planner
 
         var prefix = g.Prefix(allocatable);
 
-        var (targets, floors) = Targets(hosts, prefix[allocatable], spec.MinSliceSize);
+        var (targets, floors) = scratch.Targets(hosts, prefix[allocatable], spec.MinSliceSize);
         var runs = prior is null ? Cut(targets, floors, prefix, spec.MinSliceSize) : null;
 
         // A re-plan: each host's units, ascending, as order[offsets[h]..offsets[h + 1]).
         int[]? order = null, offsets = null;
         if (prior is not null)
         {
-            var previousOwner = PreviousOwners(units, allocatable, prior, priorHosts!, scratch!);
-            var owner = KeepAndFill(units, hosts.Count, targets, floors, prefix, previousOwner, spec.MinSliceSize, scratch!);
-            (order, offsets) = Group(owner, allocatable, hosts.Count, scratch!);
+            var previousOwner = PreviousOwners(units, allocatable, prior, priorHosts!, scratch);
+            var owner = KeepAndFill(units, hosts.Count, targets, floors, prefix, previousOwner, spec.MinSliceSize, scratch);
+            (order, offsets) = Group(owner, allocatable, hosts.Count, scratch);
         }
 
         var slices = new HostSlice[hosts.Count];
-        var lows = new int[hosts.Count];
+        var lows = Scratch.Fit(ref scratch.SliceLows, hosts.Count);
         var count = 0;
         var pieces = new List<PortRange>();
         for (var h = 0; h < hosts.Count; h++)
@@ -233,12 +249,12 @@ public static class Planner
             Array.Resize(ref slices, count);
         }
 
-        return new EgressPlan { Address = g.Address, UsableRange = g.Usable, Reserved = g.Reserved, Slices = slices, Spare = Spare(g, slices) };
+        return new EgressPlan { Address = g.Address, UsableRange = g.Usable, Reserved = g.Reserved, Slices = slices, Spare = Spare(g, slices, scratch) };
     }
 
     /// <summary>Usable, unreserved ports no slice owns: the slices' ranges merged as <see cref="PortSet.Normalize"/> does,
     /// on two int arrays (sorted only when out of order: a fresh cut's are in order, a re-plan's mostly).</summary>
-    private static List<PortRange> Spare(Geometry g, HostSlice[] slices)
+    private static List<PortRange> Spare(Geometry g, HostSlice[] slices, Scratch scratch)
     {
         var n = 0;
         foreach (var slice in slices)
@@ -246,8 +262,8 @@ public static class Planner
             n += slice.Ranges.Count;
         }
 
-        var lows = new int[n];
-        var highs = new int[n];
+        var lows = Scratch.Fit(ref scratch.Lows, n);
+        var highs = Scratch.Fit(ref scratch.Highs, n);
         n = 0;
         var sorted = true;
         foreach (var slice in slices)
@@ -265,7 +281,7 @@ public static class Planner
         if (!sorted)
         {
             // Equal lows merge the same in any order.
-            Array.Sort(lows, highs);
+            Array.Sort(lows, highs, 0, n);
         }
 
         var owned = new List<PortRange>();
@@ -489,7 +505,8 @@ public static class Planner
     {
         var allocatable = prefix.Length - 1;
         var owner = Scratch.Fit(ref scratch.Owner, allocatable);
-        var kept = new long[hostCount];
+        var kept = Scratch.Fit(ref scratch.Kept, hostCount);
+        Array.Clear(kept, 0, hostCount);
         var freeRuns = 0;
         for (var u = 0; u < allocatable; u++)
         {
@@ -511,7 +528,7 @@ public static class Planner
         }
 
         // Free runs ordered by (capacity, start) for best fit; end[start] is where the run starting there ends.
-        var keys = new long[freeRuns];
+        var keys = Scratch.Fit(ref scratch.Keys, freeRuns);
         var end = Scratch.Fit(ref scratch.End, allocatable);
         var n = 0;
         for (var u = 0; u < allocatable;)
@@ -586,7 +603,8 @@ public static class Planner
     /// <summary>Each host's units in port order: order[offsets[h]..offsets[h + 1]) (a counting sort of <paramref name="owner"/>).</summary>
     private static (int[] Order, int[] Offsets) Group(int[] owner, int allocatable, int hostCount, Scratch scratch)
     {
-        var offsets = new int[hostCount + 1];
+        var offsets = Scratch.Fit(ref scratch.Offsets, hostCount + 1);
+        Array.Clear(offsets, 0, hostCount + 1);
         for (var u = 0; u < allocatable; u++)
         {
             if (owner[u] >= 0)
@@ -601,7 +619,8 @@ public static class Planner
         }
 
         var order = Scratch.Fit(ref scratch.Order, offsets[hostCount]);
-        var next = offsets[..^1];
+        var next = Scratch.Fit(ref scratch.Next, hostCount);
+        Array.Copy(offsets, next, hostCount);
         for (var u = 0; u < allocatable; u++)
         {
             if (owner[u] >= 0)
@@ -753,13 +772,36 @@ public static class Planner
         public int[] Lows = [];
         public int[] Highs = [];
         public int[] Hosts = [];
+        public int[] SliceLows = [];
+        public int[] Offsets = [];
+        public int[] Next = [];
+        public long[] Kept = [];
+        public long[] Keys = [];
+
+        private IReadOnlyList<SpecHost>? _targetHosts;
+        private long _targetCapacity;
+        private int _targetMinSize;
+        private (double[] Targets, bool[] Floors) _targets;
+
+        /// <summary><see cref="Planner.Targets"/>, computed once for the egress IPs that share hosts and capacity (only
+        /// read from there on).</summary>
+        public (double[] Targets, bool[] Floors) Targets(IReadOnlyList<SpecHost> hosts, long capacity, int minSize)
+        {
+            if (!ReferenceEquals(hosts, _targetHosts) || capacity != _targetCapacity || minSize != _targetMinSize)
+            {
+                _targets = Planner.Targets(hosts, capacity, minSize);
+                (_targetHosts, _targetCapacity, _targetMinSize) = (hosts, capacity, minSize);
+            }
+
+            return _targets;
+        }
 
         /// <summary><paramref name="array"/> when it holds at least <paramref name="length"/> items, else a new one.</summary>
-        public static int[] Fit(ref int[] array, int length)
+        public static T[] Fit<T>(ref T[] array, int length)
         {
             if (array.Length < length)
             {
-                array = new int[length];
+                array = new T[length];
             }
 
             return array;
