@@ -1,4 +1,5 @@
 using System.Net;
+using System.Runtime.CompilerServices;
 
 namespace PortShare.Planning;
 
@@ -187,6 +188,8 @@ internal static class PlanMoves
         private int _at;
         private bool _done;
 
+        // Inlined into the callers' loops (once per piece of the two plans).
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public bool Next(out PortRange range, out int aLabel, out int bLabel)
         {
             range = default;

@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace PortShare.Planning;
 
 /// <summary>
@@ -116,6 +118,7 @@ internal sealed class RunSet
     }
 
     // The first block whose last key is ≥ key, or _blockCount when there is none.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private int BlockOf(long key)
     {
         int lo = 0, hi = _blockCount;
@@ -136,6 +139,7 @@ internal sealed class RunSet
     }
 
     // The first index in block b whose key is ≥ key (the block's count when there is none).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private int IndexIn(int b, long key)
     {
         var block = _blocks[b];
