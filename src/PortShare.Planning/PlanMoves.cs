@@ -23,8 +23,13 @@ internal static class PlanMoves
 {
     private const int None = int.MinValue;
 
-    public static List<PortMove> Between(EgressPlan? previous, EgressPlan next, DateTimeOffset now, DateTimeOffset movedAt, int quarantineSeconds)
+    public static List<PortMove> Between(EgressPlan? previous, EgressPlan next, DateTimeOffset now, DateTimeOffset movedAt, int quarantineSeconds) =>
+        Between(previous, next, now, movedAt, quarantineSeconds, new Buffers());
+
+    /// <summary>As the overload above, with working arrays reused from one egress IP to the next.</summary>
+    public static List<PortMove> Between(EgressPlan? previous, EgressPlan next, DateTimeOffset now, DateTimeOffset movedAt, int quarantineSeconds, Buffers buffers)
     {
+        ArgumentNullException.ThrowIfNull(buffers);
         if (previous is null)
         {
             return [];
@@ -32,29 +37,40 @@ internal static class PlanMoves
 
         // Who uses each port now: the plan's owners (label: slice index), overridden by the holders of ports still in
         // quarantine (label: ~move index).
-        var owners = Pieces(previous.Slices);
         var holds = Holds(previous.Moves, now);
         if (holds.Length == 0 && quarantineSeconds == 0)
         {
             return [];
         }
 
-        var users = new (PortRange Range, int Label)[owners.Length + (2 * holds.Length)];
-        var count = 0;
-        var first = new Overlay(owners, owners.Length, holds, holds.Length);
-        while (first.Next(out var range, out var owner, out var hold))
+        var (owners, ownerCount) = Pieces(previous.Slices, ref buffers.Owners, buffers);
+        (PortRange Range, int Label)[] users;
+        int count;
+        if (holds.Length == 0 && Disjoint(owners, ownerCount))
         {
-            if (count == users.Length)
+            // Nothing held: the overlay of the owners alone is the owners.
+            (users, count) = (owners, ownerCount);
+        }
+        else
+        {
+            users = Buffers.Fit(ref buffers.Users, ownerCount + (2 * holds.Length));
+            count = 0;
+            var first = new Overlay(owners, ownerCount, holds, holds.Length);
+            while (first.Next(out var range, out var owner, out var hold))
             {
-                Array.Resize(ref users, count * 2);
-            }
+                if (count == users.Length)
+                {
+                    Array.Resize(ref buffers.Users, count * 2);
+                    users = buffers.Users;
+                }
 
-            users[count++] = (range, hold != None ? hold : owner);
+                users[count++] = (range, hold != None ? hold : owner);
+            }
         }
 
-        var nextOwners = Pieces(next.Slices);
+        var (nextOwners, nextCount) = Pieces(next.Slices, ref buffers.Next, buffers);
         var groups = new Groups();
-        var second = new Overlay(users, count, nextOwners, nextOwners.Length);
+        var second = new Overlay(users, count, nextOwners, nextCount);
         while (second.Next(out var range, out var user, out var ownerSlice))
         {
             if (user == None || range.Intersect(next.UsableRange) is not { } inside)
@@ -87,8 +103,9 @@ internal static class PlanMoves
     }
 
     /// <summary>The slices' ranges labelled by slice index, sorted by first port (a plan's ranges are disjoint, so this
-    /// is a partition of what they cover; in slice order they are usually sorted already).</summary>
-    private static (PortRange Range, int Label)[] Pieces(IReadOnlyList<HostSlice> slices)
+    /// is a partition of what they cover; in slice order they are usually sorted already), in <paramref name="array"/>
+    /// or the buffer sorting swapped in.</summary>
+    private static ((PortRange Range, int Label)[] List, int Count) Pieces(IReadOnlyList<HostSlice> slices, ref (PortRange Range, int Label)[] array, Buffers buffers)
     {
         var n = 0;
         for (var k = 0; k < slices.Count; k++)
@@ -96,7 +113,7 @@ internal static class PlanMoves
             n += slices[k].Ranges.Count;
         }
 
-        var list = new (PortRange Range, int Label)[n];
+        var list = Buffers.Fit(ref array, n);
         n = 0;
         for (var k = 0; k < slices.Count; k++)
         {
@@ -107,7 +124,27 @@ internal static class PlanMoves
             }
         }
 
-        return Sorted(list);
+        var sorted = Sorted(list, n, buffers);
+        if (!ReferenceEquals(sorted, list))
+        {
+            // The sorted copy is in the spare buffer: swap it with this one.
+            (array, buffers.Spare) = (sorted, list);
+        }
+
+        return (sorted, n);
+    }
+
+    private static bool Disjoint((PortRange Range, int Label)[] list, int count)
+    {
+        for (var i = 1; i < count; i++)
+        {
+            if (list[i].Range.Low <= list[i - 1].Range.High)
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     private static (PortRange Range, int Label)[] Holds(IReadOnlyList<PortMove> moves, DateTimeOffset now)
@@ -131,16 +168,16 @@ internal static class PlanMoves
             }
         }
 
-        return Sorted(list);
+        return list.Length < 2 ? list : Sorted(list, list.Length, new Buffers());
     }
 
     // Sorted by first port: untouched when strictly ascending (the order any sort gives); else sorted on int keys, which
     // gives that same order where the lows differ (a plan's ranges are disjoint); where they tie (an overlapping
     // hand-edited plan) by the sort (algorithm and comparison) this always used, so ties fall as they did.
-    private static (PortRange Range, int Label)[] Sorted((PortRange Range, int Label)[] list)
+    private static (PortRange Range, int Label)[] Sorted((PortRange Range, int Label)[] list, int count, Buffers buffers)
     {
         var ascending = true;
-        for (var i = 1; i < list.Length && ascending; i++)
+        for (var i = 1; i < count && ascending; i++)
         {
             ascending = list[i].Range.Low > list[i - 1].Range.Low;
         }
@@ -150,31 +187,55 @@ internal static class PlanMoves
             return list;
         }
 
-        var lows = new int[list.Length];
-        var index = new int[list.Length];
-        for (var i = 0; i < list.Length; i++)
+        var lows = Buffers.Fit(ref buffers.Lows, count);
+        var index = Buffers.Fit(ref buffers.Index, count);
+        for (var i = 0; i < count; i++)
         {
             lows[i] = list[i].Range.Low;
             index[i] = i;
         }
 
-        Array.Sort(lows, index);
-        for (var i = 1; i < lows.Length; i++)
+        Array.Sort(lows, index, 0, count);
+        for (var i = 1; i < count; i++)
         {
             if (lows[i] == lows[i - 1])
             {
-                Array.Sort(list, static (a, b) => a.Range.Low.CompareTo(b.Range.Low));
-                return list;
+                // The comparison sort over exactly the list's items, as always.
+                var exact = list.Length == count ? list : list[..count];
+                Array.Sort(exact, static (a, b) => a.Range.Low.CompareTo(b.Range.Low));
+                return exact;
             }
         }
 
-        var sorted = new (PortRange Range, int Label)[list.Length];
-        for (var i = 0; i < sorted.Length; i++)
+        var sorted = Buffers.Fit(ref buffers.Spare, count);
+        for (var i = 0; i < count; i++)
         {
             sorted[i] = list[index[i]];
         }
 
         return sorted;
+    }
+
+    /// <summary>Working arrays of <see cref="Between(EgressPlan?, EgressPlan, DateTimeOffset, DateTimeOffset, int, Buffers)"/>,
+    /// reused from one egress IP to the next (each a range per slice: 10,000 or more on a fleet's egress IP).</summary>
+    internal sealed class Buffers
+    {
+        public (PortRange Range, int Label)[] Owners = [];
+        public (PortRange Range, int Label)[] Users = [];
+        public (PortRange Range, int Label)[] Next = [];
+        public (PortRange Range, int Label)[] Spare = [];
+        public int[] Lows = [];
+        public int[] Index = [];
+
+        public static T[] Fit<T>(ref T[] array, int length)
+        {
+            if (array.Length < length)
+            {
+                array = new T[length];
+            }
+
+            return array;
+        }
     }
 
     /// <summary>

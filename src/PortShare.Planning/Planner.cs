@@ -57,8 +57,17 @@ public static class Planner
         var (plan, movement) = Replan(previous, spec, strategy);
         var utc = now.ToUniversalTime();
         var movedAt = new DateTimeOffset((utc.Ticks + TimeSpan.TicksPerSecond - 1) / TimeSpan.TicksPerSecond * TimeSpan.TicksPerSecond, TimeSpan.Zero);
-        var egress = plan.Egress.Select(e => e with { Moves = PlanMoves.Between(previous.FindEgress(e.Address), e, utc, movedAt, quarantineSeconds) }).ToList();
-        plan = plan with { Egress = egress, Version = egress.Any(e => e.Moves.Count > 0) ? Plan.CurrentVersion : Plan.VersionWithoutMoves };
+        var egress = new List<EgressPlan>(plan.Egress.Count);
+        var buffers = new PlanMoves.Buffers();
+        var anyMoves = false;
+        foreach (var e in plan.Egress)
+        {
+            var moves = PlanMoves.Between(previous.FindEgress(e.Address), e, utc, movedAt, quarantineSeconds, buffers);
+            anyMoves |= moves.Count > 0;
+            egress.Add(e with { Moves = moves });
+        }
+
+        plan = plan with { Egress = egress, Version = anyMoves ? Plan.CurrentVersion : Plan.VersionWithoutMoves };
         return new ReplanResult(plan, movement with { Quarantined = plan.At(utc).Quarantined });
     }
 
