@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
 
 namespace PortShare.Planning;
 
@@ -56,8 +57,17 @@ public static class Planner
         var (plan, movement) = Replan(previous, spec, strategy);
         var utc = now.ToUniversalTime();
         var movedAt = new DateTimeOffset((utc.Ticks + TimeSpan.TicksPerSecond - 1) / TimeSpan.TicksPerSecond * TimeSpan.TicksPerSecond, TimeSpan.Zero);
-        var egress = plan.Egress.Select(e => e with { Moves = PlanMoves.Between(previous.FindEgress(e.Address), e, utc, movedAt, quarantineSeconds) }).ToList();
-        plan = plan with { Egress = egress, Version = egress.Any(e => e.Moves.Count > 0) ? Plan.CurrentVersion : Plan.VersionWithoutMoves };
+        var egress = new List<EgressPlan>(plan.Egress.Count);
+        var buffers = new PlanMoves.Buffers();
+        var anyMoves = false;
+        foreach (var e in plan.Egress)
+        {
+            var moves = PlanMoves.Between(previous.FindEgress(e.Address), e, utc, movedAt, quarantineSeconds, buffers);
+            anyMoves |= moves.Count > 0;
+            egress.Add(e with { Moves = moves });
+        }
+
+        plan = plan with { Egress = egress, Version = anyMoves ? Plan.CurrentVersion : Plan.VersionWithoutMoves };
         return new ReplanResult(plan, movement with { Quarantined = plan.At(utc).Quarantined });
     }
 
@@ -79,46 +89,95 @@ public static class Planner
         }
 
         // Each host's next hops, parsed once (not once per egress IP): the plan holds them typed.
-        var hops = new Dictionary<SpecHost, (IPAddress? V4, IPAddress? V6)>(spec.Hosts.Count, ReferenceEqualityComparer.Instance);
-        foreach (var h in spec.Hosts)
+        var all = spec.Hosts;
+        var hopsV4 = new IPAddress?[all.Count];
+        var hopsV6 = new IPAddress?[all.Count];
+        for (var i = 0; i < all.Count; i++)
         {
-            (IPAddress? V4, IPAddress? V6) pair = default;
-            foreach (var n in h.NextHops)
+            foreach (var n in all[i].NextHops)
             {
                 var a = IPAddress.Parse(n);
                 if (a.AddressFamily == AddressFamily.InterNetworkV6)
                 {
-                    pair.V6 ??= a;
+                    hopsV6[i] ??= a;
                 }
                 else
                 {
-                    pair.V4 ??= a;
+                    hopsV4[i] ??= a;
                 }
             }
+        }
 
-            hops[h] = pair;
+        // A re-plan finds each previous slice's host by id: one table of the spec's names for every egress IP.
+        HostIds? ids = null;
+        if (previous is not null)
+        {
+            ids = new HostIds(all.Count);
+            for (var i = 0; i < all.Count; i++)
+            {
+                ids.Add(all[i].Name);
+            }
         }
 
         var errors = new List<string>();
         var egressPlans = new List<EgressPlan>(spec.Egress.Count);
         var grids = new Dictionary<string, Geometry.Grid>(StringComparer.Ordinal);
+        int[]? guess = null;
+        var scratch = new Scratch();
+
+        // Without per-host egress lists every egress IP has every host: one host list (and next hops per family) for all.
+        var unfiltered = true;
+        for (var i = 0; i < all.Count && unfiltered; i++)
+        {
+            unfiltered = all[i].Egress is null;
+        }
+
+        var families = new (List<SpecHost> Hosts, List<IPAddress> NextHops, int[] Local)?[2];
         foreach (var egress in spec.Egress)
         {
             var geometry = Geometry.Create(spec, egress, grids);
             var v6 = geometry.Address.AddressFamily == AddressFamily.InterNetworkV6;
-            var hosts = new List<SpecHost>(spec.Hosts.Count);
-            var nextHops = new List<IPAddress>(spec.Hosts.Count);
-            foreach (var h in spec.Hosts)
+            if (!unfiltered || families[v6 ? 1 : 0] is null)
             {
-                if (h.Egress is null || h.Egress.Any(e => IPAddress.Parse(e).Equals(geometry.Address)))
+                var selected = new List<SpecHost>(all.Count);
+                var hops = new List<IPAddress>(all.Count);
+
+                // local[i]: the index in this egress IP's host list of spec host i, or -1.
+                var map = new int[all.Count];
+                for (var i = 0; i < all.Count; i++)
                 {
-                    hosts.Add(h);
-                    nextHops.Add((v6 ? hops[h].V6 : hops[h].V4) ?? throw new InvalidOperationException($"Host '{h.Name}' has no next hop of the family of {geometry.Address}."));
+                    var h = all[i];
+                    if (h.Egress is null || h.Egress.Any(e => IPAddress.Parse(e).Equals(geometry.Address)))
+                    {
+                        map[i] = selected.Count;
+                        selected.Add(h);
+                        hops.Add((v6 ? hopsV6[i] : hopsV4[i]) ?? throw new InvalidOperationException($"Host '{h.Name}' has no next hop of the family of {geometry.Address}."));
+                    }
+                    else
+                    {
+                        map[i] = -1;
+                    }
+                }
+
+                families[v6 ? 1 : 0] = (families[v6 ? 0 : 1] is { } other && unfiltered ? other.Hosts : selected, hops, map);
+            }
+
+            var (hosts, nextHops, local) = families[v6 ? 1 : 0]!.Value;
+
+            var prior = previous?.FindEgress(geometry.Address);
+            int[]? priorHosts = null;
+            if (prior is not null)
+            {
+                // The (remaining) host of each previous slice, as an index into this egress IP's hosts, or -1.
+                priorHosts = ids!.Of(prior.Slices, guess, add: false);
+                guess = (int[])priorHosts.Clone();
+                for (var k = 0; k < priorHosts.Length; k++)
+                {
+                    priorHosts[k] = priorHosts[k] < 0 ? -1 : local[priorHosts[k]];
                 }
             }
 
-            var prior = previous?.FindEgress(geometry.Address);
-            egressPlans.Add(PlanEgress(spec, geometry, hosts, nextHops, prior, errors));
+            egressPlans.Add(PlanEgress(spec, geometry, hosts, nextHops, prior, priorHosts, scratch, errors));
         }
 
         if (errors.Count > 0)
@@ -137,12 +196,12 @@ public static class Planner
         };
     }
 
-    private static EgressPlan PlanEgress(PlanSpec spec, Geometry g, List<SpecHost> hosts, List<IPAddress> nextHops, EgressPlan? prior, List<string> errors)
+    private static EgressPlan PlanEgress(PlanSpec spec, Geometry g, List<SpecHost> hosts, List<IPAddress> nextHops, EgressPlan? prior, int[]? priorHosts, Scratch scratch, List<string> errors)
     {
         var units = g.Units;
 
         // The spare pool is the top of the range, so hosts added later can grow into it without moving anyone.
-        var allocatable = units.Count;
+        var allocatable = units.Length;
         for (long spare = 0; allocatable > 0 && spare < spec.SparePorts; allocatable--)
         {
             spare += units[allocatable - 1].Capacity;
@@ -150,17 +209,59 @@ public static class Planner
 
         var prefix = g.Prefix(allocatable);
 
-        var (targets, floors) = Targets(hosts, prefix[allocatable], spec.MinSliceSize);
+        var (targets, floors) = scratch.Targets(hosts, prefix[allocatable], spec.MinSliceSize);
         var runs = prior is null ? Cut(targets, floors, prefix, spec.MinSliceSize) : null;
-        var assigned = prior is null ? null : KeepAndFill(g, hosts, targets, floors, prefix, prior, spec.MinSliceSize);
 
-        var slices = new List<HostSlice>(hosts.Count);
-        var owned = new List<PortRange>(hosts.Count);
-        var ranges = new List<PortRange>();
+        // A re-plan: each host's units, ascending, as order[offsets[h]..offsets[h + 1]).
+        int[]? order = null, offsets = null;
+        if (prior is not null)
+        {
+            var previousOwner = PreviousOwners(units, allocatable, prior, priorHosts!, scratch);
+            var owner = KeepAndFill(units, hosts.Count, targets, floors, prefix, previousOwner, spec.MinSliceSize, scratch);
+            (order, offsets) = Group(owner, allocatable, hosts.Count, scratch);
+        }
+
+        var slices = new HostSlice[hosts.Count];
+        var lows = Scratch.Fit(ref scratch.SliceLows, hosts.Count);
+        var count = 0;
+        var pieces = new List<PortRange>();
         for (var h = 0; h < hosts.Count; h++)
         {
-            var merged = runs is not null ? RangesOf(g, runs[h].Start, runs[h].End, null, ranges) : RangesOf(g, 0, 0, assigned![h], ranges);
-            var size = PortSet.Count(merged);
+            // The usual slice, consecutive grid units clear of reserved ports, is one range, built here rather than in
+            // RangesOf: this runs once per slice (160,000 times), and in a fresh process a loop body is compiled
+            // optimized soon while a method called per slice runs unoptimized for a long while.
+            int first, last;
+            if (runs is not null)
+            {
+                (first, last) = (runs[h].Start, runs[h].End - 1);
+            }
+            else
+            {
+                var (from, to) = (offsets![h], offsets[h + 1]);
+                (first, last) = to > from && order![to - 1] - order[from] == to - from - 1 ? (order[from], order[to - 1]) : (0, -1);
+            }
+
+            var simple = last >= first && !g.IsMap;
+            for (var u = first; simple && u <= last; u++)
+            {
+                simple = units[u].Pieces is null;
+            }
+
+            PortRange[] merged;
+            int size;
+            if (simple)
+            {
+                merged = [new PortRange((ushort)units[first].Low, (ushort)units[last].High)];
+                size = units[last].High - units[first].Low + 1;
+            }
+            else
+            {
+                merged = runs is not null
+                    ? RangesOf(g, runs[h].Start, runs[h].End, pieces)
+                    : RangesOf(g, order!, offsets![h], offsets[h + 1], pieces);
+                size = PortSet.Count(merged);
+            }
+
             if (size < spec.MinSliceSize)
             {
                 errors.Add(string.Create(CultureInfo.InvariantCulture,
@@ -168,42 +269,148 @@ public static class Planner
                 continue;
             }
 
-            owned.AddRange(merged);
-            slices.Add(new HostSlice { Host = hosts[h].Name, NextHop = nextHops[h], Ranges = merged });
+            lows[count] = merged[0].Low;
+            slices[count++] = new HostSlice { Host = hosts[h].Name, NextHop = nextHops[h], Ranges = merged };
         }
 
-        slices.Sort((a, b) => a.Ranges[0].Low.CompareTo(b.Ranges[0].Low));
-        var spareRanges = PortSet.Subtract(PortSet.Subtract([g.Usable], g.Reserved), PortSet.Normalize(owned));
-        return new EgressPlan { Address = g.Address, UsableRange = g.Usable, Reserved = g.Reserved, Slices = slices, Spare = spareRanges };
+        // By first port; slices are disjoint, so the order is unique whatever the sort (a fresh cut is in order already).
+        var sorted = true;
+        for (var i = 1; i < count && sorted; i++)
+        {
+            sorted = lows[i - 1] < lows[i];
+        }
+
+        if (!sorted)
+        {
+            Array.Sort(lows, slices, 0, count);
+        }
+
+        if (count < slices.Length)
+        {
+            Array.Resize(ref slices, count);
+        }
+
+        return new EgressPlan { Address = g.Address, UsableRange = g.Usable, Reserved = g.Reserved, Slices = slices, Spare = Spare(g, slices, scratch) };
+    }
+
+    /// <summary>Usable, unreserved ports no slice owns: the slices' ranges merged as <see cref="PortSet.Normalize"/> does,
+    /// on two int arrays (sorted only when out of order: a fresh cut's are in order, a re-plan's mostly).</summary>
+    private static List<PortRange> Spare(Geometry g, HostSlice[] slices, Scratch scratch)
+    {
+        var n = 0;
+        foreach (var slice in slices)
+        {
+            n += slice.Ranges.Count;
+        }
+
+        var lows = Scratch.Fit(ref scratch.Lows, n);
+        var highs = Scratch.Fit(ref scratch.Highs, n);
+        n = 0;
+        var sorted = true;
+        foreach (var slice in slices)
+        {
+            var ranges = slice.Ranges;
+            for (var i = 0; i < ranges.Count; i++)
+            {
+                lows[n] = ranges[i].Low;
+                highs[n] = ranges[i].High;
+                sorted &= n == 0 || lows[n - 1] <= lows[n];
+                n++;
+            }
+        }
+
+        if (!sorted)
+        {
+            // Equal lows merge the same in any order.
+            Array.Sort(lows, highs, 0, n);
+        }
+
+        var owned = new List<PortRange>();
+        for (var i = 0; i < n; i++)
+        {
+            if (owned.Count > 0 && lows[i] <= owned[^1].High + 1)
+            {
+                owned[^1] = new PortRange(owned[^1].Low, (ushort)Math.Max(owned[^1].High, highs[i]));
+            }
+            else
+            {
+                owned.Add(new PortRange((ushort)lows[i], (ushort)highs[i]));
+            }
+        }
+
+        return PortSet.Subtract(PortSet.Subtract([g.Usable], g.Reserved), owned);
     }
 
     /// <summary>
-    /// The ranges of the units [<paramref name="start"/>, <paramref name="end"/>) (a fresh cut) or of <paramref name="list"/>
-    /// (a re-plan). The usual slice — consecutive grid units clear of reserved ports — is one range whose ends are already
-    /// even and odd, built directly: the general path (collect, merge, trim to parity) allocated three lists per slice,
-    /// which for 160,000 slices was most of the planner's time in the GC.
+    /// The ranges of the units [<paramref name="start"/>, <paramref name="end"/>) (a fresh cut). The usual slice —
+    /// consecutive grid units clear of reserved ports — is one range whose ends are already even and odd, built directly:
+    /// the general path (collect, merge, trim to parity) allocated three lists per slice, which for 160,000 slices was
+    /// most of the planner's time in the GC.
     /// </summary>
-    private static PortRange[] RangesOf(Geometry g, int start, int end, List<int>? list, List<PortRange> scratch)
+    private static PortRange[] RangesOf(Geometry g, int start, int end, List<PortRange> scratch)
     {
         var units = g.Units;
-        var count = list?.Count ?? end - start;
-        var first = list is null ? start : count > 0 ? list[0] : 0;
-        var simple = count > 0 && !g.IsMap;
-        for (var i = 0; simple && i < count; i++)
+        var simple = end > start && !g.IsMap;
+        for (var u = start; simple && u < end; u++)
         {
-            var u = list is null ? start + i : list[i];
-            simple = u == first + i && units[u].Pieces is null;
+            simple = units[u].Pieces is null;
         }
 
         if (simple)
         {
-            return [new PortRange((ushort)units[first].Low, (ushort)units[first + count - 1].High)];
+            return [new PortRange((ushort)units[start].Low, (ushort)units[end - 1].High)];
         }
 
         scratch.Clear();
-        for (var i = 0; i < count; i++)
+        for (var u = start; u < end; u++)
         {
-            units[list is null ? start + i : list[i]].AddTo(scratch);
+            units[u].AddTo(scratch);
+        }
+
+        return [.. PortSet.TrimSegments(PortSet.Normalize(scratch), g.Reserved)];
+    }
+
+    /// <summary>
+    /// The ranges of the units <paramref name="order"/>[<paramref name="from"/>..<paramref name="to"/>) (ascending; a
+    /// re-plan). Grid units clear of reserved ports, on a grid without reserved ports, have even lows and odd highs and
+    /// runs of them are apart by whole units, so each run of consecutive units is one range as it stands — what the
+    /// general path (collect, merge, trim each segment to parity) returns for them, without its lists.
+    /// </summary>
+    private static PortRange[] RangesOf(Geometry g, int[] order, int from, int to, List<PortRange> scratch)
+    {
+        var units = g.Units;
+        var runs = 0;
+        var simple = to > from && !g.IsMap;
+        for (var i = from; simple && i < to; i++)
+        {
+            simple = units[order[i]].Pieces is null;
+            if (i == from || order[i] != order[i - 1] + 1)
+            {
+                runs++;
+            }
+        }
+
+        if (simple && (runs == 1 || g.Reserved.Count == 0))
+        {
+            var result = new PortRange[runs];
+            var r = 0;
+            var low = order[from];
+            for (var i = from + 1; i <= to; i++)
+            {
+                if (i == to || order[i] != order[i - 1] + 1)
+                {
+                    result[r++] = new PortRange((ushort)units[low].Low, (ushort)units[order[i - 1]].High);
+                    low = i < to ? order[i] : 0;
+                }
+            }
+
+            return result;
+        }
+
+        scratch.Clear();
+        for (var i = from; i < to; i++)
+        {
+            units[order[i]].AddTo(scratch);
         }
 
         return [.. PortSet.TrimSegments(PortSet.Normalize(scratch), g.Reserved)];
@@ -332,62 +539,59 @@ public static class Planner
     /// <summary>
     /// Re-plan keeping ports: every remaining host keeps its previous units (lowest first) up to its new target; then
     /// hosts short of their target, in spec order, take free runs — the smallest run that covers the shortfall, else the
-    /// largest — so new slices stay as few ranges as the free space allows.
+    /// largest — so new slices stay as few ranges as the free space allows. Returns each allocatable unit's new owner
+    /// (-1: spare); a unit has at most one owner, so this is each host's unit list in port order.
     /// </summary>
-    private static List<int>[] KeepAndFill(Geometry g, List<SpecHost> hosts, double[] targets, bool[] floors, long[] prefix, EgressPlan prior, int minSize)
+    private static int[] KeepAndFill(Unit[] units, int hostCount, double[] targets, bool[] floors, long[] prefix, int[] previousOwner, int minSize, Scratch scratch)
     {
-        var units = g.Units;
         var allocatable = prefix.Length - 1;
-        var index = new Dictionary<string, int>(hosts.Count, StringComparer.Ordinal);
-        for (var h = 0; h < hosts.Count; h++)
-        {
-            index[hosts[h].Name] = h;
-        }
-
-        var previousOwner = PreviousOwners(units, allocatable, prior, index);
-        var result = new List<int>[hosts.Count];
-        var kept = new long[hosts.Count];
-        for (var h = 0; h < hosts.Count; h++)
-        {
-            result[h] = [];
-        }
-
-        var free = new bool[allocatable];
+        var owner = Scratch.Fit(ref scratch.Owner, allocatable);
+        var kept = Scratch.Fit(ref scratch.Kept, hostCount);
+        Array.Clear(kept, 0, hostCount);
+        var freeRuns = 0;
         for (var u = 0; u < allocatable; u++)
         {
             var h = previousOwner[u];
             var c = units[u].Capacity;
             if (h >= 0 && c > 0 && Wants(floors[h], targets[h], kept[h], c, minSize))
             {
-                result[h].Add(u);
+                owner[u] = h;
                 kept[h] += c;
             }
             else
             {
-                free[u] = true;
+                owner[u] = -1;
+                if (u == 0 || owner[u - 1] >= 0)
+                {
+                    freeRuns++;
+                }
             }
         }
 
-        // Free runs ordered by (capacity, start) for best fit.
-        var runs = new SortedSet<(long Capacity, int Start, int End)>();
+        // Free runs ordered by (capacity, start) for best fit; end[start] is where the run starting there ends.
+        var keys = Scratch.Fit(ref scratch.Keys, freeRuns);
+        var end = Scratch.Fit(ref scratch.End, allocatable);
+        var n = 0;
         for (var u = 0; u < allocatable;)
         {
-            if (!free[u])
+            if (owner[u] >= 0)
             {
                 u++;
                 continue;
             }
 
             var s = u;
-            while (u < allocatable && free[u])
+            while (u < allocatable && owner[u] < 0)
             {
                 u++;
             }
 
-            runs.Add((prefix[u] - prefix[s], s, u));
+            end[s] = u;
+            keys[n++] = RunSet.Key(prefix[u] - prefix[s], s);
         }
 
-        for (var h = 0; h < hosts.Count; h++)
+        var runs = new RunSet(keys, n);
+        for (var h = 0; h < hostCount; h++)
         {
             while (runs.Count > 0)
             {
@@ -397,58 +601,76 @@ public static class Planner
                     break;
                 }
 
-                // The smallest run that covers the deficit, else the largest. (A view's Count walks the whole view, which
-                // made re-planning 10,000 hosts quadratic; comparing with the largest run first keeps this O(log n).)
+                // The smallest run that covers the deficit, else the largest.
                 var largest = runs.Max;
-                var run = largest.Capacity >= deficit
-                    ? runs.GetViewBetween((deficit, int.MinValue, int.MinValue), (long.MaxValue, int.MaxValue, int.MaxValue)).Min
-                    : largest;
-                runs.Remove(run);
-                var u = run.Start;
-                while (u < run.End && (units[u].Capacity == 0 || Wants(floors[h], targets[h], kept[h], units[u].Capacity, minSize)))
+                var run = RunSet.CapacityOf(largest) >= deficit ? runs.Ceiling(RunSet.Key(deficit, 0)) : largest;
+                var start = RunSet.StartOf(run);
+                var runEnd = end[start];
+                var u = start;
+                while (u < runEnd && (units[u].Capacity == 0 || Wants(floors[h], targets[h], kept[h], units[u].Capacity, minSize)))
                 {
-                    result[h].Add(u);
+                    owner[u] = h;
                     kept[h] += units[u].Capacity;
                     u++;
                 }
 
-                if (u < run.End)
+                if (u == start)
                 {
-                    runs.Add((prefix[run.End] - prefix[u], u, run.End));
-                }
-
-                if (u == run.Start)
-                {
+                    // Nothing taken: the run stays as it was.
                     break;
                 }
-            }
 
+                runs.Remove(run);
+                if (u < runEnd)
+                {
+                    end[u] = runEnd;
+                    runs.Add(RunSet.Key(prefix[runEnd] - prefix[u], u));
+                }
+            }
         }
 
         // Ports nobody needed go back to their previous owner rather than to the spare pool: moving them gains nothing.
-        var assigned = new bool[allocatable];
-        foreach (var list in result)
-        {
-            foreach (var u in list)
-            {
-                assigned[u] = true;
-            }
-        }
-
         for (var u = 0; u < allocatable; u++)
         {
-            if (!assigned[u] && previousOwner[u] >= 0)
+            if (owner[u] < 0)
             {
-                result[previousOwner[u]].Add(u);
+                owner[u] = previousOwner[u];
             }
         }
 
-        foreach (var list in result)
+        return owner;
+    }
+
+    /// <summary>Each host's units in port order: order[offsets[h]..offsets[h + 1]) (a counting sort of <paramref name="owner"/>).</summary>
+    private static (int[] Order, int[] Offsets) Group(int[] owner, int allocatable, int hostCount, Scratch scratch)
+    {
+        var offsets = Scratch.Fit(ref scratch.Offsets, hostCount + 1);
+        Array.Clear(offsets, 0, hostCount + 1);
+        for (var u = 0; u < allocatable; u++)
         {
-            list.Sort();
+            if (owner[u] >= 0)
+            {
+                offsets[owner[u] + 1]++;
+            }
         }
 
-        return result;
+        for (var h = 0; h < hostCount; h++)
+        {
+            offsets[h + 1] += offsets[h];
+        }
+
+        var order = Scratch.Fit(ref scratch.Order, offsets[hostCount]);
+        var next = Scratch.Fit(ref scratch.Next, hostCount);
+        Array.Copy(offsets, next, hostCount);
+        for (var u = 0; u < allocatable; u++)
+        {
+            if (owner[u] >= 0)
+            {
+                order[next[owner[u]]++] = u;
+            }
+        }
+
+        return (order, offsets);
     }
 
     // Take another unit while it fits the target (pinned and raised-to-minimum hosts: until the target is reached).
@@ -457,39 +679,118 @@ public static class Planner
     private static bool Wants(bool floor, double target, long have, int capacity, int minSize) =>
         have < minSize || (floor ? have < target : have + capacity <= target);
 
-    /// <summary>For each allocatable unit, the index of the (remaining) host that owned all of it before, or -1.</summary>
-    private static int[] PreviousOwners(List<Unit> units, int allocatable, EgressPlan prior, Dictionary<string, int> index)
+    /// <summary>
+    /// For each allocatable unit, the index of the (remaining) host that owned all of it before, or -1.
+    /// <paramref name="hostOf"/> holds each previous slice's host (-1: not in this re-plan). A planner-written plan's
+    /// ranges, in slice order, are mostly ascending and disjoint: then a cursor walks them along the units (binary search
+    /// only where the units jump back, as MAP units do). Overlapping ranges (a hand-edited plan) take the general path.
+    /// </summary>
+    private static int[] PreviousOwners(Unit[] units, int allocatable, EgressPlan prior, int[] hostOf, Scratch scratch)
     {
-        var owned = new List<(PortRange Range, int Host)>();
-        foreach (var slice in prior.Slices)
+        var total = 0;
+        for (var k = 0; k < hostOf.Length; k++)
         {
-            if (index.TryGetValue(slice.Host, out var h))
+            if (hostOf[k] >= 0)
             {
-                owned.AddRange(slice.Ranges.Select(r => (r, h)));
+                total += prior.Slices[k].Ranges.Count;
             }
         }
 
-        owned.Sort((a, b) => a.Range.Low.CompareTo(b.Range.Low));
-        var lows = owned.Select(o => (int)o.Range.Low).ToArray();
-        int OwnerOf(PortRange piece)
+        var lows = Scratch.Fit(ref scratch.Lows, total);
+        var highs = Scratch.Fit(ref scratch.Highs, total);
+        var hosts = Scratch.Fit(ref scratch.Hosts, total);
+        var n = 0;
+        for (var k = 0; k < hostOf.Length; k++)
         {
-            var i = Array.BinarySearch(lows, piece.Low);
-            i = i >= 0 ? i : ~i - 1;
-            return i >= 0 && owned[i].Range.Contains(piece) ? owned[i].Host : -1;
+            if (hostOf[k] < 0)
+            {
+                continue;
+            }
+
+            var ranges = prior.Slices[k].Ranges;
+            for (var i = 0; i < ranges.Count; i++)
+            {
+                lows[n] = ranges[i].Low;
+                highs[n] = ranges[i].High;
+                hosts[n++] = hostOf[k];
+            }
         }
 
-        var result = new int[allocatable];
-        var pieces = new List<PortRange>();
+        var ascending = true;
+        for (var i = 1; i < n && ascending; i++)
+        {
+            ascending = lows[i - 1] < lows[i];
+        }
+
+        if (!ascending)
+        {
+            // Sort by first port. Where ranges are disjoint their lows differ and the order is unique; where they overlap
+            // this is the sort (algorithm and comparison) the planner always used, so ties fall as they did.
+            var owned = new (PortRange Range, int Host)[n];
+            for (var i = 0; i < n; i++)
+            {
+                owned[i] = (new PortRange((ushort)lows[i], (ushort)highs[i]), hosts[i]);
+            }
+
+            Array.Sort(owned, static (a, b) => a.Range.Low.CompareTo(b.Range.Low));
+            for (var i = 0; i < n; i++)
+            {
+                (lows[i], highs[i], hosts[i]) = (owned[i].Range.Low, owned[i].Range.High, owned[i].Host);
+            }
+        }
+
+        var strictly = true;
+        for (var i = 1; i < n && strictly; i++)
+        {
+            strictly = lows[i - 1] < lows[i];
+        }
+
+        var cursor = 0;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        int OwnerOf(int low, int high)
+        {
+            int i;
+            if (strictly && n > 0 && lows[cursor] <= low)
+            {
+                i = cursor;
+                while (i + 1 < n && lows[i + 1] <= low)
+                {
+                    i++;
+                }
+
+                cursor = i;
+            }
+            else
+            {
+                i = Array.BinarySearch(lows, 0, n, low);
+                i = i >= 0 ? i : ~i - 1;
+                if (strictly && i >= 0)
+                {
+                    cursor = i;
+                }
+            }
+
+            return i >= 0 && low >= lows[i] && high <= highs[i] ? hosts[i] : -1;
+        }
+
+        var result = Scratch.Fit(ref scratch.PreviousOwner, allocatable);
         for (var u = 0; u < allocatable; u++)
         {
-            pieces.Clear();
-            units[u].AddTo(pieces);
-            var owner = pieces.Count == 0 ? -1 : OwnerOf(pieces[0]);
-            for (var p = 1; p < pieces.Count && owner >= 0; p++)
+            var unit = units[u];
+            int owner;
+            if (unit.Pieces is not { } pieces)
             {
-                if (OwnerOf(pieces[p]) != owner)
+                owner = OwnerOf(unit.Low, unit.High);
+            }
+            else
+            {
+                owner = pieces.Length == 0 ? -1 : OwnerOf(pieces[0].Low, pieces[0].High);
+                for (var p = 1; p < pieces.Length && owner >= 0; p++)
                 {
-                    owner = -1;
+                    if (OwnerOf(pieces[p].Low, pieces[p].High) != owner)
+                    {
+                        owner = -1;
+                    }
                 }
             }
 
@@ -497,5 +798,55 @@ public static class Planner
         }
 
         return result;
+    }
+
+    /// <summary>
+    /// Working arrays of a re-plan, reused from one egress IP to the next. Sized by the grid (32,256 units for 1024-65535
+    /// cut by 2), each would be a large-object allocation per egress IP, and those start full collections of a heap that
+    /// holds both plans.
+    /// </summary>
+    private sealed class Scratch
+    {
+        public int[] PreviousOwner = [];
+        public int[] Owner = [];
+        public int[] End = [];
+        public int[] Order = [];
+        public int[] Lows = [];
+        public int[] Highs = [];
+        public int[] Hosts = [];
+        public int[] SliceLows = [];
+        public int[] Offsets = [];
+        public int[] Next = [];
+        public long[] Kept = [];
+        public long[] Keys = [];
+
+        private IReadOnlyList<SpecHost>? _targetHosts;
+        private long _targetCapacity;
+        private int _targetMinSize;
+        private (double[] Targets, bool[] Floors) _targets;
+
+        /// <summary><see cref="Planner.Targets"/>, computed once for the egress IPs that share hosts and capacity (only
+        /// read from there on).</summary>
+        public (double[] Targets, bool[] Floors) Targets(IReadOnlyList<SpecHost> hosts, long capacity, int minSize)
+        {
+            if (!ReferenceEquals(hosts, _targetHosts) || capacity != _targetCapacity || minSize != _targetMinSize)
+            {
+                _targets = Planner.Targets(hosts, capacity, minSize);
+                (_targetHosts, _targetCapacity, _targetMinSize) = (hosts, capacity, minSize);
+            }
+
+            return _targets;
+        }
+
+        /// <summary><paramref name="array"/> when it holds at least <paramref name="length"/> items, else a new one.</summary>
+        public static T[] Fit<T>(ref T[] array, int length)
+        {
+            if (array.Length < length)
+            {
+                array = new T[length];
+            }
+
+            return array;
+        }
     }
 }
