@@ -100,17 +100,19 @@ public static class SpecValidator
             for (var i = 0; i < list.Count; i++)
             {
                 var item = list[i];
-                var index = i;
                 if (item is null)
                 {
-                    problems.Add($"{where()}[{index}] is null.");
+                    problems.Add($"{where()}[{i}] is null.");
                 }
                 else if (inner is not null && !IsComplete(item))
                 {
-                    inner(item, () => $"{where()}[{index}]");
+                    inner(item, At(where, i));
                 }
             }
         }
+
+        // The place of an item, made (with its closure) only for an item that has a problem.
+        static Func<string> At(Func<string> where, int index) => () => $"{where()}[{index}]";
 
         Each(spec.Reserved, () => "reserved");
         Each(spec.Egress, () => "egress", (e, at) =>
