@@ -151,8 +151,10 @@ internal static class ConnectCommand
         var connector = new SliceConnector(slice, local, parse.GetValue(s_strategy) ?? ConnectStrategy.Auto);
         var strategy = connector.Strategy.ToString().ToLowerInvariant();
         var held = new List<Socket>(Math.Min(count, 65536));
-        var table = new Table().AddColumns("#", "local", "remote").Border(TableBorder.Rounded);
-        table.Title = new TableTitle($"slice {slice} ({slice.Count} ports), strategy {strategy}");
+        // Spectre's table only for the human output: with --json nothing is printed through it, and building one costs
+        // start-up time.
+        var table = json ? null : new Table { Title = new TableTitle($"slice {slice} ({slice.Count} ports), strategy {strategy}") }
+            .AddColumns("#", "local", "remote").Border(TableBorder.Rounded);
         try
         {
             for (var i = 0; i < count; i++)
@@ -184,13 +186,13 @@ internal static class ConnectCommand
                 }
                 else
                 {
-                    table.AddRow((i + 1).ToString(CultureInfo.InvariantCulture), l.ToString().EscapeMarkup(), r.EscapeMarkup());
+                    table!.AddRow((i + 1).ToString(CultureInfo.InvariantCulture), l.ToString().EscapeMarkup(), r.EscapeMarkup());
                 }
             }
         }
         catch (PortShareException)
         {
-            if (!json && held.Count > 0)
+            if (table is not null && held.Count > 0)
             {
                 console.Out.Write(table);
             }
@@ -206,7 +208,7 @@ internal static class ConnectCommand
             }
         }
 
-        if (!json)
+        if (table is not null)
         {
             console.Out.Write(table);
             console.Out.MarkupLine($"[green]{held.Count} connection(s) from slice {slice}[/], every local port inside it.");

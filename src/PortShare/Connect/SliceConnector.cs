@@ -20,10 +20,12 @@ public sealed class SliceConnector
 
     private readonly ISocketEnvironment _env;
     private readonly uint[] _packed;
-    private readonly BusyPortTable _busy;
+    // Fallback only: per destination, the ports busy toward it; made on first use (the kernel path never needs it).
+    private BusyPortTable? _busy;
 
-    // Kernel path with several ranges: per destination, ranges the kernel recently found full (index = range index).
-    private readonly BusyPortTable _fullRanges;
+    // Kernel path with several ranges: per destination, ranges the kernel recently found full (index = range index);
+    // made on first use.
+    private BusyPortTable? _fullRanges;
     private long _validatedAt;
     private bool[] _reserved;
 
@@ -46,9 +48,15 @@ public sealed class SliceConnector
         _env = environment;
         Slice = slice;
         LocalAddress = SliceGuard.Unmap(localAddress);
-        _packed = [.. slice.Ranges.Select(r => r.Pack())];
-        _busy = new BusyPortTable(slice.Count);
-        _fullRanges = new BusyPortTable(slice.Ranges.Count);
+        // A plain loop, not LINQ: Select over PortRange (a PortShare struct) is a framework generic the ReadyToRun image
+        // does not hold, so it would be compiled at run time by every process's first connector.
+        var ranges = slice.Ranges;
+        _packed = new uint[ranges.Count];
+        for (var i = 0; i < _packed.Length; i++)
+        {
+            _packed[i] = ranges[i].Pack();
+        }
+
         _reserved = [];
         var supported = HostFacts.SupportsLocalPortRange();
         Strategy = strategy switch
@@ -255,7 +263,7 @@ public sealed class SliceConnector
         // Several ranges: start at one chosen at random, weighted by size; on exhaustion move to the next. Ranges found
         // full toward this destination recently are tried last (their hint may be stale), so a full range costs the
         // kernel's search once per back-off, not on every connect.
-        var full = _fullRanges.For(remote);
+        var full = LazyInitializer.EnsureInitialized(ref _fullRanges, () => new BusyPortTable(_packed.Length)).For(remote);
         var first = Slice.PickRange(Random.Shared);
         var count = _packed.Length;
 
@@ -334,7 +342,7 @@ public sealed class SliceConnector
     {
         var local = LocalAddress ?? SliceGuard.Any(remote.AddressFamily);
         var family = remote.AddressFamily;
-        var table = _busy.For(remote);
+        var table = LazyInitializer.EnsureInitialized(ref _busy, () => new BusyPortTable(Slice.Count)).For(remote);
         var reserved = _reserved;
         var count = Slice.Count;
 
