@@ -125,24 +125,47 @@ public sealed class SliceConnector
     public ValueTask<Socket> ConnectAsync(IReadOnlyList<IPAddress> addresses, int port, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(addresses);
-        return ConnectAnyAsync([.. addresses], string.Join(", ", addresses), port, cancellationToken);
+        return ConnectAnyAsync([.. addresses], null, port, cancellationToken);
     }
 
-    private async ValueTask<Socket> ConnectAnyAsync(IPAddress[] addresses, string name, int port, CancellationToken cancellationToken)
+    /// <summary>
+    /// Connects to the first of <paramref name="addresses"/> (of the egress address's family) that accepts. Every failure
+    /// comes through the returned task. One address (the common case) is connected without a state machine of its own:
+    /// each PortShare async method that suspends costs run-time compilation once per process. <c>name</c> is what was
+    /// resolved, for the error when no address fits (null: the addresses themselves).
+    /// </summary>
+#pragma warning disable CA1031 // Every failure is handed to the caller through the task, as an async method would.
+    private ValueTask<Socket> ConnectAnyAsync(IPAddress[] addresses, string? name, int port, CancellationToken cancellationToken)
     {
-        addresses = Array.ConvertAll(addresses, a => SliceGuard.Unmap(a)!);
-        if (LocalAddress is not null)
+        try
         {
-            addresses = Array.FindAll(addresses, a => a.AddressFamily == LocalAddress.AddressFamily);
-        }
+            var usable = Array.ConvertAll(addresses, a => SliceGuard.Unmap(a)!);
+            if (LocalAddress is not null)
+            {
+                usable = Array.FindAll(usable, a => a.AddressFamily == LocalAddress.AddressFamily);
+            }
 
-        if (addresses.Length == 0)
+            if (usable.Length == 0)
+            {
+                name ??= string.Join(", ", addresses);
+                throw new SocketException((int)SocketError.HostNotFound, LocalAddress is null
+                    ? $"{name} resolved to no address."
+                    : $"{name} has no address of the egress address {LocalAddress}'s family.");
+            }
+
+            return usable.Length == 1
+                ? ConnectAsync(new IPEndPoint(usable[0], port), cancellationToken)
+                : ConnectEachAsync(usable, port, cancellationToken);
+        }
+        catch (Exception ex)
         {
-            throw new SocketException((int)SocketError.HostNotFound, LocalAddress is null
-                ? $"{name} resolved to no address."
-                : $"{name} has no address of the egress address {LocalAddress}'s family.");
+            return ValueTask.FromException<Socket>(ex);
         }
+    }
+#pragma warning restore CA1031
 
+    private async ValueTask<Socket> ConnectEachAsync(IPAddress[] addresses, int port, CancellationToken cancellationToken)
+    {
         Exception? last = null;
         foreach (var address in addresses)
         {
@@ -252,14 +275,13 @@ public sealed class SliceConnector
         throw new SliceExhaustedException(Slice, LocalAddress, null, SocketError.AddressAlreadyInUse);
     }
 
-    private async ValueTask<Socket> ConnectKernelAsync(IPEndPoint remote, CancellationToken cancellationToken)
-    {
-        if (_packed.Length == 1)
-        {
-            return await ConnectKernelRangeAsync(remote, 0, cancellationToken).ConfigureAwait(false)
-                ?? throw Exhausted(remote);
-        }
+    // One range (the common case): no state machine of its own (see ConnectAnyAsync); the range's exhaustion throws.
+    private ValueTask<Socket> ConnectKernelAsync(IPEndPoint remote, CancellationToken cancellationToken) => _packed.Length == 1
+        ? ConnectKernelRangeAsync(remote, 0, throwWhenFull: true, cancellationToken)!
+        : ConnectKernelRangesAsync(remote, cancellationToken);
 
+    private async ValueTask<Socket> ConnectKernelRangesAsync(IPEndPoint remote, CancellationToken cancellationToken)
+    {
         // Several ranges: start at one chosen at random, weighted by size; on exhaustion move to the next. Ranges found
         // full toward this destination recently are tried last (their hint may be stale), so a full range costs the
         // kernel's search once per back-off, not on every connect.
@@ -283,7 +305,7 @@ public sealed class SliceConnector
                 tried[range] = true;
 
                 cancellationToken.ThrowIfCancellationRequested();
-                if (await ConnectKernelRangeAsync(remote, range, cancellationToken).ConfigureAwait(false) is { } socket)
+                if (await ConnectKernelRangeAsync(remote, range, throwWhenFull: false, cancellationToken).ConfigureAwait(false) is { } socket)
                 {
                     full.Clear(range);
                     return socket;
@@ -297,8 +319,11 @@ public sealed class SliceConnector
         throw Exhausted(remote);
     }
 
-    /// <summary>One kernel-path connect with <c>IP_LOCAL_PORT_RANGE</c> set to range <paramref name="range"/>; null when that range is exhausted toward <paramref name="remote"/>.</summary>
-    private async ValueTask<Socket?> ConnectKernelRangeAsync(IPEndPoint remote, int range, CancellationToken cancellationToken)
+    /// <summary>
+    /// One kernel-path connect with <c>IP_LOCAL_PORT_RANGE</c> set to range <paramref name="range"/>; when that range is
+    /// exhausted toward <paramref name="remote"/>, null, or with <paramref name="throwWhenFull"/> the slice's exhaustion.
+    /// </summary>
+    private async ValueTask<Socket?> ConnectKernelRangeAsync(IPEndPoint remote, int range, bool throwWhenFull, CancellationToken cancellationToken)
     {
         // A socket whose connect failed cannot be connected again on Linux (.NET refuses it), so each range gets its own.
         var socket = _env.CreateSocket(remote.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
@@ -319,7 +344,7 @@ public sealed class SliceConnector
             catch (SocketException ex) when (ex.SocketErrorCode == SocketError.AddressNotAvailable)
             {
                 socket.Dispose();
-                return null;
+                return throwWhenFull ? throw Exhausted(remote) : null;
             }
 
             EnsureInSlice(socket, remote);
