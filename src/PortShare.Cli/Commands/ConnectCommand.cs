@@ -4,7 +4,6 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text.Json;
 using PortShare.Connect;
-using Spectre.Console;
 
 namespace PortShare.Cli.Commands;
 
@@ -151,10 +150,8 @@ internal static class ConnectCommand
         var connector = new SliceConnector(slice, local, parse.GetValue(s_strategy) ?? ConnectStrategy.Auto);
         var strategy = connector.Strategy.ToString().ToLowerInvariant();
         var held = new List<Socket>(Math.Min(count, 65536));
-        // Spectre's table only for the human output: with --json nothing is printed through it, and building one costs
-        // start-up time.
-        var table = json ? null : new Table { Title = new TableTitle($"slice {slice} ({slice.Count} ports), strategy {strategy}") }
-            .AddColumns("#", "local", "remote").Border(TableBorder.Rounded);
+        // The table only for the human output (with --json nothing is printed through it).
+        var table = json ? null : new PlainTable($"slice {slice} ({slice.Count} ports), strategy {strategy}", "#", "local", "remote");
         try
         {
             for (var i = 0; i < count; i++)
@@ -186,7 +183,7 @@ internal static class ConnectCommand
                 }
                 else
                 {
-                    table!.AddRow((i + 1).ToString(CultureInfo.InvariantCulture), l.ToString().EscapeMarkup(), r.EscapeMarkup());
+                    table!.AddRow((i + 1).ToString(CultureInfo.InvariantCulture), l.ToString(), r);
                 }
             }
         }
@@ -194,7 +191,7 @@ internal static class ConnectCommand
         {
             if (table is not null && held.Count > 0)
             {
-                console.Out.Write(table);
+                table.Write(console);
             }
 
             Console.Out.Flush();
@@ -208,11 +205,7 @@ internal static class ConnectCommand
             }
         }
 
-        if (table is not null)
-        {
-            console.Out.Write(table);
-            console.Out.MarkupLine($"[green]{held.Count} connection(s) from slice {slice}[/], every local port inside it.");
-        }
+        table?.Write(console, $"{held.Count} connection(s) from slice {slice}", ", every local port inside it.");
 
         return ExitCodes.Success;
     }
