@@ -148,7 +148,8 @@ internal static class ConnectCommand
         var json = parse.GetValue(s_json);
         var count = parse.GetValue(s_count);
         var connector = new SliceConnector(slice, local, parse.GetValue(s_strategy) ?? ConnectStrategy.Auto);
-        var strategy = connector.Strategy.ToString().ToLowerInvariant();
+        // Strategy is never Auto once made; the names as --json has always written them (Enum.ToString is reflection).
+        var strategy = connector.Strategy == ConnectStrategy.Kernel ? "kernel" : "fallback";
         var held = new List<Socket>(Math.Min(count, 65536));
         // The table only for the human output (with --json nothing is printed through it).
         var table = json ? null : new PlainTable($"slice {slice} ({slice.Count} ports), strategy {strategy}", "#", "local", "remote");

@@ -40,7 +40,8 @@ public sealed class SliceConnector
     internal SliceConnector(PortSlice slice, IPAddress? localAddress, ConnectStrategy strategy, ISocketEnvironment environment)
     {
         ArgumentNullException.ThrowIfNull(slice);
-        if (!Enum.IsDefined(strategy))
+        // A pattern, not Enum.IsDefined: that generic over a PortShare enum is compiled at run time in every process.
+        if (strategy is not (ConnectStrategy.Auto or ConnectStrategy.Kernel or ConnectStrategy.Fallback))
         {
             throw new ArgumentOutOfRangeException(nameof(strategy), strategy, "Unknown connect strategy: use Auto, Kernel or Fallback.");
         }
