@@ -41,12 +41,14 @@ internal static class CliApp
             return root;
         }
 
+        // A plain loop: LINQ over the (name, factory) tuples is a generic the ReadyToRun image lacks, compiled at run time
+        // in every process.
         var named = args.Length > 0 ? Array.FindIndex(s_groups, g => g.Name == args[0]) : -1;
-        foreach (var (group, i) in s_groups.Select((g, i) => (g, i)))
+        for (var i = 0; i < s_groups.Length; i++)
         {
             if (named < 0 || named == i)
             {
-                root.Subcommands.Add(group.Create(console));
+                root.Subcommands.Add(s_groups[i].Create(console));
             }
         }
 

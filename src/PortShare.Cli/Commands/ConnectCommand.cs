@@ -4,7 +4,6 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text.Json;
 using PortShare.Connect;
-using Spectre.Console;
 
 namespace PortShare.Cli.Commands;
 
@@ -149,10 +148,11 @@ internal static class ConnectCommand
         var json = parse.GetValue(s_json);
         var count = parse.GetValue(s_count);
         var connector = new SliceConnector(slice, local, parse.GetValue(s_strategy) ?? ConnectStrategy.Auto);
-        var strategy = connector.Strategy.ToString().ToLowerInvariant();
+        // Strategy is never Auto once made; the names as --json has always written them (Enum.ToString is reflection).
+        var strategy = connector.Strategy == ConnectStrategy.Kernel ? "kernel" : "fallback";
         var held = new List<Socket>(Math.Min(count, 65536));
-        var table = new Table().AddColumns("#", "local", "remote").Border(TableBorder.Rounded);
-        table.Title = new TableTitle($"slice {slice} ({slice.Count} ports), strategy {strategy}");
+        // The table only for the human output (with --json nothing is printed through it).
+        var table = json ? null : new PlainTable($"slice {slice} ({slice.Count} ports), strategy {strategy}", "#", "local", "remote");
         try
         {
             for (var i = 0; i < count; i++)
@@ -184,15 +184,15 @@ internal static class ConnectCommand
                 }
                 else
                 {
-                    table.AddRow((i + 1).ToString(CultureInfo.InvariantCulture), l.ToString().EscapeMarkup(), r.EscapeMarkup());
+                    table!.AddRow((i + 1).ToString(CultureInfo.InvariantCulture), l.ToString(), r);
                 }
             }
         }
         catch (PortShareException)
         {
-            if (!json && held.Count > 0)
+            if (table is not null && held.Count > 0)
             {
-                console.Out.Write(table);
+                table.Write(console);
             }
 
             Console.Out.Flush();
@@ -206,11 +206,7 @@ internal static class ConnectCommand
             }
         }
 
-        if (!json)
-        {
-            console.Out.Write(table);
-            console.Out.MarkupLine($"[green]{held.Count} connection(s) from slice {slice}[/], every local port inside it.");
-        }
+        table?.Write(console, $"{held.Count} connection(s) from slice {slice}", ", every local port inside it.");
 
         return ExitCodes.Success;
     }

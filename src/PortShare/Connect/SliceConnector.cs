@@ -20,10 +20,12 @@ public sealed class SliceConnector
 
     private readonly ISocketEnvironment _env;
     private readonly uint[] _packed;
-    private readonly BusyPortTable _busy;
+    // Fallback only: per destination, the ports busy toward it; made on first use (the kernel path never needs it).
+    private BusyPortTable? _busy;
 
-    // Kernel path with several ranges: per destination, ranges the kernel recently found full (index = range index).
-    private readonly BusyPortTable _fullRanges;
+    // Kernel path with several ranges: per destination, ranges the kernel recently found full (index = range index);
+    // made on first use.
+    private BusyPortTable? _fullRanges;
     private long _validatedAt;
     private bool[] _reserved;
 
@@ -38,7 +40,8 @@ public sealed class SliceConnector
     internal SliceConnector(PortSlice slice, IPAddress? localAddress, ConnectStrategy strategy, ISocketEnvironment environment)
     {
         ArgumentNullException.ThrowIfNull(slice);
-        if (!Enum.IsDefined(strategy))
+        // A pattern, not Enum.IsDefined: that generic over a PortShare enum is compiled at run time in every process.
+        if (strategy is not (ConnectStrategy.Auto or ConnectStrategy.Kernel or ConnectStrategy.Fallback))
         {
             throw new ArgumentOutOfRangeException(nameof(strategy), strategy, "Unknown connect strategy: use Auto, Kernel or Fallback.");
         }
@@ -46,9 +49,15 @@ public sealed class SliceConnector
         _env = environment;
         Slice = slice;
         LocalAddress = SliceGuard.Unmap(localAddress);
-        _packed = [.. slice.Ranges.Select(r => r.Pack())];
-        _busy = new BusyPortTable(slice.Count);
-        _fullRanges = new BusyPortTable(slice.Ranges.Count);
+        // A plain loop, not LINQ: Select over PortRange (a PortShare struct) is a framework generic the ReadyToRun image
+        // does not hold, so it would be compiled at run time by every process's first connector.
+        var ranges = slice.Ranges;
+        _packed = new uint[ranges.Count];
+        for (var i = 0; i < _packed.Length; i++)
+        {
+            _packed[i] = ranges[i].Pack();
+        }
+
         _reserved = [];
         var supported = HostFacts.SupportsLocalPortRange();
         Strategy = strategy switch
@@ -117,24 +126,47 @@ public sealed class SliceConnector
     public ValueTask<Socket> ConnectAsync(IReadOnlyList<IPAddress> addresses, int port, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(addresses);
-        return ConnectAnyAsync([.. addresses], string.Join(", ", addresses), port, cancellationToken);
+        return ConnectAnyAsync([.. addresses], null, port, cancellationToken);
     }
 
-    private async ValueTask<Socket> ConnectAnyAsync(IPAddress[] addresses, string name, int port, CancellationToken cancellationToken)
+    /// <summary>
+    /// Connects to the first of <paramref name="addresses"/> (of the egress address's family) that accepts. Every failure
+    /// comes through the returned task. One address (the common case) is connected without a state machine of its own:
+    /// each PortShare async method that suspends costs run-time compilation once per process. <c>name</c> is what was
+    /// resolved, for the error when no address fits (null: the addresses themselves).
+    /// </summary>
+#pragma warning disable CA1031 // Every failure is handed to the caller through the task, as an async method would.
+    private ValueTask<Socket> ConnectAnyAsync(IPAddress[] addresses, string? name, int port, CancellationToken cancellationToken)
     {
-        addresses = Array.ConvertAll(addresses, a => SliceGuard.Unmap(a)!);
-        if (LocalAddress is not null)
+        try
         {
-            addresses = Array.FindAll(addresses, a => a.AddressFamily == LocalAddress.AddressFamily);
-        }
+            var usable = Array.ConvertAll(addresses, a => SliceGuard.Unmap(a)!);
+            if (LocalAddress is not null)
+            {
+                usable = Array.FindAll(usable, a => a.AddressFamily == LocalAddress.AddressFamily);
+            }
 
-        if (addresses.Length == 0)
+            if (usable.Length == 0)
+            {
+                name ??= string.Join(", ", addresses);
+                throw new SocketException((int)SocketError.HostNotFound, LocalAddress is null
+                    ? $"{name} resolved to no address."
+                    : $"{name} has no address of the egress address {LocalAddress}'s family.");
+            }
+
+            return usable.Length == 1
+                ? ConnectAsync(new IPEndPoint(usable[0], port), cancellationToken)
+                : ConnectEachAsync(usable, port, cancellationToken);
+        }
+        catch (Exception ex)
         {
-            throw new SocketException((int)SocketError.HostNotFound, LocalAddress is null
-                ? $"{name} resolved to no address."
-                : $"{name} has no address of the egress address {LocalAddress}'s family.");
+            return ValueTask.FromException<Socket>(ex);
         }
+    }
+#pragma warning restore CA1031
 
+    private async ValueTask<Socket> ConnectEachAsync(IPAddress[] addresses, int port, CancellationToken cancellationToken)
+    {
         Exception? last = null;
         foreach (var address in addresses)
         {
@@ -244,18 +276,17 @@ public sealed class SliceConnector
         throw new SliceExhaustedException(Slice, LocalAddress, null, SocketError.AddressAlreadyInUse);
     }
 
-    private async ValueTask<Socket> ConnectKernelAsync(IPEndPoint remote, CancellationToken cancellationToken)
-    {
-        if (_packed.Length == 1)
-        {
-            return await ConnectKernelRangeAsync(remote, 0, cancellationToken).ConfigureAwait(false)
-                ?? throw Exhausted(remote);
-        }
+    // One range (the common case): no state machine of its own (see ConnectAnyAsync); the range's exhaustion throws.
+    private ValueTask<Socket> ConnectKernelAsync(IPEndPoint remote, CancellationToken cancellationToken) => _packed.Length == 1
+        ? ConnectKernelRangeAsync(remote, 0, throwWhenFull: true, cancellationToken)!
+        : ConnectKernelRangesAsync(remote, cancellationToken);
 
+    private async ValueTask<Socket> ConnectKernelRangesAsync(IPEndPoint remote, CancellationToken cancellationToken)
+    {
         // Several ranges: start at one chosen at random, weighted by size; on exhaustion move to the next. Ranges found
         // full toward this destination recently are tried last (their hint may be stale), so a full range costs the
         // kernel's search once per back-off, not on every connect.
-        var full = _fullRanges.For(remote);
+        var full = LazyInitializer.EnsureInitialized(ref _fullRanges, () => new BusyPortTable(_packed.Length)).For(remote);
         var first = Slice.PickRange(Random.Shared);
         var count = _packed.Length;
 
@@ -275,7 +306,7 @@ public sealed class SliceConnector
                 tried[range] = true;
 
                 cancellationToken.ThrowIfCancellationRequested();
-                if (await ConnectKernelRangeAsync(remote, range, cancellationToken).ConfigureAwait(false) is { } socket)
+                if (await ConnectKernelRangeAsync(remote, range, throwWhenFull: false, cancellationToken).ConfigureAwait(false) is { } socket)
                 {
                     full.Clear(range);
                     return socket;
@@ -289,8 +320,11 @@ public sealed class SliceConnector
         throw Exhausted(remote);
     }
 
-    /// <summary>One kernel-path connect with <c>IP_LOCAL_PORT_RANGE</c> set to range <paramref name="range"/>; null when that range is exhausted toward <paramref name="remote"/>.</summary>
-    private async ValueTask<Socket?> ConnectKernelRangeAsync(IPEndPoint remote, int range, CancellationToken cancellationToken)
+    /// <summary>
+    /// One kernel-path connect with <c>IP_LOCAL_PORT_RANGE</c> set to range <paramref name="range"/>; when that range is
+    /// exhausted toward <paramref name="remote"/>, null, or with <paramref name="throwWhenFull"/> the slice's exhaustion.
+    /// </summary>
+    private async ValueTask<Socket?> ConnectKernelRangeAsync(IPEndPoint remote, int range, bool throwWhenFull, CancellationToken cancellationToken)
     {
         // A socket whose connect failed cannot be connected again on Linux (.NET refuses it), so each range gets its own.
         var socket = _env.CreateSocket(remote.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
@@ -311,7 +345,7 @@ public sealed class SliceConnector
             catch (SocketException ex) when (ex.SocketErrorCode == SocketError.AddressNotAvailable)
             {
                 socket.Dispose();
-                return null;
+                return throwWhenFull ? throw Exhausted(remote) : null;
             }
 
             EnsureInSlice(socket, remote);
@@ -334,7 +368,7 @@ public sealed class SliceConnector
     {
         var local = LocalAddress ?? SliceGuard.Any(remote.AddressFamily);
         var family = remote.AddressFamily;
-        var table = _busy.For(remote);
+        var table = LazyInitializer.EnsureInitialized(ref _busy, () => new BusyPortTable(Slice.Count)).For(remote);
         var reserved = _reserved;
         var count = Slice.Count;
 
