@@ -4,8 +4,9 @@ namespace PortShare.Cli;
 
 /// <summary>
 /// A table written as plain text, in the rounded box style of the CLI's Spectre tables, for the commands that must
-/// answer fast on a fleet's plan (<c>plan new|update|show|validate</c>): a first Spectre table costs a fresh process
-/// 50-100 ms of measuring and layout (BENCHMARKS.md, "fleet-size commands"), this a fraction of a millisecond. Columns
+/// answer fast (<c>plan new|update|show|validate</c> on a fleet's plan, <c>connect</c>): a first Spectre table costs a
+/// fresh process 50-100 ms of measuring and layout (BENCHMARKS.md, "fleet-size commands"), this a fraction of a
+/// millisecond. Columns
 /// are as wide as their widest cell and never wrap (a script or a wide terminal reads whole values); a cell may hold
 /// several lines.
 /// </summary>

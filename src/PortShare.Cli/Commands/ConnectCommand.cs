@@ -152,7 +152,7 @@ internal static class ConnectCommand
         var strategy = connector.Strategy == ConnectStrategy.Kernel ? "kernel" : "fallback";
         var held = new List<Socket>(Math.Min(count, 65536));
         // The table only for the human output (with --json nothing is printed through it).
-        var table = json ? null : new PlainTable($"slice {slice} ({slice.Count} ports), strategy {strategy}", "#", "local", "remote");
+        var table = json ? null : new TextTable { Title = $"slice {slice} ({slice.Count} ports), strategy {strategy}" }.Column("#", right: true).Column("local").Column("remote");
         try
         {
             for (var i = 0; i < count; i++)
@@ -184,7 +184,7 @@ internal static class ConnectCommand
                 }
                 else
                 {
-                    table!.AddRow((i + 1).ToString(CultureInfo.InvariantCulture), l.ToString(), r);
+                    table!.Row((i + 1).ToString(CultureInfo.InvariantCulture), l.ToString(), r);
                 }
             }
         }
@@ -192,7 +192,7 @@ internal static class ConnectCommand
         {
             if (table is not null && held.Count > 0)
             {
-                table.Write(console);
+                table.WriteTo(console.RawOut);
             }
 
             Console.Out.Flush();
@@ -206,7 +206,11 @@ internal static class ConnectCommand
             }
         }
 
-        table?.Write(console, $"{held.Count} connection(s) from slice {slice}", ", every local port inside it.");
+        if (table is not null)
+        {
+            table.WriteTo(console.RawOut);
+            console.RawOut.WriteLine($"{held.Count} connection(s) from slice {slice}, every local port inside it.");
+        }
 
         return ExitCodes.Success;
     }
