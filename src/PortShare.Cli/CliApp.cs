@@ -80,6 +80,31 @@ internal static class CliApp
         return await parse.InvokeAsync(config, termination.Token).ConfigureAwait(false);
     }
 
+    // A plan or host command reads or writes a fleet's plan (160,000 slices) and exits: every object it makes lives
+    // until then, so each collection marks them all again for nothing (a full one, 30-60 ms each, was a third of plan new
+    // and plan update; BENCHMARKS.md, "fleet-size commands"). Such a command runs without collections up to this much
+    // allocated, then as usual; where the heap is limited (a container) or the memory is not there, as usual throughout.
+    private const long NoCollectionBytes = 240L << 20;
+
+    /// <summary>Called by the process's entry point (not by tests running commands in their process).</summary>
+    public static void WithoutCollections(string[] args)
+    {
+        ArgumentNullException.ThrowIfNull(args);
+        if (args is not ([("plan" or "host"), ..]) || args.Contains("--help"))
+        {
+            return;
+        }
+
+        try
+        {
+            GC.TryStartNoGCRegion(NoCollectionBytes);
+        }
+        catch (Exception ex) when (ex is ArgumentOutOfRangeException or InvalidOperationException)
+        {
+            // More than the heap may hold here (a hard limit), or a region already running: collections as usual.
+        }
+    }
+
     // The agent drains on SIGTERM for up to its --drain-timeout (at most an hour): give it that, and the rest a minute.
     private static TimeSpan TerminationTimeout(string[] args) =>
         args is ["agent", ..] ? TimeSpan.FromMinutes(62) : TimeSpan.FromSeconds(60);

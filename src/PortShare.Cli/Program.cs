@@ -1,4 +1,5 @@
 using System.CommandLine;
 using PortShare.Cli;
 
+CliApp.WithoutCollections(args);
 return await CliApp.RunAsync(args, CliConsole.CreateDefault()).ConfigureAwait(false);
