@@ -176,7 +176,13 @@ public sealed class PlanJsonTests : IDisposable
         PlanFile.Save(plan, path);
         var bytes = File.ReadAllBytes(path);
         Assert.True(PlanJson.IsStamped(bytes));
-        Assert.Matches("\"validated\": \"sha256:[0-9a-f]{64}\"\n}\n$", File.ReadAllText(path));
+        Assert.Matches("\"validated\": \"xxh128:[0-9a-f]{32}\"\n}\n$", File.ReadAllText(path));
+
+        // An earlier release's SHA-256 stamp is not recognised: the plan is read and validated in full.
+        var old = System.Text.RegularExpressions.Regex.Replace(File.ReadAllText(path), "xxh128:[0-9a-f]{32}", "sha256:" + new string('0', 64));
+        File.WriteAllText(path, old);
+        Assert.False(PlanJson.IsStamped(File.ReadAllBytes(path)));
+        Assert.Equal(PlanJson.Serialize(PlanJson.DeserializePlan(File.ReadAllBytes(path), path)), PlanJson.Serialize(PlanFile.Load(path)));
         Assert.Equal(plan, PlanFile.Load(path));
 
         // One port moved by hand: the digest no longer matches, so the plan is validated (and here rejected).
