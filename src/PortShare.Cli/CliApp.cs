@@ -48,7 +48,10 @@ internal static class CliApp
         {
             if (named < 0 || named == i)
             {
-                root.Subcommands.Add(s_groups[i].Create(console));
+                // The plan group builds only the subcommand a run names (see PlanCommand.Create).
+                root.Subcommands.Add(named == i && s_groups[i].Name == "plan" && args.Length > 1 && !IsHelpOrVersion(args)
+                    ? Commands.PlanCommand.Create(console, args[1])
+                    : s_groups[i].Create(console));
             }
         }
 

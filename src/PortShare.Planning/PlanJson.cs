@@ -136,17 +136,25 @@ public static class PlanJson
     }
 
     /// <summary>The document with every slices object's lines cut out but <paramref name="keep"/>'s (each object left as
-    /// <c>{\n      }</c> or holding that one line).</summary>
+    /// <c>{\n      }</c> or holding that one line); with <paramref name="keep"/>, the "hosts" object holds only its line
+    /// too (10,000 hosts' next hops are most of what is left of a fleet's plan).</summary>
     private static byte[] WithoutSliceLines(ReadOnlySpan<byte> utf8, List<Range> blocks, string? keep)
     {
+        var cuts = new List<(Range Block, byte[]? Key)>(blocks.Count + 1);
+        if (keep is not null && HostsBlock(utf8) is { } hosts && (blocks.Count == 0 || hosts.End.Value <= blocks[0].Start.Value))
+        {
+            cuts.Add((hosts, Encoding.UTF8.GetBytes("    \"" + keep + "\": ")));
+        }
+
         var key = keep is null ? null : Encoding.UTF8.GetBytes("        \"" + keep + "\": ");
+        cuts.AddRange(blocks.Select(b => (b, key)));
         var output = new List<byte>(4096);
         var pos = 0;
-        foreach (var block in blocks)
+        foreach (var (block, only) in cuts)
         {
             var (start, length) = block.GetOffsetAndLength(utf8.Length);
             output.AddRange(utf8[pos..start]);
-            if (key is not null && LineOf(utf8.Slice(start, length), key) is { Length: > 0 } mine)
+            if (only is not null && LineOf(utf8.Slice(start, length), only) is { Length: > 0 } mine)
             {
                 output.AddRange(mine.TrimEnd((byte)','));
             }
@@ -171,8 +179,23 @@ public static class PlanJson
         }
     }
 
+    // The lines of the "hosts" object as the writer lays them out (one host a line), or null.
+    private static Range? HostsBlock(ReadOnlySpan<byte> utf8)
+    {
+        ReadOnlySpan<byte> open = "\n  \"hosts\": {\n"u8;
+        var at = utf8.IndexOf(open);
+        if (at < 0)
+        {
+            return null;
+        }
+
+        var start = at + open.Length;
+        var length = utf8[start..].IndexOf("\n  }"u8);
+        return length < 0 ? null : start..(start + length);
+    }
+
     /// <summary>
-    /// For a stamped plan, the same document with every other host's slice line left out: what reading one host's
+    /// For a stamped plan, the same document with every other host's slice line and next hops left out: what reading one host's
     /// slices needs, without tokenising 160,000 others. Null when the layout is not the expected one.
     /// </summary>
     internal static byte[]? OnlySlicesOf(ReadOnlySpan<byte> utf8, string host) =>

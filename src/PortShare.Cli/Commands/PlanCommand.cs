@@ -16,15 +16,30 @@ namespace PortShare.Cli.Commands;
 /// </summary>
 internal static class PlanCommand
 {
-    public static Command Create(CliConsole console) => new("plan", "Plan which host owns which ports of each shared egress IP.")
+    private static readonly (string Name, Func<CliConsole, Command> Create)[] s_subcommands =
+    [
+        ("new", New.Create), ("update", Update.Create), ("show", Show.Create), ("validate", Validate.Create), ("slice", Slice.Create), ("who", Who.Create),
+    ];
+
+    public static Command Create(CliConsole console) => Create(console, only: null);
+
+    /// <summary>The group with only the subcommand <paramref name="only"/> when it names one (what a run of it needs: each
+    /// subcommand's options are built and compiled when it is, and <c>plan slice</c> runs once per host at boot), else
+    /// with all of them (help, a mistyped name).</summary>
+    public static Command Create(CliConsole console, string? only)
     {
-        New.Create(console),
-        Update.Create(console),
-        Show.Create(console),
-        Validate.Create(console),
-        Slice.Create(console),
-        Who.Create(console),
-    };
+        var command = new Command("plan", "Plan which host owns which ports of each shared egress IP.");
+        var named = Array.Exists(s_subcommands, s => s.Name == only);
+        foreach (var (name, create) in s_subcommands)
+        {
+            if (!named || name == only)
+            {
+                command.Subcommands.Add(create(console));
+            }
+        }
+
+        return command;
+    }
 
     private static class New
     {
