@@ -268,24 +268,7 @@ public sealed class PlanJsonConverter : JsonConverter<Plan>
             var ranges = s.Ranges;
             var span = output.GetSpan(name.Length + (ranges.Count * 12) + 3);
             name.CopyTo(span);
-            var n = name.Length;
-            for (var k = 0; k < ranges.Count; k++)
-            {
-                if (k > 0)
-                {
-                    span[n++] = (byte)',';
-                }
-
-                var r = ranges[k];
-                r.Low.TryFormat(span[n..], out var written, default, CultureInfo.InvariantCulture);
-                n += written;
-                if (r.High != r.Low)
-                {
-                    span[n++] = (byte)'-';
-                    r.High.TryFormat(span[n..], out written, default, CultureInfo.InvariantCulture);
-                    n += written;
-                }
-            }
+            var n = name.Length + FormatRanges(ranges, span[name.Length..]);
 
             span[n++] = (byte)'"';
             if (i < slices.Count - 1)
@@ -314,6 +297,13 @@ public sealed class PlanJsonConverter : JsonConverter<Plan>
     private static void WriteRanges(Utf8JsonWriter writer, IReadOnlyList<PortRange> ranges, Span<byte> buffer)
     {
         var text = ranges.Count * 12 <= buffer.Length ? buffer : new byte[ranges.Count * 12];
+        var n = FormatRanges(ranges, text);
+        writer.WriteStringValue(text[..n]);
+    }
+
+    /// <summary><c>LO-HI[,LO-HI…]</c> (a single port as <c>P</c>) into <paramref name="text"/> (12 bytes a range); the length.</summary>
+    private static int FormatRanges(IReadOnlyList<PortRange> ranges, Span<byte> text)
+    {
         var n = 0;
         for (var i = 0; i < ranges.Count; i++)
         {
@@ -333,7 +323,7 @@ public sealed class PlanJsonConverter : JsonConverter<Plan>
             }
         }
 
-        writer.WriteStringValue(text[..n]);
+        return n;
     }
 
     private static void WriteRangeArray(Utf8JsonWriter writer, string name, IReadOnlyList<PortRange> ranges, Span<byte> buffer)
