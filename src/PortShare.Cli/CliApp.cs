@@ -93,7 +93,7 @@ internal static class CliApp
     public static void WithoutCollections(string[] args)
     {
         ArgumentNullException.ThrowIfNull(args);
-        if (args is not ([("plan" or "host"), ..]) || args.Contains("--help"))
+        if (args is not ([("plan" or "host"), ..]) || IsHelpOrVersion(args))
         {
             return;
         }
