@@ -73,26 +73,31 @@ internal sealed class Geometry
         return new Geometry(egress.Address, IPAddress.Parse(egress.Address), usable, reserved, grid, spec.Map is not null);
     }
 
+    /// <summary>Units and their prefix sums; read by the egress IPs planned side by side (<see cref="Fanout"/>).</summary>
     internal sealed class Grid(Unit[] units)
     {
+        private readonly Lock _lock = new();
         private long[]? _prefix;
 
         public Unit[] Units { get; } = units;
 
         public long[] Prefix(int allocatable)
         {
-            if (_prefix is { } p && p.Length == allocatable + 1)
+            lock (_lock)
             {
-                return p;
-            }
+                if (_prefix is { } p && p.Length == allocatable + 1)
+                {
+                    return p;
+                }
 
-            p = new long[allocatable + 1];
-            for (var i = 0; i < allocatable; i++)
-            {
-                p[i + 1] = p[i] + Units[i].Capacity;
-            }
+                p = new long[allocatable + 1];
+                for (var i = 0; i < allocatable; i++)
+                {
+                    p[i + 1] = p[i] + Units[i].Capacity;
+                }
 
-            return _prefix = p;
+                return _prefix = p;
+            }
         }
     }
 

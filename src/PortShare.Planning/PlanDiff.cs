@@ -51,32 +51,60 @@ public static class PlanDiff
     {
         ArgumentNullException.ThrowIfNull(previous);
         ArgumentNullException.ThrowIfNull(next);
-        var capacity = 0;
-        foreach (var e in next.Egress)
+
+        // The egress IPs to compare, in row order.
+        var seen = new HashSet<IPAddress>();
+        var addresses = new List<IPAddress>(next.Egress.Count + previous.Egress.Count);
+        foreach (var e in next.Egress.Concat(previous.Egress))
         {
-            capacity += e.Slices.Count;
+            if (seen.Add(e.Address))
+            {
+                addresses.Add(e.Address);
+            }
         }
 
-        var rows = new List<HostMovement>(capacity);
-        var seen = new HashSet<IPAddress>();
+        // Runs of egress IPs compared side by side, each into its own rows, kept at the index of its first egress IP.
+        var parts = new (List<HostMovement> Rows, long Owned, long Moved)?[addresses.Count];
+        Fanout.Runs(addresses.Count, Fanout.SliceCount(next.Egress) + Fanout.SliceCount(previous.Egress), (from, to) => parts[from] = Compare(previous, next, addresses, from, to));
 
-        // Per host id, stamped with the egress IP being compared (so nothing is cleared between egress IPs): the host's
-        // first slice before, and whether it has its row yet. One table of names for both plans and every egress IP.
-        var ids = new HostIds(next.Egress.Count > 0 ? next.Egress[0].Slices.Count : 0);
+        long owned = 0, moved = 0;
+        var rows = new List<HostMovement>(parts.Sum(p => p?.Rows.Count ?? 0));
+        foreach (var part in parts)
+        {
+            if (part is var (partRows, partOwned, partMoved))
+            {
+                rows.AddRange(partRows);
+                owned += partOwned;
+                moved += partMoved;
+            }
+        }
+
+        return new MovementReport
+        {
+            PreviousGeneration = previous.Generation,
+            Generation = next.Generation,
+            PreviouslyOwnedPorts = owned,
+            MovedPorts = moved,
+            Hosts = rows,
+        };
+    }
+
+    // Egress IPs addresses[from..to): per host id, stamped with the egress IP being compared (so nothing is cleared between
+    // egress IPs), the host's first slice before, and whether it has its row yet. One table of names for both plans.
+    private static (List<HostMovement> Rows, long Owned, long Moved) Compare(Plan previous, Plan next, List<IPAddress> addresses, int from, int to)
+    {
+        var perEgress = next.Egress.Count > 0 ? next.Egress[0].Slices.Count : 0;
+        var rows = new List<HostMovement>((to - from) * perEgress);
+        var ids = new HostIds(perEgress);
         int[]? guessBefore = null, guessAfter = null;
         var firstBefore = Array.Empty<int>();
         var beforeStamp = Array.Empty<int>();
         var rowStamp = Array.Empty<int>();
         var stamp = 0;
         long owned = 0, moved = 0;
-        for (var n = 0; n < next.Egress.Count + previous.Egress.Count; n++)
+        for (var n = from; n < to; n++)
         {
-            var address = n < next.Egress.Count ? next.Egress[n].Address : previous.Egress[n - next.Egress.Count].Address;
-            if (!seen.Add(address))
-            {
-                continue;
-            }
-
+            var address = addresses[n];
             var text = address.ToString();
             var before = previous.FindEgress(address);
             var after = next.FindEgress(address);
@@ -130,14 +158,7 @@ public static class PlanDiff
             }
         }
 
-        return new MovementReport
-        {
-            PreviousGeneration = previous.Generation,
-            Generation = next.Generation,
-            PreviouslyOwnedPorts = owned,
-            MovedPorts = moved,
-            Hosts = rows,
-        };
+        return (rows, owned, moved);
     }
 
     // Inlined into Compare's loops (once per row, 160,000 times), with the usual one range a side counted in place.

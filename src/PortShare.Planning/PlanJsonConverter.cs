@@ -198,13 +198,25 @@ public sealed class PlanJsonConverter : JsonConverter<Plan>
 
         writer.WritePropertyName("hosts");
         writer.WriteRawValue(raw.WrittenSpan, skipInputValidation: true);
+
+        // Each egress IP's slices object, formatted side by side (Fanout), each run of egress IPs with its own name table.
+        var slicesObjects = new byte[value.Egress.Count][];
+        Fanout.Runs(slicesObjects.Length, Fanout.SliceCount(value.Egress), (from, to) =>
+        {
+            var names = new Dictionary<string, byte[]>(order.Count, StringComparer.Ordinal);
+            var output = new ArrayBufferWriter<byte>(64 * 1024);
+            for (var i = from; i < to; i++)
+            {
+                slicesObjects[i] = SlicesObject(value.Egress[i].Slices, names, output).ToArray();
+            }
+        });
+
         var line = new StringBuilder();
         writer.WriteStartArray("egress");
         Span<byte> buffer = stackalloc byte[64];
-        var names = new Dictionary<string, byte[]>(order.Count, StringComparer.Ordinal);
-        var slices = new ArrayBufferWriter<byte>(64 * 1024);
-        foreach (var e in value.Egress)
+        for (var i = 0; i < value.Egress.Count; i++)
         {
+            var e = value.Egress[i];
             writer.WriteStartObject();
             writer.WriteString("address", e.Address.ToString());
             writer.WritePropertyName("usable_range");
@@ -212,7 +224,7 @@ public sealed class PlanJsonConverter : JsonConverter<Plan>
             WriteRangeArray(writer, "reserved", e.Reserved, buffer);
             WriteRangeArray(writer, "spare", e.Spare, buffer);
             writer.WritePropertyName("slices");
-            writer.WriteRawValue(SlicesObject(e.Slices, names, slices), skipInputValidation: true);
+            writer.WriteRawValue(slicesObjects[i], skipInputValidation: true);
             if (e.Moves.Count > 0)
             {
                 // One line a move, like the hosts: a compact re-plan of a fleet records a move for every slice.

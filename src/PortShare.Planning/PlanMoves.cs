@@ -195,7 +195,7 @@ internal static class PlanMoves
             index[i] = i;
         }
 
-        Array.Sort(lows, index, 0, count);
+        RadixSort.Sort(lows, index, count);
         for (var i = 1; i < count; i++)
         {
             if (lows[i] == lows[i - 1])

@@ -57,16 +57,18 @@ public static class Planner
         var (plan, movement) = Replan(previous, spec, strategy);
         var utc = now.ToUniversalTime();
         var movedAt = new DateTimeOffset((utc.Ticks + TimeSpan.TicksPerSecond - 1) / TimeSpan.TicksPerSecond * TimeSpan.TicksPerSecond, TimeSpan.Zero);
-        var egress = new List<EgressPlan>(plan.Egress.Count);
-        var buffers = new PlanMoves.Buffers();
-        var anyMoves = false;
-        foreach (var e in plan.Egress)
+        var egress = new EgressPlan[plan.Egress.Count];
+        Fanout.Runs(egress.Length, Fanout.SliceCount(plan.Egress), (from, to) =>
         {
-            var moves = PlanMoves.Between(previous.FindEgress(e.Address), e, utc, movedAt, quarantineSeconds, buffers);
-            anyMoves |= moves.Count > 0;
-            egress.Add(e with { Moves = moves });
-        }
+            var buffers = new PlanMoves.Buffers();
+            for (var i = from; i < to; i++)
+            {
+                var e = plan.Egress[i];
+                egress[i] = e with { Moves = PlanMoves.Between(previous.FindEgress(e.Address), e, utc, movedAt, quarantineSeconds, buffers) };
+            }
+        });
 
+        var anyMoves = egress.Any(e => e.Moves.Count > 0);
         plan = plan with { Egress = egress, Version = anyMoves ? Plan.CurrentVersion : Plan.VersionWithoutMoves };
         return new ReplanResult(plan, movement with { Quarantined = plan.At(utc).Quarantined });
     }
@@ -119,11 +121,7 @@ public static class Planner
             }
         }
 
-        var errors = new List<string>();
-        var egressPlans = new List<EgressPlan>(spec.Egress.Count);
         var grids = new Dictionary<string, Geometry.Grid>(StringComparer.Ordinal);
-        int[]? guess = null;
-        var scratch = new Scratch();
 
         // Without per-host egress lists every egress IP has every host: one host list (and next hops per family) for all.
         var unfiltered = true;
@@ -132,10 +130,15 @@ public static class Planner
             unfiltered = all[i].Egress is null;
         }
 
+        // First, in spec order, each egress IP's geometry and hosts (shared between egress IPs where they can be); then
+        // the egress IPs are cut side by side (Fanout), each run of them with its own working arrays and error list.
+        var count = spec.Egress.Count;
+        var work = new (Geometry Geometry, List<SpecHost> Hosts, List<IPAddress> NextHops, int[] Local)[count];
         var families = new (List<SpecHost> Hosts, List<IPAddress> NextHops, int[] Local)?[2];
-        foreach (var egress in spec.Egress)
+        long slices = 0;
+        for (var e = 0; e < count; e++)
         {
-            var geometry = Geometry.Create(spec, egress, grids);
+            var geometry = Geometry.Create(spec, spec.Egress[e], grids);
             var v6 = geometry.Address.AddressFamily == AddressFamily.InterNetworkV6;
             if (!unfiltered || families[v6 ? 1 : 0] is null)
             {
@@ -147,7 +150,7 @@ public static class Planner
                 for (var i = 0; i < all.Count; i++)
                 {
                     var h = all[i];
-                    if (h.Egress is null || h.Egress.Any(e => IPAddress.Parse(e).Equals(geometry.Address)))
+                    if (h.Egress is null || h.Egress.Any(a => IPAddress.Parse(a).Equals(geometry.Address)))
                     {
                         map[i] = selected.Count;
                         selected.Add(h);
@@ -163,23 +166,37 @@ public static class Planner
             }
 
             var (hosts, nextHops, local) = families[v6 ? 1 : 0]!.Value;
-
-            var prior = previous?.FindEgress(geometry.Address);
-            int[]? priorHosts = null;
-            if (prior is not null)
-            {
-                // The (remaining) host of each previous slice, as an index into this egress IP's hosts, or -1.
-                priorHosts = ids!.Of(prior.Slices, guess, add: false);
-                guess = (int[])priorHosts.Clone();
-                for (var k = 0; k < priorHosts.Length; k++)
-                {
-                    priorHosts[k] = priorHosts[k] < 0 ? -1 : local[priorHosts[k]];
-                }
-            }
-
-            egressPlans.Add(PlanEgress(spec, geometry, hosts, nextHops, prior, priorHosts, scratch, errors));
+            work[e] = (geometry, hosts, nextHops, local);
+            slices += hosts.Count;
         }
 
+        var egressPlans = new EgressPlan[count];
+        var errorsOf = new List<string>[count];
+        Fanout.Runs(count, slices, (from, to) =>
+        {
+            var scratch = new Scratch();
+            int[]? guess = null;
+            for (var e = from; e < to; e++)
+            {
+                var (geometry, hosts, nextHops, local) = work[e];
+                var prior = previous?.FindEgress(geometry.Address);
+                int[]? priorHosts = null;
+                if (prior is not null)
+                {
+                    // The (remaining) host of each previous slice, as an index into this egress IP's hosts, or -1.
+                    priorHosts = ids!.Of(prior.Slices, guess, add: false);
+                    guess = (int[])priorHosts.Clone();
+                    for (var k = 0; k < priorHosts.Length; k++)
+                    {
+                        priorHosts[k] = priorHosts[k] < 0 ? -1 : local[priorHosts[k]];
+                    }
+                }
+
+                egressPlans[e] = PlanEgress(spec, geometry, hosts, nextHops, prior, priorHosts, scratch, errorsOf[e] = []);
+            }
+        });
+
+        var errors = errorsOf.SelectMany(e => e).ToList();
         if (errors.Count > 0)
         {
             throw new PlanningException(errors);
@@ -282,7 +299,7 @@ public static class Planner
 
         if (!sorted)
         {
-            Array.Sort(lows, slices, 0, count);
+            RadixSort.Sort(lows, slices, count);
         }
 
         if (count < slices.Length)
@@ -322,7 +339,7 @@ public static class Planner
         if (!sorted)
         {
             // Equal lows merge the same in any order.
-            Array.Sort(lows, highs, 0, n);
+            RadixSort.Sort(lows, highs, n);
         }
 
         var owned = new List<PortRange>();

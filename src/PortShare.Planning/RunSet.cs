@@ -19,7 +19,7 @@ internal sealed class RunSet
     /// <summary>The set of <paramref name="count"/> distinct keys from <paramref name="keys"/> (sorted here, in place).</summary>
     public RunSet(long[] keys, int count)
     {
-        Array.Sort(keys, 0, count);
+        RadixSort.Sort(keys, count);
         var blocks = Math.Max(1, (count + (BlockSize / 2) - 1) / (BlockSize / 2));
         _blocks = new long[blocks][];
         _counts = new int[blocks];

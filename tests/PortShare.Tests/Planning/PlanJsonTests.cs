@@ -284,6 +284,52 @@ public sealed class PlanJsonTests : IDisposable
         Assert.Equal(PlanJson.Serialize(example), PlanJson.Serialize(PlanJson.DeserializePlan(Encoding.UTF8.GetBytes(text), "x")));
     }
 
+    /// <summary>A fleet's plan is written and read egress IP by egress IP side by side (above <see cref="Fanout.MinParallelSlices"/>
+    /// slices): each egress IP's slices object is what writing that egress IP alone gives, and reading the lines back gives
+    /// the plan the JSON reader gives.</summary>
+    [Fact]
+    public void A_fleet_plan_written_and_read_side_by_side_is_each_egress_ip_written_alone()
+    {
+        var spec = new PlanSpec
+        {
+            Version = 1,
+            UsableRange = new PortRange(1024, 65535),
+            Reserved = [new PortRange(8080, 8080)],
+            Egress = [.. Enumerable.Range(1, 16).Select(i => new SpecEgress { Address = i % 2 == 0 ? $"192.0.2.{i}" : $"2001:db8:1::{i}" })],
+            Hosts = [.. Enumerable.Range(0, 1_600).Select(i => PlanTestData.Host(PlanTestData.Name(i), 1 + (i % 3)))],
+        };
+        var plan = Planner.Create(spec);
+        Assert.True(plan.Egress.Sum(e => e.Slices.Count) >= Fanout.MinParallelSlices);
+
+        var whole = Encoding.UTF8.GetString(PlanJson.SerializeToUtf8Bytes(plan));
+        var blocks = SlicesBlocks(whole);
+        Assert.Equal(plan.Egress.Count, blocks.Count);
+        for (var e = 0; e < plan.Egress.Count; e++)
+        {
+            var alone = Encoding.UTF8.GetString(PlanJson.SerializeToUtf8Bytes(plan with { Egress = [plan.Egress[e]] }));
+            Assert.Equal(Assert.Single(SlicesBlocks(alone)), blocks[e]);
+        }
+
+        var path = Path.Combine(_dir, "fleet.json");
+        PlanFile.Save(plan, path);
+        var bytes = File.ReadAllBytes(path);
+        var fast = PlanJson.DeserializeStamped(bytes, path);
+        Assert.NotNull(fast);
+        Assert.Equal(PlanJson.Serialize(PlanJson.DeserializePlan(bytes, path)), PlanJson.Serialize(fast));
+        Assert.Equal(whole, PlanJson.Serialize(fast));
+
+        static List<string> SlicesBlocks(string json)
+        {
+            var found = new List<string>();
+            for (var at = json.IndexOf("\"slices\": {", StringComparison.Ordinal); at >= 0; at = json.IndexOf("\"slices\": {", at + 1, StringComparison.Ordinal))
+            {
+                found.Add(json[at..json.IndexOf("\n      }", at, StringComparison.Ordinal)]);
+            }
+
+            return found;
+        }
+    }
+
     [Theory]
     [InlineData("{\"name\": \"a\", \"next_hops\": [\"10.0.0.1\"], \"bogus\": 1}", "The JSON property 'bogus' could not be mapped to any .NET member of 'SpecHost' (at $.hosts[0], line 1).")]
     [InlineData("{\"name\": null, \"next_hops\": [\"10.0.0.1\"]}", "'name': a required value is null (at $.hosts[0], line 1).")]

@@ -181,4 +181,57 @@ public class PlannerTests
         Assert.Equal(16 * 10_000, next.Egress.Sum(e => e.Slices.Count));
         TestContext.Current.TestOutputHelper?.WriteLine($"planned 10,000 hosts x 16 egress IPs in {elapsed.TotalMilliseconds:0} ms (timing is reported, not asserted)");
     }
+
+    /// <summary>
+    /// A fleet's plan is cut, re-planned, compared and its moves found egress IP by egress IP side by side (above
+    /// <see cref="Fanout.MinParallelSlices"/>): each egress IP of the whole plan must be what planning that egress IP alone
+    /// gives (one egress IP of 1,600 hosts is worked on the calling thread), and the movement rows those of each alone, in
+    /// egress order.
+    /// </summary>
+    [Fact]
+    public void A_fleet_plan_worked_side_by_side_equals_each_egress_ip_planned_alone()
+    {
+        var egress = Enumerable.Range(1, 8).Select(i => $"192.0.2.{i}").Concat(Enumerable.Range(1, 8).Select(i => $"2001:db8:1::{i}")).ToArray();
+        var spec = new PlanSpec
+        {
+            Version = 1,
+            UsableRange = new PortRange(1024, 65535),
+            Reserved = [new PortRange(8080, 8080), new PortRange(40000, 40100)],
+            SparePorts = 2000,
+            Egress = [.. egress.Select(a => new SpecEgress { Address = a })],
+            Hosts = [.. Enumerable.Range(0, 1_600).Select(i => PlanTestData.Host(PlanTestData.Name(i), 1 + (i % 5)))],
+        };
+        Assert.True(spec.Egress.Count * spec.Hosts.Count >= Fanout.MinParallelSlices);
+
+        // Hosts leave, join and change weight, so that slices split and ports move into quarantine.
+        var changed = spec with
+        {
+            Hosts = [.. spec.Hosts.Where((_, i) => i % 7 != 3).Select((h, i) => i % 11 == 0 ? h with { Weight = h.Weight + 3 } : h),
+                     .. Enumerable.Range(0, 40).Select(i => PlanTestData.Host($"joined-{i}", 2))],
+        };
+        var now = new DateTimeOffset(2026, 12, 2, 12, 0, 0, TimeSpan.Zero);
+        var plan = Planner.Create(spec);
+        var (next, movement) = Planner.Replan(plan, changed, ReplanStrategy.KeepPorts, now, 60);
+        Assert.Empty(Errors(next));
+
+        var rows = new List<HostMovement>();
+        for (var e = 0; e < egress.Length; e++)
+        {
+            var alone = spec with { Egress = [spec.Egress[e]] };
+            var alonePlan = Planner.Create(alone);
+            var (aloneNext, aloneMovement) = Planner.Replan(alonePlan, changed with { Egress = [spec.Egress[e]] }, ReplanStrategy.KeepPorts, now, 60);
+            Assert.Equal(alonePlan.Egress[0].Slices, plan.Egress[e].Slices);
+            Assert.Equal(alonePlan.Egress[0].Spare, plan.Egress[e].Spare);
+            Assert.Equal(aloneNext.Egress[0].Slices, next.Egress[e].Slices);
+            Assert.Equal(aloneNext.Egress[0].Spare, next.Egress[e].Spare);
+            Assert.Equal(aloneNext.Egress[0].Moves, next.Egress[e].Moves);
+            rows.AddRange(aloneMovement.Hosts);
+        }
+
+        Assert.Contains(next.Egress, e => e.Moves.Count > 0);
+        Assert.Contains(next.Egress.SelectMany(e => e.Slices), s => s.Ranges.Count > 1);
+        Assert.Equal(rows, movement.Hosts);
+        Assert.Equal(rows.Sum(r => (long)r.Before), movement.PreviouslyOwnedPorts);
+        Assert.Equal(rows.Sum(r => (long)r.Released), movement.MovedPorts);
+    }
 }
