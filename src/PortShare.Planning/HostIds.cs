@@ -20,6 +20,9 @@ internal sealed class HostIds
     /// <summary>How many names have ids (0 to Count - 1).</summary>
     public int Count => _names.Count;
 
+    /// <summary>The name of id <paramref name="id"/>.</summary>
+    public string this[int id] => _names[id];
+
     /// <summary>The id of <paramref name="name"/>, adding it when new.</summary>
     public int Add(string name)
     {

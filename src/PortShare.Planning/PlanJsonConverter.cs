@@ -138,36 +138,42 @@ public sealed class PlanJsonConverter : JsonConverter<Plan>
             JsonSerializer.Serialize(writer, map, PlanningJsonContext.Default.MapShape);
         }
 
-        // Each host once, in order of first appearance, one line each: its next hops, one per address family.
-        var hops = new Dictionary<string, List<IPAddress>>(StringComparer.Ordinal);
-        var order = new List<string>();
+        // Each host once, in order of first appearance, one line each: its next hops, one per address family. Hosts by id
+        // (HostIds): an egress IP's slices mostly list the hosts of the one before in the same order, so a fleet's 160,000
+        // slices are matched to their hosts by comparing names with that guess, hashing only where it fails.
+        var ids = new HostIds(value.Egress.Count > 0 ? value.Egress[0].Slices.Count : 0);
+        var hops = new List<List<IPAddress>>();
+        int[]? guess = null;
         foreach (var e in value.Egress)
         {
-            foreach (var s in e.Slices)
+            var of = guess = ids.Of(e.Slices, guess, add: true);
+            for (var k = 0; k < of.Length; k++)
             {
-                if (!hops.TryGetValue(s.Host, out var list))
+                var id = of[k];
+                while (hops.Count <= id)
                 {
-                    hops[s.Host] = list = [];
-                    order.Add(s.Host);
+                    hops.Add([]);
                 }
 
                 // The hosts' slices usually share one parsed address: compared by reference first.
+                var list = hops[id];
+                var hop = e.Slices[k].NextHop;
                 var known = false;
-                foreach (var hop in list)
+                foreach (var h in list)
                 {
-                    known |= ReferenceEquals(hop, s.NextHop) || hop.Equals(s.NextHop);
+                    known |= ReferenceEquals(h, hop) || h.Equals(hop);
                 }
 
                 if (!known)
                 {
-                    list.Add(s.NextHop);
+                    list.Add(hop);
                 }
             }
         }
 
         // Formatted straight to UTF-8 like the slices (SlicesObject): one line a host.
-        var raw = new ArrayBufferWriter<byte>(256 + (order.Count * 48));
-        if (order.Count == 0)
+        var raw = new ArrayBufferWriter<byte>(256 + (ids.Count * 48));
+        if (ids.Count == 0)
         {
             Append(raw, "{}"u8);
         }
@@ -175,13 +181,13 @@ public sealed class PlanJsonConverter : JsonConverter<Plan>
         {
             Append(raw, "{\n"u8);
             Span<byte> address = stackalloc byte[64];
-            for (var i = 0; i < order.Count; i++)
+            for (var i = 0; i < ids.Count; i++)
             {
                 Append(raw, "    "u8);
-                Append(raw, Encoding.UTF8.GetBytes(Quote(order[i])));
+                Append(raw, Encoding.UTF8.GetBytes(Quote(ids[i])));
                 Append(raw, ": {\"next_hops\": ["u8);
                 var first = true;
-                foreach (var hop in hops[order[i]])
+                foreach (var hop in hops[i])
                 {
                     Append(raw, first ? "\""u8 : ", \""u8);
                     hop.TryFormat(address, out var written);
@@ -190,7 +196,7 @@ public sealed class PlanJsonConverter : JsonConverter<Plan>
                     first = false;
                 }
 
-                Append(raw, i < order.Count - 1 ? "]},\n"u8 : "]}\n"u8);
+                Append(raw, i < ids.Count - 1 ? "]},\n"u8 : "]}\n"u8);
             }
 
             Append(raw, "  }"u8);
@@ -203,7 +209,7 @@ public sealed class PlanJsonConverter : JsonConverter<Plan>
         var slicesObjects = new byte[value.Egress.Count][];
         Fanout.Runs(slicesObjects.Length, Fanout.SliceCount(value.Egress), (from, to) =>
         {
-            var names = new Dictionary<string, byte[]>(order.Count, StringComparer.Ordinal);
+            var names = new Dictionary<string, byte[]>(ids.Count, StringComparer.Ordinal);
             var output = new ArrayBufferWriter<byte>(64 * 1024);
             for (var i = from; i < to; i++)
             {
