@@ -147,7 +147,11 @@ public static class PlanJson
         }
 
         var key = keep is null ? null : Encoding.UTF8.GetBytes("        \"" + keep + "\": ");
-        cuts.AddRange(blocks.Select(b => (b, key)));
+        foreach (var block in blocks)
+        {
+            cuts.Add((block, key));
+        }
+
         var output = new List<byte>(4096);
         var pos = 0;
         foreach (var (block, only) in cuts)
@@ -285,9 +289,11 @@ public static class PlanJson
     // the first member of every file PortShare writes, so this reads a few bytes; elsewhere it skips to it.
     private static void CheckVersion(ReadOnlySpan<byte> utf8, string source, int oldest, int newest)
     {
-        var reads = oldest == newest
+        // What this portshare reads, for a message (only then formatted: this runs for every file read).
+        string Reads() => oldest == newest
             ? string.Create(CultureInfo.InvariantCulture, $"version {newest}")
             : string.Create(CultureInfo.InvariantCulture, $"versions {oldest} to {newest}");
+
         var reader = new Utf8JsonReader(utf8);
         try
         {
@@ -311,7 +317,7 @@ public static class PlanJson
                 {
                     var raw = Encoding.UTF8.GetString(reader.HasValueSequence ? reader.ValueSequence.ToArray() : reader.ValueSpan);
                     raw = reader.TokenType == JsonTokenType.String ? $"\"{raw}\"" : raw;
-                    throw new PlanFileException(source, $"unsupported version {raw} (this portshare reads {reads}).");
+                    throw new PlanFileException(source, $"unsupported version {raw} (this portshare reads {Reads()}).");
                 }
 
                 return;
@@ -322,7 +328,7 @@ public static class PlanJson
             throw new PlanFileException(source, $"not valid JSON: {Describe(ex)}", ex);
         }
 
-        throw new PlanFileException(source, $"the \"version\" field is missing (this portshare reads {reads}).");
+        throw new PlanFileException(source, $"the \"version\" field is missing (this portshare reads {Reads()}).");
     }
 
     private static string Describe(JsonException ex)

@@ -108,7 +108,12 @@ public static class PlanValidator
         for (var i = 0; i < plan.Egress.Count; i++)
         {
             sliceIds[i] = guess = ids.Of(plan.Egress[i].Slices, guess, add: true);
-            moveIds[i] = [.. plan.Egress[i].Moves.Select(m => ids.Add(m.From))];
+            var moves = plan.Egress[i].Moves;
+            moveIds[i] = new int[moves.Count];
+            for (var k = 0; k < moves.Count; k++)
+            {
+                moveIds[i][k] = ids.Add(moves[k].From);
+            }
         }
 
         var validName = new bool[ids.Count];

@@ -81,5 +81,6 @@ public sealed class IPAddressJsonConverter : JsonConverter<IPAddress>
     /// <summary>Parses the current string token as the spec's addresses are parsed: a plain literal (dotted quad or
     /// IPv6), no surrounding space, no scope.</summary>
     internal static bool TryParse(ref Utf8JsonReader reader, [NotNullWhen(true)] out IPAddress? address) =>
+        (!reader.ValueIsEscaped && !reader.HasValueSequence && SpecValidator.TryParseDottedQuad(reader.ValueSpan, out address)) ||
         SpecValidator.TryParseAddress(reader.GetString(), out address);
 }
