@@ -37,7 +37,6 @@ public sealed class PlanJsonConverter : JsonConverter<Plan>
     // in order, where each egress IP's slice lines are in them.
     private readonly byte[]? _file;
     private readonly IReadOnlyList<Range>? _blocks;
-    private List<SliceDraft>[]? _parsed;
     private int _nextBlock;
 
     public PlanJsonConverter()
@@ -107,9 +106,30 @@ public sealed class PlanJsonConverter : JsonConverter<Plan>
         }
 
         var plans = new EgressPlan[list.Count];
-        for (var i = 0; i < list.Count; i++)
+        if (_blocks is not null)
         {
-            plans[i] = list[i].Build(hosts);
+            // Each egress IP's slice lines, side by side, straight into its slices (about a slice a line of 20 to 40 bytes).
+            long bytes = 0;
+            foreach (var block in _blocks)
+            {
+                bytes += block.GetOffsetAndLength(_file!.Length).Length;
+            }
+
+            Fanout.Runs(list.Count, bytes / 24, (from, to) =>
+            {
+                for (var i = from; i < to; i++)
+                {
+                    var draft = list[i];
+                    plans[i] = draft.Block < 0 ? draft.Build(hosts) : draft.Build(ReadSliceLines(_file.AsSpan()[_blocks[draft.Block]], draft, hosts!));
+                }
+            });
+        }
+        else
+        {
+            for (var i = 0; i < list.Count; i++)
+            {
+                plans[i] = list[i].Build(hosts);
+            }
         }
 
         return new Plan
@@ -184,14 +204,13 @@ public sealed class PlanJsonConverter : JsonConverter<Plan>
             for (var i = 0; i < ids.Count; i++)
             {
                 Append(raw, "    "u8);
-                Append(raw, Encoding.UTF8.GetBytes(Quote(ids[i])));
+                AppendQuoted(raw, ids[i]);
                 Append(raw, ": {\"next_hops\": ["u8);
                 var first = true;
                 foreach (var hop in hops[i])
                 {
                     Append(raw, first ? "\""u8 : ", \""u8);
-                    hop.TryFormat(address, out var written);
-                    Append(raw, address[..written]);
+                    Append(raw, address[..FormatAddress(hop, address)]);
                     Append(raw, "\""u8);
                     first = false;
                 }
@@ -302,6 +321,68 @@ public sealed class PlanJsonConverter : JsonConverter<Plan>
         return output.WrittenSpan;
     }
 
+    /// <summary>A host name as a JSON string; a plain one (what a valid plan holds) copied as it is, without escaping.</summary>
+    private static void AppendQuoted(ArrayBufferWriter<byte> to, string name)
+    {
+        var plain = name.Length <= 256;
+        foreach (var c in name)
+        {
+            plain &= char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-';
+        }
+
+        if (!plain)
+        {
+            Append(to, Encoding.UTF8.GetBytes(Quote(name)));
+            return;
+        }
+
+        var span = to.GetSpan(name.Length + 2);
+        span[0] = (byte)'"';
+        for (var i = 0; i < name.Length; i++)
+        {
+            span[i + 1] = (byte)name[i];
+        }
+
+        span[name.Length + 1] = (byte)'"';
+        to.Advance(name.Length + 2);
+    }
+
+    /// <summary>An address as UTF-8 into <paramref name="text"/> (64 bytes); the length. IPv4 by hand: the runtime's
+    /// formatter is compiled at first use in every process, for 10,000 next hops.</summary>
+    private static int FormatAddress(IPAddress address, Span<byte> text)
+    {
+        Span<byte> bytes = stackalloc byte[4];
+        if (address.AddressFamily != AddressFamily.InterNetwork || !address.TryWriteBytes(bytes, out _))
+        {
+            address.TryFormat(text, out var written);
+            return written;
+        }
+
+        var n = 0;
+        for (var i = 0; i < 4; i++)
+        {
+            if (i > 0)
+            {
+                text[n++] = (byte)'.';
+            }
+
+            var b = bytes[i];
+            if (b >= 100)
+            {
+                text[n++] = (byte)('0' + (b / 100));
+            }
+
+            if (b >= 10)
+            {
+                text[n++] = (byte)('0' + (b / 10 % 10));
+            }
+
+            text[n++] = (byte)('0' + (b % 10));
+        }
+
+        return n;
+    }
+
     private static void Append(ArrayBufferWriter<byte> to, ReadOnlySpan<byte> bytes)
     {
         bytes.CopyTo(to.GetSpan(bytes.Length));
@@ -410,28 +491,6 @@ public sealed class PlanJsonConverter : JsonConverter<Plan>
     private List<EgressDraft> ReadEgressList(ref Utf8JsonReader reader, Dictionary<string, HostHops>? hosts)
     {
         Expect(ref reader, JsonTokenType.StartArray, "\"egress\"");
-        if (_blocks is not null && hosts is not null)
-        {
-            // Each egress IP's slice lines, side by side (the hosts table is only read from here on).
-            // About a slice a line of 20 to 40 bytes.
-            var parsed = new List<SliceDraft>[_blocks.Count];
-            long bytes = 0;
-            foreach (var block in _blocks)
-            {
-                bytes += block.GetOffsetAndLength(_file!.Length).Length;
-            }
-
-            Fanout.Runs(_blocks.Count, bytes / 24, (from, to) =>
-            {
-                for (var i = from; i < to; i++)
-                {
-                    parsed[i] = ReadSliceLines(_file.AsSpan()[_blocks[i]], string.Create(CultureInfo.InvariantCulture, $"egress[{i}]"), hosts);
-                }
-            });
-
-            _parsed = parsed;
-        }
-
         var list = new List<EgressDraft>();
         while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
         {
@@ -545,13 +604,18 @@ public sealed class PlanJsonConverter : JsonConverter<Plan>
                 throw new JsonException($"{draft.Where}.slices: slice lines before \"hosts\"");
             }
 
+            // "{}" has no slices; a slices object whose lines were cut out is "{\n      }" and has the next block of lines,
+            // read once the whole document is (Read): the egress IP's address gives its slices' next hops.
+            var open = reader.TokenStartIndex;
             reader.Read();
-            if (reader.TokenType != JsonTokenType.EndObject || _parsed is null || _nextBlock >= _parsed.Length)
+            var empty = reader.TokenStartIndex == open + 1;
+            if (reader.TokenType != JsonTokenType.EndObject || (!empty && _nextBlock >= _blocks.Count))
             {
                 throw new JsonException($"{draft.Where}.slices: not laid out as PortShare writes a plan");
             }
 
-            draft.Slices = _parsed[_nextBlock++];
+            draft.Block = empty ? -1 : _nextBlock++;
+            draft.Slices = empty ? [] : null;
             return;
         }
 
@@ -590,15 +654,17 @@ public sealed class PlanJsonConverter : JsonConverter<Plan>
     }
 
     /// <summary>Slice lines as PortShare writes them, <c>        "host": "LO-HI[,LO-HI…]",</c>, parsed without a JSON
-    /// tokenizer; anything else (an escaped name, a host not in "hosts") is a <see cref="JsonException"/> and the caller
-    /// reads the file the usual way.</summary>
-    private static List<SliceDraft> ReadSliceLines(ReadOnlySpan<byte> block, string where, Dictionary<string, HostHops> hosts)
+    /// tokenizer into the egress IP's slices; anything else (an escaped name, a host not in "hosts" or without a next hop
+    /// of the egress IP's family) is a <see cref="JsonException"/> and the caller reads the file the usual way.</summary>
+    private static HostSlice[] ReadSliceLines(ReadOnlySpan<byte> block, EgressDraft draft, Dictionary<string, HostHops> hosts)
     {
         ReadOnlySpan<byte> indent = "        \""u8;
         ReadOnlySpan<byte> separator = "\": \""u8;
+        var family = (draft.Address ?? throw Missing("address", draft.Where)).AddressFamily;
         var lookup = hosts.GetAlternateLookup<ReadOnlySpan<char>>();
         Span<char> chars = stackalloc char[128];
-        var slices = new List<SliceDraft>(block.Count((byte)'\n') + 1);
+        var slices = new HostSlice[block.Count((byte)'\n') + 1];
+        var count = 0;
         foreach (var range in block.Split((byte)'\n'))
         {
             var line = block[range];
@@ -606,13 +672,14 @@ public sealed class PlanJsonConverter : JsonConverter<Plan>
             var cut = line.IndexOf(separator);
             if (!line.StartsWith(indent) || cut < 0 || line[^1] != (byte)'"')
             {
-                throw new JsonException($"{where}.slices: not laid out as PortShare writes a plan");
+                throw new JsonException($"{draft.Where}.slices: not laid out as PortShare writes a plan");
             }
 
             var name = line[indent.Length..cut];
-            if (name.Length > chars.Length || name.Contains((byte)'\\') || !Encoding.UTF8.TryGetChars(name, chars, out var n) || !lookup.TryGetValue(chars[..n], out var known))
+            if (name.Length > chars.Length || name.Contains((byte)'\\') || !Encoding.UTF8.TryGetChars(name, chars, out var n) ||
+                !lookup.TryGetValue(chars[..n], out var known) || known.For(family) is not { } hop)
             {
-                throw new JsonException($"{where}.slices: a host name that is escaped or not in \"hosts\"");
+                throw new JsonException($"{draft.Where}.slices: a host name that is escaped, not in \"hosts\" or without a next hop of the family");
             }
 
             var text = line[(cut + separator.Length)..^1];
@@ -620,13 +687,13 @@ public sealed class PlanJsonConverter : JsonConverter<Plan>
             var k = 0;
             foreach (var part in text.Split((byte)','))
             {
-                ranges[k++] = ParseRange(text[part], new Where(where, ".slices.", known.Name));
+                ranges[k++] = ParseRange(text[part], new Where(draft.Where, ".slices.", known.Name));
             }
 
-            slices.Add(new SliceDraft(known.Name, known, null, ranges));
+            slices[count++] = new HostSlice { Host = known.Name, NextHop = hop, Ranges = ranges };
         }
 
-        return slices;
+        return count == slices.Length ? slices : throw new JsonException($"{draft.Where}.slices: not laid out as PortShare writes a plan");
     }
 
     private void ReadSlicesV1(ref Utf8JsonReader reader, EgressDraft draft)
@@ -851,6 +918,9 @@ public sealed class PlanJsonConverter : JsonConverter<Plan>
 
         public string Where { get; set; } = "egress";
 
+        /// <summary>Reading a stamped plan's slice lines: which block of them is this egress IP's.</summary>
+        public int Block { get; set; } = -1;
+
         public EgressPlan Build(Dictionary<string, HostHops>? hosts)
         {
             var address = Address ?? throw Missing("address", Where);
@@ -864,9 +934,19 @@ public sealed class PlanJsonConverter : JsonConverter<Plan>
                 slices[i] = new HostSlice { Host = d.Host, NextHop = hop, Ranges = d.Ranges };
             }
 
+            return Build(slices);
+        }
+
+        public EgressPlan Build(HostSlice[] slices)
+        {
+            if (Block >= 0 && Slices is not null)
+            {
+                throw new JsonException($"{Where}: two slices objects");
+            }
+
             return new EgressPlan
             {
-                Address = address,
+                Address = Address ?? throw Missing("address", Where),
                 UsableRange = Usable ?? throw Missing("usable_range", Where),
                 Reserved = Reserved,
                 Spare = Spare,

@@ -1,3 +1,4 @@
+using System.Net;
 using System.Text;
 using System.Text.Json;
 using PortShare.Planning;
@@ -243,14 +244,15 @@ public sealed class PlanJsonTests : IDisposable
     public void Reading_a_stamped_plan_s_slice_lines_from_the_bytes_gives_the_same_plan_as_the_json_reader()
     {
         // The example (several egress IPs, reserved and spare ports); a dual-stack spec where one host uses only one egress
-        // IP (so the egress IPs have different hosts); a re-plan with quarantined moves and split slices.
+        // IP (so the egress IPs have different hosts) and one egress IP has no slices ("slices": {}); a re-plan with
+        // quarantined moves and split slices.
         var example = Planner.Create(PlanTestData.Example());
         var spec = new PlanSpec
         {
             Version = 1,
             UsableRange = new PortRange(40000, 40511),
             Alignment = 16,
-            Egress = [new SpecEgress { Address = "192.0.2.1" }, new SpecEgress { Address = "2001:db8::1" }, new SpecEgress { Address = "192.0.2.9" }],
+            Egress = [new SpecEgress { Address = "192.0.2.1" }, new SpecEgress { Address = "192.0.2.77" }, new SpecEgress { Address = "2001:db8::1" }, new SpecEgress { Address = "192.0.2.9" }],
             Hosts =
             [
                 PlanTestData.Host("h1", 1, null, "198.51.100.1", "2001:db8:100::1") with { Egress = ["192.0.2.1", "2001:db8::1"] },
@@ -259,6 +261,7 @@ public sealed class PlanJsonTests : IDisposable
             ],
         };
         var dual = Planner.Create(spec);
+        Assert.Empty(dual.FindEgress(IPAddress.Parse("192.0.2.77"))!.Slices);
         var grown = spec with { Hosts = [.. spec.Hosts, PlanTestData.Host("h4", 1, null, "198.51.100.4", "2001:db8:100::4") with { Weight = 5 }] };
         var (moved, _) = Planner.Replan(dual, grown, ReplanStrategy.KeepPorts, DateTimeOffset.UtcNow, 60);
         Assert.Contains(moved.Egress, e => e.Moves.Count > 0);
