@@ -471,7 +471,17 @@ public static class PlanValidator
         {
             if (Compare(all[i - 1], all[i]) > 0)
             {
-                all.Sort(Compare);
+                // A re-planned fleet's split slices put an egress IP's 10,000 ranges out of order: by (low, high), linear.
+                var keys = new long[all.Count];
+                var items = all.ToArray();
+                for (var k = 0; k < items.Length; k++)
+                {
+                    keys[k] = ((long)items[k].Range.Low << 16) | items[k].Range.High;
+                }
+
+                RadixSort.Sort(keys, items, items.Length);
+                all.Clear();
+                all.AddRange(items);
                 break;
             }
         }
