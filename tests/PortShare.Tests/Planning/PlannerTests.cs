@@ -182,6 +182,28 @@ public class PlannerTests
         TestContext.Current.TestOutputHelper?.WriteLine($"planned 10,000 hosts x 16 egress IPs in {elapsed.TotalMilliseconds:0} ms (timing is reported, not asserted)");
     }
 
+    /// <summary>A fleet-size spec that does not fit: the egress IPs are cut side by side, and every egress IP's problems
+    /// are reported, in the spec's egress order, as planning each alone reports them.</summary>
+    [Fact]
+    public void A_fleet_spec_that_does_not_fit_reports_every_egress_ip_s_problems_in_order()
+    {
+        var spec = new PlanSpec
+        {
+            Version = 1,
+            UsableRange = new PortRange(1024, 65535),
+            MinSliceSize = 50,
+            Egress = [.. Enumerable.Range(1, 16).Select(i => new SpecEgress { Address = $"192.0.2.{i}" })],
+            Hosts = [.. Enumerable.Range(0, 1_300).Select(i => PlanTestData.Host(PlanTestData.Name(i)))],
+        };
+        Assert.True(spec.Egress.Count * spec.Hosts.Count >= Fanout.MinParallelSlices);
+
+        var all = Assert.Throws<PlanningException>(() => Planner.Create(spec));
+        var alone = spec.Egress.SelectMany(e => Assert.Throws<PlanningException>(() => Planner.Create(spec with { Egress = [e] })).Problems).ToList();
+        Assert.NotEmpty(alone);
+        Assert.Equal(alone, all.Problems);
+        Assert.Contains("egress 192.0.2.16", all.Problems[^1], StringComparison.Ordinal);
+    }
+
     /// <summary>
     /// A fleet's plan is cut, re-planned, compared and its moves found egress IP by egress IP side by side (above
     /// <see cref="Fanout.MinParallelSlices"/>): each egress IP of the whole plan must be what planning that egress IP alone
