@@ -117,10 +117,11 @@ public sealed class PlanJsonConverter : JsonConverter<Plan>
 
             Fanout.Runs(list.Count, bytes / 24, (from, to) =>
             {
+                HostHops[] order = [];
                 for (var i = from; i < to; i++)
                 {
                     var draft = list[i];
-                    plans[i] = draft.Block < 0 ? draft.Build(hosts) : draft.Build(ReadSliceLines(_file.AsSpan()[_blocks[draft.Block]], draft, hosts!));
+                    plans[i] = draft.Block < 0 ? draft.Build(hosts) : draft.Build(ReadSliceLines(_file.AsSpan()[_blocks[draft.Block]], draft, hosts!, ref order));
                 }
             });
         }
@@ -656,7 +657,9 @@ public sealed class PlanJsonConverter : JsonConverter<Plan>
     /// <summary>Slice lines as PortShare writes them, <c>        "host": "LO-HI[,LO-HI…]",</c>, parsed without a JSON
     /// tokenizer into the egress IP's slices; anything else (an escaped name, a host not in "hosts" or without a next hop
     /// of the egress IP's family) is a <see cref="JsonException"/> and the caller reads the file the usual way.</summary>
-    private static HostSlice[] ReadSliceLines(ReadOnlySpan<byte> block, EgressDraft draft, Dictionary<string, HostHops> hosts)
+    /// <remarks>An egress IP's lines mostly list the hosts of the one before in the same order (<paramref name="order"/>,
+    /// this block's hosts on return): a line naming the host the one before had there is not decoded or looked up.</remarks>
+    private static HostSlice[] ReadSliceLines(ReadOnlySpan<byte> block, EgressDraft draft, Dictionary<string, HostHops> hosts, ref HostHops[] order)
     {
         ReadOnlySpan<byte> indent = "        \""u8;
         ReadOnlySpan<byte> separator = "\": \""u8;
@@ -664,6 +667,7 @@ public sealed class PlanJsonConverter : JsonConverter<Plan>
         var lookup = hosts.GetAlternateLookup<ReadOnlySpan<char>>();
         Span<char> chars = stackalloc char[128];
         var slices = new HostSlice[block.Count((byte)'\n') + 1];
+        var mine = new HostHops[slices.Length];
         var count = 0;
         foreach (var range in block.Split((byte)'\n'))
         {
@@ -676,11 +680,14 @@ public sealed class PlanJsonConverter : JsonConverter<Plan>
             }
 
             var name = line[indent.Length..cut];
-            if (name.Length > chars.Length || name.Contains((byte)'\\') || !Encoding.UTF8.TryGetChars(name, chars, out var n) ||
-                !lookup.TryGetValue(chars[..n], out var known) || known.For(family) is not { } hop)
+            HostHops? known = count < order.Length && name.SequenceEqual(order[count].Utf8) ? order[count] : null;
+            if ((known is null && (name.Length > chars.Length || name.Contains((byte)'\\') || !Encoding.UTF8.TryGetChars(name, chars, out var n) ||
+                !lookup.TryGetValue(chars[..n], out known))) || known!.For(family) is not { } hop)
             {
                 throw new JsonException($"{draft.Where}.slices: a host name that is escaped, not in \"hosts\" or without a next hop of the family");
             }
+
+            mine[count] = known;
 
             var text = line[(cut + separator.Length)..^1];
             var ranges = new PortRange[text.Count((byte)',') + 1];
@@ -693,6 +700,7 @@ public sealed class PlanJsonConverter : JsonConverter<Plan>
             slices[count++] = new HostSlice { Host = known.Name, NextHop = hop, Ranges = ranges };
         }
 
+        order = mine;
         return count == slices.Length ? slices : throw new JsonException($"{draft.Where}.slices: not laid out as PortShare writes a plan");
     }
 
@@ -897,6 +905,9 @@ public sealed class PlanJsonConverter : JsonConverter<Plan>
 
     private sealed record HostHops(string Name, IPAddress? V4, IPAddress? V6)
     {
+        /// <summary>The name as UTF-8, as a plain name stands in a slice line.</summary>
+        public byte[] Utf8 { get; } = Encoding.UTF8.GetBytes(Name);
+
         public IPAddress? For(AddressFamily family) => family == AddressFamily.InterNetworkV6 ? V6 : V4;
     }
 
