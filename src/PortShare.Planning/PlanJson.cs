@@ -17,11 +17,12 @@ public static class PlanJson
     public static string Serialize(PlanHistory history) => Write(history, PlanningJsonContext.Default.PlanHistory);
 
     /// <summary>The plan as UTF-8 JSON (what <see cref="PlanFile.Save"/> writes), without a detour through a string.</summary>
-    public static byte[] SerializeToUtf8Bytes(Plan plan) => SerializeToUtf8Bytes(plan, stamp: false);
+    public static byte[] SerializeToUtf8Bytes(Plan plan) => SerializeToUtf8(plan, stamp: false).ToArray();
 
     /// <summary>The plan as UTF-8 JSON, with the "validated" digest appended when <paramref name="stamp"/> (a plan that
-    /// passed <see cref="PlanValidator"/>): one buffer sized for the plan, so a fleet's 5 MB is not copied about.</summary>
-    internal static byte[] SerializeToUtf8Bytes(Plan plan, bool stamp)
+    /// passed <see cref="PlanValidator"/>): one buffer sized for the plan, the digest written over its closing brace, so a
+    /// fleet's 5 MB is not copied about.</summary>
+    internal static ReadOnlyMemory<byte> SerializeToUtf8(Plan plan, bool stamp)
     {
         ArgumentNullException.ThrowIfNull(plan);
         var slices = 0;
@@ -33,17 +34,21 @@ public static class PlanJson
         var buffer = Write(plan, PlanningJsonContext.Default.Plan, (slices * 40) + (64 * 1024));
         if (!stamp)
         {
-            return buffer.WrittenSpan.ToArray();
+            return buffer.WrittenMemory;
         }
 
+        // The body is kept where it is; what followed it (the closing brace) is written over with the stamp.
         var written = buffer.WrittenSpan;
-        var body = written[..written.LastIndexOf((byte)'}')].TrimEnd("\n "u8);
-        var result = new byte[body.Length + StampStart.Length + DigestLength + StampEnd.Length];
-        body.CopyTo(result);
-        StampStart.CopyTo(result.AsSpan(body.Length));
-        Encoding.ASCII.GetBytes(Digest(body), result.AsSpan(body.Length + StampStart.Length));
-        StampEnd.CopyTo(result.AsSpan(result.Length - StampEnd.Length));
-        return result;
+        var body = written[..written.LastIndexOf((byte)'}')].TrimEnd("\n "u8).Length;
+        var digest = Digest(written[..body]);
+        buffer.ResetWrittenCount();
+        buffer.Advance(body);
+        var tail = buffer.GetSpan(StampStart.Length + DigestLength + StampEnd.Length);
+        StampStart.CopyTo(tail);
+        Encoding.ASCII.GetBytes(digest, tail[StampStart.Length..]);
+        StampEnd.CopyTo(tail[(StampStart.Length + DigestLength)..]);
+        buffer.Advance(StampStart.Length + DigestLength + StampEnd.Length);
+        return buffer.WrittenMemory;
     }
 
     /// <summary>Parses a plan; <paramref name="source"/> names the input in error messages. Does not validate.</summary>
@@ -479,7 +484,7 @@ public static class PlanFile
     public static void Save(Plan plan, string path, IEnumerable<string>? inputs = null)
     {
         var valid = PlanValidator.Validate(plan).All(i => i.Severity != IssueSeverity.Error);
-        WriteBytes(path, PlanJson.SerializeToUtf8Bytes(plan, stamp: valid), "-o", inputs);
+        SafeFile.Write(path, PlanJson.SerializeToUtf8(plan, stamp: valid), "-o", inputs);
     }
 
     internal static byte[] ReadBytes(string path)
@@ -504,7 +509,4 @@ public static class PlanFile
     /// <summary>Writes through <see cref="SafeFile"/>: atomically, so a reader never sees half a plan.</summary>
     internal static void WriteText(string path, string text, string what = "the output", IEnumerable<string>? inputs = null) =>
         SafeFile.Write(path, text, what, inputs);
-
-    internal static void WriteBytes(string path, byte[] utf8, string what = "the output", IEnumerable<string>? inputs = null) =>
-        SafeFile.Write(path, utf8, what, inputs);
 }

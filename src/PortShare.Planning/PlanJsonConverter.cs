@@ -192,7 +192,7 @@ public sealed class PlanJsonConverter : JsonConverter<Plan>
             }
         }
 
-        // Formatted straight to UTF-8 like the slices (SlicesObject): one line a host.
+        // Formatted straight to UTF-8 like the slices (AppendSlicesObject): one line a host.
         var raw = new ArrayBufferWriter<byte>(256 + (ids.Count * 48));
         if (ids.Count == 0)
         {
@@ -225,15 +225,25 @@ public sealed class PlanJsonConverter : JsonConverter<Plan>
         writer.WritePropertyName("hosts");
         writer.WriteRawValue(raw.WrittenSpan, skipInputValidation: true);
 
-        // Each egress IP's slices object, formatted side by side (Fanout), each run of egress IPs with its own name table.
-        var slicesObjects = new byte[value.Egress.Count][];
+        // Each egress IP's slices object, formatted side by side (Fanout), each run of egress IPs into one buffer sized for
+        // it (about 40 bytes a slice line), with its own name table.
+        var slicesObjects = new ReadOnlyMemory<byte>[value.Egress.Count];
         Fanout.Runs(slicesObjects.Length, Fanout.SliceCount(value.Egress), (from, to) =>
         {
-            var names = new Dictionary<string, byte[]>(ids.Count, StringComparer.Ordinal);
-            var output = new ArrayBufferWriter<byte>(64 * 1024);
+            long size = 64;
             for (var i = from; i < to; i++)
             {
-                slicesObjects[i] = SlicesObject(value.Egress[i].Slices, names, output).ToArray();
+                size += 16 + (value.Egress[i].Slices.Count * 40L);
+            }
+
+            var names = new Dictionary<string, byte[]>(ids.Count, StringComparer.Ordinal);
+            var output = new ArrayBufferWriter<byte>((int)Math.Min(size, Array.MaxLength));
+            for (var i = from; i < to; i++)
+            {
+                // A slice taken before the buffer grows stays valid: it keeps the array it was written in.
+                var start = output.WrittenCount;
+                AppendSlicesObject(value.Egress[i].Slices, names, output);
+                slicesObjects[i] = output.WrittenMemory[start..];
             }
         });
 
@@ -250,7 +260,7 @@ public sealed class PlanJsonConverter : JsonConverter<Plan>
             WriteRangeArray(writer, "reserved", e.Reserved, buffer);
             WriteRangeArray(writer, "spare", e.Spare, buffer);
             writer.WritePropertyName("slices");
-            writer.WriteRawValue(slicesObjects[i], skipInputValidation: true);
+            writer.WriteRawValue(slicesObjects[i].Span, skipInputValidation: true);
             if (e.Moves.Count > 0)
             {
                 // One line a move, like the hosts: a compact re-plan of a fleet records a move for every slice.
@@ -286,14 +296,14 @@ public sealed class PlanJsonConverter : JsonConverter<Plan>
     /// writer's property and string calls cost a fleet's <c>plan new</c> most of its writing time. Each host's name is
     /// encoded (and escaped) once for every egress IP.
     /// </summary>
-    private static ReadOnlySpan<byte> SlicesObject(IReadOnlyList<HostSlice> slices, Dictionary<string, byte[]> names, ArrayBufferWriter<byte> output)
+    private static void AppendSlicesObject(IReadOnlyList<HostSlice> slices, Dictionary<string, byte[]> names, ArrayBufferWriter<byte> output)
     {
         if (slices.Count == 0)
         {
-            return "{}"u8;
+            Append(output, "{}"u8);
+            return;
         }
 
-        output.ResetWrittenCount();
         Append(output, "{\n"u8);
         for (var i = 0; i < slices.Count; i++)
         {
@@ -319,7 +329,6 @@ public sealed class PlanJsonConverter : JsonConverter<Plan>
         }
 
         Append(output, "      }"u8);
-        return output.WrittenSpan;
     }
 
     /// <summary>A host name as a JSON string; a plain one (what a valid plan holds) copied as it is, without escaping.</summary>

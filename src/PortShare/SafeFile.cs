@@ -32,10 +32,18 @@ public static class SafeFile
     public static void Write(string path, byte[] utf8, string what = "the output", IEnumerable<string>? inputs = null)
     {
         ArgumentNullException.ThrowIfNull(utf8);
+        Write(path, new ReadOnlyMemory<byte>(utf8), what, inputs);
+    }
+
+    /// <summary>Writes <paramref name="utf8"/> to <paramref name="path"/>, as <see cref="Write(string, string, string, IEnumerable{string}?)"/>
+    /// (a buffer's written part, without copying it into an array first).</summary>
+    /// <exception cref="PortShareException">As that overload.</exception>
+    public static void Write(string path, ReadOnlyMemory<byte> utf8, string what = "the output", IEnumerable<string>? inputs = null)
+    {
         var target = Check(path, what, inputs);
         if (target.WriteThrough)
         {
-            Guard(path, what, () => File.WriteAllBytes(target.Path, utf8));
+            Guard(path, what, () => File.WriteAllBytes(target.Path, utf8.Span));
             return;
         }
 
@@ -47,7 +55,7 @@ public static class SafeFile
         {
             Guard(path, what, () =>
             {
-                File.WriteAllBytes(tmp, utf8);
+                File.WriteAllBytes(tmp, utf8.Span);
                 File.Move(tmp, target.Path, overwrite: true);
             });
         }
