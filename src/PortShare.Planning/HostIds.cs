@@ -23,9 +23,11 @@ internal sealed class HostIds
     /// <summary>The name of id <paramref name="id"/>.</summary>
     public string this[int id] => _names[id];
 
-    /// <summary>The id of <paramref name="name"/>, adding it when new.</summary>
+    /// <summary>The id of <paramref name="name"/>, adding it when new. A null name (a plan made in code against the
+    /// annotations) is the empty name, which the validator reports as invalid.</summary>
     public int Add(string name)
     {
+        name ??= string.Empty;
         if (!_ids.TryGetValue(name, out var id))
         {
             id = _names.Count;
@@ -45,7 +47,7 @@ internal sealed class HostIds
         var ids = new int[slices.Count];
         for (var k = 0; k < ids.Length; k++)
         {
-            var name = slices[k].Host;
+            var name = slices[k].Host ?? string.Empty;
             if (guess is not null && k < guess.Length && guess[k] >= 0 && string.Equals(_names[guess[k]], name, StringComparison.Ordinal))
             {
                 ids[k] = guess[k];
