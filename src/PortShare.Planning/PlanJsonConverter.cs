@@ -331,16 +331,11 @@ public sealed class PlanJsonConverter : JsonConverter<Plan>
         Append(output, "      }"u8);
     }
 
-    /// <summary>A host name as a JSON string; a plain one (what a valid plan holds) copied as it is, without escaping.</summary>
+    /// <summary>A host name as a JSON string; a valid one (ASCII letters, digits, '.', '_', '-': nothing to escape) copied
+    /// as it is.</summary>
     private static void AppendQuoted(ArrayBufferWriter<byte> to, string name)
     {
-        var plain = name.Length <= 256;
-        foreach (var c in name)
-        {
-            plain &= char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-';
-        }
-
-        if (!plain)
+        if (!PlanValidator.IsValidHostName(name))
         {
             Append(to, Encoding.UTF8.GetBytes(Quote(name)));
             return;
@@ -612,6 +607,11 @@ public sealed class PlanJsonConverter : JsonConverter<Plan>
             if (hosts is null)
             {
                 throw new JsonException($"{draft.Where}.slices: slice lines before \"hosts\"");
+            }
+
+            if (draft.Block >= 0 || draft.Slices is not null)
+            {
+                throw new JsonException($"{draft.Where}: two slices objects");
             }
 
             // "{}" has no slices; a slices object whose lines were cut out is "{\n      }" and has the next block of lines,
@@ -959,11 +959,6 @@ public sealed class PlanJsonConverter : JsonConverter<Plan>
 
         public EgressPlan Build(HostSlice[] slices)
         {
-            if (Block >= 0 && Slices is not null)
-            {
-                throw new JsonException($"{Where}: two slices objects");
-            }
-
             return new EgressPlan
             {
                 Address = Address ?? throw Missing("address", Where),
