@@ -82,7 +82,7 @@ internal static class CliOptions
 
             hostPart = text[1..close];
             portPart = text[(close + 2)..];
-            if (!IPAddress.TryParse(hostPart, out var v6) || v6.AddressFamily != System.Net.Sockets.AddressFamily.InterNetworkV6)
+            if (!AddressText.TryParse(hostPart, out var v6) || v6.AddressFamily != System.Net.Sockets.AddressFamily.InterNetworkV6)
             {
                 error = $"'{text}': '{hostPart}' is not an IPv6 address.";
                 return false;
@@ -95,7 +95,7 @@ internal static class CliOptions
                 return false;
             }
 
-            host = v6.ToString();
+            host = AddressText.Format(v6);
         }
         else
         {
@@ -117,13 +117,13 @@ internal static class CliOptions
             if (hostPart.All(c => char.IsAsciiDigit(c) || c == '.'))
             {
                 // IPAddress.TryParse takes "12345" or "10.1" as IPv4; a destination is written a.b.c.d.
-                if (hostPart.Count(c => c == '.') != 3 || !IPAddress.TryParse(hostPart, out var v4))
+                if (hostPart.Count(c => c == '.') != 3 || !AddressText.TryParse(hostPart, out var v4))
                 {
                     error = $"'{text}': '{hostPart}' is not an IPv4 address (write A.B.C.D).";
                     return false;
                 }
 
-                host = v4.ToString();
+                host = AddressText.Format(v4);
             }
             else if (!IsHostName(hostPart))
             {

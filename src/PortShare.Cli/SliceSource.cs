@@ -86,6 +86,6 @@ internal static class SliceSource
             throw new UsageException($"--local-address {local} is not host {file.Host}'s egress address {mine.Egress}: its ports are only routed back on {mine.Egress}. Drop --local-address, or choose the slice with --egress.");
         }
 
-        return new Resolved(mine.Ports, mine.Egress, $"{from}, egress {mine.Egress}");
+        return new Resolved(mine.Ports, mine.Egress, $"{from}, egress {AddressText.Format(mine.Egress)}");
     }
 }

@@ -104,7 +104,7 @@ public sealed record CapacityReport
         var egress = new List<EgressCapacity>(plan.Egress.Count);
         foreach (var e in plan.Egress)
         {
-            var address = e.Address.ToString();
+            var address = AddressText.Format(e.Address);
             var reserved = PortSet.Count(PortSet.Intersect(PortSet.Normalize(e.Reserved), [e.UsableRange]));
             var usable = e.UsableRange.Count - reserved;
             var buckets = new int[17];

@@ -70,7 +70,7 @@ internal sealed class Geometry
             shared[key] = grid;
         }
 
-        return new Geometry(egress.Address, IPAddress.Parse(egress.Address), usable, reserved, grid, spec.Map is not null);
+        return new Geometry(egress.Address, AddressText.Parse(egress.Address), usable, reserved, grid, spec.Map is not null);
     }
 
     /// <summary>Units and their prefix sums; read by the egress IPs planned side by side (<see cref="Fanout"/>).</summary>

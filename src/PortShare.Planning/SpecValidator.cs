@@ -161,7 +161,7 @@ public static class SpecValidator
         {
             foreach (var e in plan.Egress)
             {
-                if (h.Egress is { } only && !only.Any(x => IPAddress.TryParse(x, out var a) && a.Equals(e.Address)))
+                if (h.Egress is { } only && !only.Any(x => AddressText.TryParse(x, out var a) && a.Equals(e.Address)))
                 {
                     continue;
                 }
@@ -353,6 +353,6 @@ public static class SpecValidator
         address = null;
         return !string.IsNullOrWhiteSpace(text) && text.Trim() == text && !text.Contains('%', StringComparison.Ordinal) &&
                (text.Contains(':', StringComparison.Ordinal) || text.AsSpan().Count('.') == 3) &&
-               IPAddress.TryParse(text, out address);
+               AddressText.TryParse(text, out address);
     }
 }

@@ -222,7 +222,7 @@ public sealed record HostSliceFile
         for (var i = 0; i < dto.Slices.Count; i++)
         {
             var s = dto.Slices[i] ?? throw Bad(source, $"slices[{i}] is null");
-            if (!IPAddress.TryParse(s.Egress, out var egress))
+            if (!AddressText.TryParse(s.Egress, out var egress))
             {
                 throw Bad(source, $"slices[{i}].egress '{s.Egress}' is not an IP address");
             }
@@ -261,7 +261,7 @@ public sealed record HostSliceFile
         for (var i = 0; i < (dto.Quarantine?.Count ?? 0); i++)
         {
             var q = dto.Quarantine![i] ?? throw Bad(source, $"quarantine[{i}] is null");
-            if (!IPAddress.TryParse(q.Egress, out var egress))
+            if (!AddressText.TryParse(q.Egress, out var egress))
             {
                 throw Bad(source, $"quarantine[{i}].egress '{q.Egress}' is not an IP address");
             }
@@ -303,10 +303,10 @@ public sealed record HostSliceFile
             Host = Host,
             PlanGeneration = PlanGeneration,
             ValidUntil = ValidUntil?.UtcDateTime.ToString("O", System.Globalization.CultureInfo.InvariantCulture),
-            Slices = [.. Slices.Select(s => new SliceJson { Egress = s.Egress.ToString(), Ranges = [.. s.Ports.Ranges.Select(r => r.ToString())], PoolFull = s.PoolFull ? true : null })],
+            Slices = [.. Slices.Select(s => new SliceJson { Egress = AddressText.Format(s.Egress), Ranges = [.. s.Ports.Ranges.Select(r => r.ToString())], PoolFull = s.PoolFull ? true : null })],
             Quarantine = Quarantine.Count == 0 ? null : [.. Quarantine.Select(q => new QuarantineJson
             {
-                Egress = q.Egress.ToString(),
+                Egress = AddressText.Format(q.Egress),
                 Ranges = [.. q.Ports.Ranges.Select(r => r.ToString())],
                 From = q.From,
                 To = q.To,
@@ -333,7 +333,7 @@ public sealed record HostSliceFile
             var addresses = new List<IPAddress>();
             foreach (var text in a.Addresses ?? [])
             {
-                addresses.Add(IPAddress.TryParse(text, out var address) ? address : throw Bad(source, $"applied.addresses: '{text}' is not an IP address"));
+                addresses.Add(AddressText.TryParse(text, out var address) ? address : throw Bad(source, $"applied.addresses: '{text}' is not an IP address"));
             }
 
             var sysctls = new List<SysctlChange>();

@@ -31,7 +31,7 @@ internal static class CliParsers
         }
 
         var text = result.Tokens[0].Value;
-        if (!IPAddress.TryParse(text, out var address))
+        if (!AddressText.TryParse(text, out var address))
         {
             result.AddError($"'{text}' is not an IPv4 or IPv6 address.");
             return null;

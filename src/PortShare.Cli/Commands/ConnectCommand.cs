@@ -123,7 +123,7 @@ internal static class ConnectCommand
 
     private static async Task<IPAddress[]> ResolveAsync(string host, CancellationToken ct)
     {
-        if (IPAddress.TryParse(host, out var literal))
+        if (AddressText.TryParse(host, out var literal))
         {
             return [SliceGuard.Unmap(literal)!];
         }
@@ -177,14 +177,14 @@ internal static class ConnectCommand
 
                 held.Add(socket);
                 var l = (IPEndPoint)socket.LocalEndPoint!;
-                var r = socket.RemoteEndPoint!.ToString()!;
+                var r = AddressText.Format((IPEndPoint)socket.RemoteEndPoint!);
                 if (json)
                 {
-                    console.RawOut.WriteLine(JsonSerializer.Serialize(new ConnectionRecord(l.Address.ToString(), l.Port, r, "tcp", strategy), CliJsonContext.Default.ConnectionRecord));
+                    console.RawOut.WriteLine(JsonSerializer.Serialize(new ConnectionRecord(AddressText.Format(l.Address), l.Port, r, "tcp", strategy), CliJsonContext.Default.ConnectionRecord));
                 }
                 else
                 {
-                    table!.Row((i + 1).ToString(CultureInfo.InvariantCulture), l.ToString(), r);
+                    table!.Row((i + 1).ToString(CultureInfo.InvariantCulture), AddressText.Format(l), r);
                 }
             }
         }
