@@ -42,9 +42,10 @@ internal sealed class HostIds
     /// The id of each slice's host (new names added when <paramref name="add"/>, else -1). <paramref name="guess"/> is the
     /// answer for the list looked up before (same egress IP order): where it names the same host, no hashing is done.
     /// </summary>
-    public int[] Of(IReadOnlyList<HostSlice> slices, int[]? guess, bool add)
+    public int[] Of(IReadOnlyList<HostSlice> list, int[]? guess, bool add)
     {
-        var ids = new int[slices.Count];
+        var slices = ListSpan.Of(list);
+        var ids = new int[slices.Length];
         for (var k = 0; k < ids.Length; k++)
         {
             var name = slices[k].Host ?? string.Empty;

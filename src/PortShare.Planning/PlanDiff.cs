@@ -105,11 +105,13 @@ public static class PlanDiff
         for (var n = from; n < to; n++)
         {
             var address = addresses[n];
-            var text = address.ToString();
+            var text = AddressText.Format(address);
             var before = previous.FindEgress(address);
             var after = next.FindEgress(address);
             var beforeIds = before is null ? [] : guessBefore = ids.Of(before.Slices, guessBefore, add: true);
             var afterIds = after is null ? [] : guessAfter = ids.Of(after.Slices, guessAfter, add: true);
+            var beforeSlices = before is null ? [] : ListSpan.Of(before.Slices);
+            var afterSlices = after is null ? [] : ListSpan.Of(after.Slices);
             if (ids.Count > rowStamp.Length)
             {
                 var size = Math.Max(ids.Count, rowStamp.Length * 2);
@@ -139,8 +141,8 @@ public static class PlanDiff
                 }
 
                 rowStamp[id] = stamp;
-                var slice = after!.Slices[k];
-                var b = beforeStamp[id] == stamp ? before!.Slices[firstBefore[id]].Ranges : [];
+                var slice = afterSlices[k];
+                var b = beforeStamp[id] == stamp ? beforeSlices[firstBefore[id]].Ranges : [];
                 Add(rows, text, slice.Host, b, slice.Ranges, ref owned, ref moved);
             }
 
@@ -153,7 +155,7 @@ public static class PlanDiff
                 }
 
                 rowStamp[id] = stamp;
-                var slice = before!.Slices[k];
+                var slice = beforeSlices[k];
                 Add(rows, text, slice.Host, slice.Ranges, [], ref owned, ref moved);
             }
         }
@@ -166,9 +168,11 @@ public static class PlanDiff
     private static void Add(List<HostMovement> rows, string egress, string host, IReadOnlyList<PortRange> before, IReadOnlyList<PortRange> after, ref long owned, ref long moved)
     {
         int b, a, kept;
-        if (before.Count == 1 && after.Count == 1)
+        var beforeRanges = ListSpan.Of(before);
+        var afterRanges = ListSpan.Of(after);
+        if (beforeRanges.Length == 1 && afterRanges.Length == 1)
         {
-            var (x, y) = (before[0], after[0]);
+            var (x, y) = (beforeRanges[0], afterRanges[0]);
             (b, a) = (x.High - x.Low + 1, y.High - y.Low + 1);
             kept = Math.Max(0, Math.Min(x.High, y.High) - Math.Max(x.Low, y.Low) + 1);
         }

@@ -164,10 +164,12 @@ public sealed class PlanJsonConverter : JsonConverter<Plan>
         // slices are matched to their hosts by comparing names with that guess, hashing only where it fails.
         var ids = new HostIds(value.Egress.Count > 0 ? value.Egress[0].Slices.Count : 0);
         var hops = new List<List<IPAddress>>();
+        var sliceIds = new int[value.Egress.Count][];
         int[]? guess = null;
-        foreach (var e in value.Egress)
+        for (var i = 0; i < sliceIds.Length; i++)
         {
-            var of = guess = ids.Of(e.Slices, guess, add: true);
+            var slices = ListSpan.Of(value.Egress[i].Slices);
+            var of = guess = sliceIds[i] = ids.Of(value.Egress[i].Slices, guess, add: true);
             for (var k = 0; k < of.Length; k++)
             {
                 var id = of[k];
@@ -178,7 +180,7 @@ public sealed class PlanJsonConverter : JsonConverter<Plan>
 
                 // The hosts' slices usually share one parsed address: compared by reference first.
                 var list = hops[id];
-                var hop = e.Slices[k].NextHop;
+                var hop = slices[k].NextHop;
                 var known = false;
                 foreach (var h in list)
                 {
@@ -226,7 +228,7 @@ public sealed class PlanJsonConverter : JsonConverter<Plan>
         writer.WriteRawValue(raw.WrittenSpan, skipInputValidation: true);
 
         // Each egress IP's slices object, formatted side by side (Fanout), each run of egress IPs into one buffer sized for
-        // it (about 40 bytes a slice line), with its own name table.
+        // it (about 40 bytes a slice line), with its own table of encoded names by host id.
         var slicesObjects = new ReadOnlyMemory<byte>[value.Egress.Count];
         Fanout.Runs(slicesObjects.Length, Fanout.SliceCount(value.Egress), (from, to) =>
         {
@@ -236,13 +238,13 @@ public sealed class PlanJsonConverter : JsonConverter<Plan>
                 size += 16 + (value.Egress[i].Slices.Count * 40L);
             }
 
-            var names = new Dictionary<string, byte[]>(ids.Count, StringComparer.Ordinal);
+            var names = new byte[]?[ids.Count];
             var output = new ArrayBufferWriter<byte>((int)Math.Min(size, Array.MaxLength));
             for (var i = from; i < to; i++)
             {
                 // A slice taken before the buffer grows stays valid: it keeps the array it was written in.
                 var start = output.WrittenCount;
-                AppendSlicesObject(value.Egress[i].Slices, names, output);
+                AppendSlicesObject(value.Egress[i].Slices, sliceIds[i], names, output);
                 slicesObjects[i] = output.WrittenMemory[start..];
             }
         });
@@ -254,7 +256,7 @@ public sealed class PlanJsonConverter : JsonConverter<Plan>
         {
             var e = value.Egress[i];
             writer.WriteStartObject();
-            writer.WriteString("address", e.Address.ToString());
+            writer.WriteString("address", AddressText.Format(e.Address));
             writer.WritePropertyName("usable_range");
             WriteRanges(writer, [e.UsableRange], buffer);
             WriteRangeArray(writer, "reserved", e.Reserved, buffer);
@@ -296,30 +298,28 @@ public sealed class PlanJsonConverter : JsonConverter<Plan>
     /// writer's property and string calls cost a fleet's <c>plan new</c> most of its writing time. Each host's name is
     /// encoded (and escaped) once for every egress IP.
     /// </summary>
-    private static void AppendSlicesObject(IReadOnlyList<HostSlice> slices, Dictionary<string, byte[]> names, ArrayBufferWriter<byte> output)
+    private static void AppendSlicesObject(IReadOnlyList<HostSlice> list, int[] ids, byte[]?[] names, ArrayBufferWriter<byte> output)
     {
-        if (slices.Count == 0)
+        var slices = ListSpan.Of(list);
+        if (slices.Length == 0)
         {
             Append(output, "{}"u8);
             return;
         }
 
         Append(output, "{\n"u8);
-        for (var i = 0; i < slices.Count; i++)
+        for (var i = 0; i < slices.Length; i++)
         {
             var s = slices[i];
-            if (!names.TryGetValue(s.Host, out var name))
-            {
-                names[s.Host] = name = Encoding.UTF8.GetBytes("        " + Quote(s.Host) + ": \"");
-            }
+            var name = names[ids[i]] ??= Encoding.UTF8.GetBytes("        " + Quote(s.Host) + ": \"");
 
-            var ranges = s.Ranges;
-            var span = output.GetSpan(name.Length + (ranges.Count * 12) + 3);
+            var ranges = ListSpan.Of(s.Ranges);
+            var span = output.GetSpan(name.Length + (ranges.Length * 12) + 3);
             name.CopyTo(span);
             var n = name.Length + FormatRanges(ranges, span[name.Length..]);
 
             span[n++] = (byte)'"';
-            if (i < slices.Count - 1)
+            if (i < slices.Length - 1)
             {
                 span[n++] = (byte)',';
             }
@@ -401,15 +401,15 @@ public sealed class PlanJsonConverter : JsonConverter<Plan>
     private static void WriteRanges(Utf8JsonWriter writer, IReadOnlyList<PortRange> ranges, Span<byte> buffer)
     {
         var text = ranges.Count * 12 <= buffer.Length ? buffer : new byte[ranges.Count * 12];
-        var n = FormatRanges(ranges, text);
+        var n = FormatRanges(ListSpan.Of(ranges), text);
         writer.WriteStringValue(text[..n]);
     }
 
     /// <summary><c>LO-HI[,LO-HI…]</c> (a single port as <c>P</c>) into <paramref name="text"/> (12 bytes a range); the length.</summary>
-    private static int FormatRanges(IReadOnlyList<PortRange> ranges, Span<byte> text)
+    private static int FormatRanges(ReadOnlySpan<PortRange> ranges, Span<byte> text)
     {
         var n = 0;
-        for (var i = 0; i < ranges.Count; i++)
+        for (var i = 0; i < ranges.Length; i++)
         {
             if (i > 0)
             {

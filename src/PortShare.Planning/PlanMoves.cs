@@ -69,6 +69,8 @@ internal static class PlanMoves
         }
 
         var (nextOwners, nextCount) = Pieces(next.Slices, ref buffers.Next, buffers);
+        var nextSlices = ListSpan.Of(next.Slices);
+        var previousSlices = ListSpan.Of(previous.Slices);
         var groups = new Groups();
         var second = new Overlay(users, count, nextOwners, nextCount);
         while (second.Next(out var range, out var user, out var ownerSlice))
@@ -78,7 +80,7 @@ internal static class PlanMoves
                 continue;
             }
 
-            var owner = ownerSlice == None ? null : next.Slices[ownerSlice].Host;
+            var owner = ownerSlice == None ? null : nextSlices[ownerSlice].Host;
             if (user < 0)
             {
                 var hold = previous.Moves[~user];
@@ -91,7 +93,7 @@ internal static class PlanMoves
             }
             else
             {
-                var slice = previous.Slices[user];
+                var slice = previousSlices[user];
                 if (quarantineSeconds > 0 && !string.Equals(owner, slice.Host, StringComparison.Ordinal))
                 {
                     groups.Add(slice.Host, slice.NextHop, owner, movedAt, quarantineSeconds, inside);
@@ -105,20 +107,21 @@ internal static class PlanMoves
     /// <summary>The slices' ranges labelled by slice index, sorted by first port (a plan's ranges are disjoint, so this
     /// is a partition of what they cover; in slice order they are usually sorted already), in <paramref name="array"/>
     /// or the buffer sorting swapped in.</summary>
-    private static ((PortRange Range, int Label)[] List, int Count) Pieces(IReadOnlyList<HostSlice> slices, ref (PortRange Range, int Label)[] array, Buffers buffers)
+    private static ((PortRange Range, int Label)[] List, int Count) Pieces(IReadOnlyList<HostSlice> all, ref (PortRange Range, int Label)[] array, Buffers buffers)
     {
+        var slices = ListSpan.Of(all);
         var n = 0;
-        for (var k = 0; k < slices.Count; k++)
+        for (var k = 0; k < slices.Length; k++)
         {
             n += slices[k].Ranges.Count;
         }
 
         var list = Buffers.Fit(ref array, n);
         n = 0;
-        for (var k = 0; k < slices.Count; k++)
+        for (var k = 0; k < slices.Length; k++)
         {
-            var ranges = slices[k].Ranges;
-            for (var i = 0; i < ranges.Count; i++)
+            var ranges = ListSpan.Of(slices[k].Ranges);
+            for (var i = 0; i < ranges.Length; i++)
             {
                 list[n++] = (ranges[i], k);
             }

@@ -98,7 +98,7 @@ public static class Planner
         {
             foreach (var n in all[i].NextHops)
             {
-                var a = IPAddress.Parse(n);
+                var a = AddressText.Parse(n);
                 if (a.AddressFamily == AddressFamily.InterNetworkV6)
                 {
                     hopsV6[i] ??= a;
@@ -150,7 +150,7 @@ public static class Planner
                 for (var i = 0; i < all.Count; i++)
                 {
                     var h = all[i];
-                    if (h.Egress is null || h.Egress.Any(a => IPAddress.Parse(a).Equals(geometry.Address)))
+                    if (h.Egress is null || h.Egress.Any(a => AddressText.Parse(a).Equals(geometry.Address)))
                     {
                         map[i] = selected.Count;
                         selected.Add(h);
@@ -326,8 +326,8 @@ public static class Planner
         var sorted = true;
         foreach (var slice in slices)
         {
-            var ranges = slice.Ranges;
-            for (var i = 0; i < ranges.Count; i++)
+            var ranges = ListSpan.Of(slice.Ranges);
+            for (var i = 0; i < ranges.Length; i++)
             {
                 lows[n] = ranges[i].Low;
                 highs[n] = ranges[i].High;
@@ -704,12 +704,13 @@ public static class Planner
     /// </summary>
     private static int[] PreviousOwners(Unit[] units, int allocatable, EgressPlan prior, int[] hostOf, Scratch scratch)
     {
+        var slices = ListSpan.Of(prior.Slices);
         var total = 0;
         for (var k = 0; k < hostOf.Length; k++)
         {
             if (hostOf[k] >= 0)
             {
-                total += prior.Slices[k].Ranges.Count;
+                total += slices[k].Ranges.Count;
             }
         }
 
@@ -724,8 +725,8 @@ public static class Planner
                 continue;
             }
 
-            var ranges = prior.Slices[k].Ranges;
-            for (var i = 0; i < ranges.Count; i++)
+            var ranges = ListSpan.Of(slices[k].Ranges);
+            for (var i = 0; i < ranges.Length; i++)
             {
                 lows[n] = ranges[i].Low;
                 highs[n] = ranges[i].High;

@@ -185,6 +185,31 @@ public class PlanValidatorTests
         return PlanValidator.Validate(bad).Any(i => i.Code == IssueCode.Overlap && i.Message.Contains(victim.Host, StringComparison.Ordinal)).ToProperty();
     }
 
+    // The sweep sorts an egress IP's ranges when they are out of order (a re-planned fleet's split slices): what it
+    // reports does not depend on the order the slices are listed in, nor on the kind of list holding them.
+    [Property(MaxTest = 100)]
+    public Property Overlaps_are_reported_alike_whatever_the_order_of_the_slices(int seed, PositiveInt pick)
+    {
+        var plan = Planner.Create(PlanTestData.Random(seed));
+        var index = pick.Get % plan.Egress.Count;
+        var e = plan.Egress[index];
+        var thief = pick.Get % e.Slices.Count;
+        var victim = e.Slices[(thief + 1) % e.Slices.Count];
+        if (e.Slices.Count < 2 || victim.Ranges[0].Count < 2)
+        {
+            return true.ToProperty();
+        }
+
+        var stolen = new PortRange(victim.Ranges[0].Low, victim.Ranges[0].Low);
+        var bad = MutateSlice(plan, index, thief, s => s with { Ranges = [.. s.Ranges, stolen] });
+        var reversed = MutateEgress(bad, index, x => x with { Slices = x.Slices.Reverse().ToList().AsReadOnly() });
+        static string[] Overlaps(Plan p) => [.. PlanValidator.Validate(p).Where(i => i.Code == IssueCode.Overlap).Select(i => i.Message)];
+        var expected = Overlaps(bad);
+        var message = $"hosts '{e.Slices[thief].Host}' ({stolen}) and '{victim.Host}' ({victim.Ranges[0]}) overlap on ports {stolen}";
+        return (expected.Length == 1 && expected[0].Contains(message, StringComparison.Ordinal) && expected.SequenceEqual(Overlaps(reversed)))
+            .Label($"{string.Join(" | ", expected)} vs {string.Join(" | ", Overlaps(reversed))}");
+    }
+
     [Property(MaxTest = 150)]
     public Property Any_newly_reserved_port_inside_a_slice_is_reported(int seed, PositiveInt pick)
     {
