@@ -17,7 +17,7 @@ internal static class Fanout
     /// Calls <paramref name="body"/> with consecutive runs <c>[from, to)</c> of <c>0..count</c>, one run per core (at most
     /// <paramref name="count"/>), side by side when <paramref name="slices"/> reaches <see cref="MinParallelSlices"/>.
     /// Consecutive runs let each caller reuse its working arrays and its guess of the previous egress IP's host order
-    /// within a run. The first exception of a run is rethrown as itself (not wrapped), so callers' typed errors pass through.
+    /// within a run. The first run's exception (by run order) is rethrown as itself (not wrapped), once every run has ended, so callers' typed errors pass through.
     /// </summary>
     public static void Runs(int count, long slices, Action<int, int> body)
     {
@@ -29,16 +29,50 @@ internal static class Fanout
             return;
         }
 
+        // Runs 1.. on the thread pool, run 0 here; Tasks rather than Parallel.For, whose event source (made at its first
+        // call, by reflection) cost each command a few milliseconds.
+        var others = new Task[parts - 1];
+        for (var p = 1; p < parts; p++)
+        {
+            var (from, to) = Run(p, parts, count);
+            others[p - 1] = Task.Run(() => body(from, to));
+        }
+
+        Exception? first = null;
         try
         {
-            Parallel.For(0, parts, p => body((int)((long)p * count / parts), (int)((long)(p + 1) * count / parts)));
+            var (from, to) = Run(0, parts, count);
+            body(from, to);
         }
-        catch (AggregateException ex) when (ex.InnerExceptions.Count > 0)
+#pragma warning disable CA1031 // Rethrown below, after every run has ended: none keeps working on shared arrays.
+        catch (Exception ex)
+#pragma warning restore CA1031
         {
-            ExceptionDispatchInfo.Throw(ex.InnerExceptions[0]);
-            throw;
+            first = ex;
+        }
+
+        foreach (var task in others)
+        {
+            try
+            {
+                task.GetAwaiter().GetResult();
+            }
+#pragma warning disable CA1031 // As above.
+            catch (Exception ex)
+#pragma warning restore CA1031
+            {
+                first ??= ex;
+            }
+        }
+
+        if (first is not null)
+        {
+            ExceptionDispatchInfo.Throw(first);
         }
     }
+
+    private static (int From, int To) Run(int part, int parts, int count) =>
+        ((int)((long)part * count / parts), (int)((long)(part + 1) * count / parts));
 
     /// <summary>The slices of all of <paramref name="egress"/>, to pass as <see cref="Runs"/>'s amount of work.</summary>
     public static long SliceCount(IReadOnlyList<EgressPlan> egress)
