@@ -12,7 +12,10 @@ namespace PortShare.Cli;
 /// </summary>
 internal sealed class TextTable
 {
-    private readonly List<(string Header, bool Right)> _columns = [];
+    // Headers and alignments apart, not a list of tuples: LINQ and List over a tuple of a string and a bool are framework
+    // generics the ReadyToRun image does not hold, compiled at run time by every process's first table.
+    private readonly List<string> _headers = [];
+    private readonly List<bool> _right = [];
     private readonly List<string[]> _rows = [];
 
     /// <summary>A line centred above the table.</summary>
@@ -20,16 +23,17 @@ internal sealed class TextTable
 
     public TextTable Column(string header, bool right = false)
     {
-        _columns.Add((header, right));
+        _headers.Add(header);
+        _right.Add(right);
         return this;
     }
 
     public TextTable Row(params string[] cells)
     {
         ArgumentNullException.ThrowIfNull(cells);
-        if (cells.Length != _columns.Count)
+        if (cells.Length != _headers.Count)
         {
-            throw new ArgumentException($"a row of {cells.Length} cells in a table of {_columns.Count} columns", nameof(cells));
+            throw new ArgumentException($"a row of {cells.Length} cells in a table of {_headers.Count} columns", nameof(cells));
         }
 
         _rows.Add(cells);
@@ -40,10 +44,10 @@ internal sealed class TextTable
 
     public override string ToString()
     {
-        var widths = new int[_columns.Count];
-        for (var c = 0; c < _columns.Count; c++)
+        var widths = new int[_headers.Count];
+        for (var c = 0; c < _headers.Count; c++)
         {
-            widths[c] = _columns[c].Header.Length;
+            widths[c] = _headers[c].Length;
             foreach (var row in _rows)
             {
                 foreach (var line in row[c].Split('\n'))
@@ -61,7 +65,7 @@ internal sealed class TextTable
         }
 
         Rule(text, widths, '╭', '┬', '╮');
-        Line(text, widths, [.. _columns.Select(c => c.Header)]);
+        Line(text, widths, [.. _headers]);
         Rule(text, widths, '├', '┼', '┤');
         foreach (var row in _rows)
         {
@@ -101,7 +105,7 @@ internal sealed class TextTable
                 var cell = y < lines[c].Length ? lines[c][y] : string.Empty;
                 var pad = widths[c] - cell.Length;
                 text.Append(' ');
-                if (_columns[c].Right)
+                if (_right[c])
                 {
                     text.Append(' ', pad).Append(cell);
                 }

@@ -29,6 +29,10 @@ public sealed class PortSlice : IEquatable<PortSlice>
     /// <summary>The ranges, sorted by first port, disjoint and not adjacent.</summary>
     public IReadOnlyList<PortRange> Ranges => _ranges;
 
+    /// <summary>The ranges as a span: no interface call per range (and none of the array's interface methods, which the
+    /// ReadyToRun image does not hold for a PortShare struct, to compile at run time).</summary>
+    internal ReadOnlySpan<PortRange> RangeSpan => _ranges;
+
     /// <summary>How many ports the slice has.</summary>
     public int Count => _starts[^1];
 

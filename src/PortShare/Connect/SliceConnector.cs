@@ -51,8 +51,8 @@ public sealed class SliceConnector
         LocalAddress = SliceGuard.Unmap(localAddress);
         // A plain loop, not LINQ: Select over PortRange (a PortShare struct) is a framework generic the ReadyToRun image
         // does not hold, so it would be compiled at run time by every process's first connector.
-        var ranges = slice.Ranges;
-        _packed = new uint[ranges.Count];
+        var ranges = slice.RangeSpan;
+        _packed = new uint[ranges.Length];
         for (var i = 0; i < _packed.Length; i++)
         {
             _packed[i] = ranges[i].Pack();
@@ -113,7 +113,7 @@ public sealed class SliceConnector
     public async ValueTask<Socket> ConnectAsync(string host, int port, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(host);
-        var addresses = IPAddress.TryParse(host, out var literal)
+        var addresses = AddressText.TryParse(host, out var literal)
             ? [literal]
             : await Dns.GetHostAddressesAsync(host, cancellationToken).ConfigureAwait(false);
         return await ConnectAnyAsync(addresses, host, port, cancellationToken).ConfigureAwait(false);

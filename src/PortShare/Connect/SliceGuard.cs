@@ -17,12 +17,12 @@ internal static class SliceGuard
     public static (PortRange Netns, bool[] Reserved) Check(ISocketEnvironment env, PortSlice slice)
     {
         var netns = env.ReadNetnsRange();
-        foreach (var range in slice.Ranges)
+        foreach (var range in slice.RangeSpan)
         {
             if (!netns.Contains(range))
             {
                 var how = netns.Overlaps(range) ? "partly outside" : "outside";
-                var which = slice.Ranges.Count == 1 ? $"Port slice {slice}" : $"Range {range} of port slice {slice}";
+                var which = slice.RangeSpan.Length == 1 ? $"Port slice {slice}" : $"Range {range} of port slice {slice}";
                 throw new SliceMisconfiguredException(
                     $"{which} lies {how} this network namespace's ip_local_port_range {netns}: the kernel would silently use ports outside the slice, which belong to other hosts. Choose a slice inside {netns}, or widen net.ipv4.ip_local_port_range.");
             }
@@ -32,7 +32,7 @@ internal static class SliceGuard
         var free = slice.Count;
         foreach (var r in env.ReadReservedPorts())
         {
-            foreach (var range in slice.Ranges)
+            foreach (var range in slice.RangeSpan)
             {
                 if (r.Intersect(range) is not { } overlap)
                 {
