@@ -108,6 +108,32 @@ internal static class CliApp
         }
     }
 
+    /// <summary>
+    /// For a command that reads a plan or a spec, sets up the JSON reading it will need (<see cref="Planning.PlanJson.WarmUp"/>) on
+    /// a pool thread while this one builds the console and parses the command line: a short command's start-up runs on one
+    /// core, and the first plan read otherwise waited some milliseconds for it. Called by the process's entry point.
+    /// </summary>
+    public static void WarmUp(string[] args)
+    {
+        ArgumentNullException.ThrowIfNull(args);
+        var readsPlan = args is [("plan" or "host" or "router"), ..] || (args is ["connect", ..] && args.Contains("--plan"));
+        if (readsPlan && !IsHelpOrVersion(args))
+        {
+            ThreadPool.UnsafeQueueUserWorkItem(static _ =>
+            {
+#pragma warning disable CA1031 // A warm-up that fails (it reads a constant) must not end the command: its read does the work then.
+                try
+                {
+                    Planning.PlanJson.WarmUp();
+                }
+                catch (Exception)
+                {
+                }
+#pragma warning restore CA1031
+            }, null);
+        }
+    }
+
     // The agent drains on SIGTERM for up to its --drain-timeout (at most an hour): give it that, and the rest a minute.
     private static TimeSpan TerminationTimeout(string[] args) =>
         args is ["agent", ..] ? TimeSpan.FromMinutes(62) : TimeSpan.FromSeconds(60);

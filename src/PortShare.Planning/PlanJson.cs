@@ -88,6 +88,23 @@ public static class PlanJson
 
     private static ReadOnlySpan<byte> StampEnd => "\"\n}\n"u8;
 
+    /// <summary>
+    /// Sets up, on the calling thread, what the first read of a plan or spec sets up once per process: the JSON reader's
+    /// tables (its static constructor builds search values and compiles them at run time, some milliseconds), the
+    /// serializer context and the encoder. A command that will read a plan calls this on an idle core while it starts, so
+    /// its reading does not wait for them. Harmless to call at any time, from any thread.
+    /// </summary>
+    internal static void WarmUp()
+    {
+        var reader = new Utf8JsonReader("{\"version\": \"1\"}"u8);
+        while (reader.Read())
+        {
+        }
+
+        _ = PlanningJsonContext.Default.Options;
+        _ = JsonEncodedText.Encode("portshare");
+    }
+
     private static ReadOnlySpan<byte> StampSalt => "portshare plan validator 4\n"u8;
 
     /// <summary>True when the file ends with a "validated" digest that matches its content.</summary>
