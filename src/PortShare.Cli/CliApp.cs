@@ -119,12 +119,13 @@ internal static class CliApp
         var readsPlan = args is [("plan" or "host" or "router"), ..] || (args is ["connect", ..] && args.Contains("--plan"));
         if (readsPlan && !IsHelpOrVersion(args))
         {
-            ThreadPool.UnsafeQueueUserWorkItem(static _ =>
+            var spec = args is ["plan", "new" or "update", ..];
+            ThreadPool.UnsafeQueueUserWorkItem(_ =>
             {
 #pragma warning disable CA1031 // A warm-up that fails (it reads a constant) must not end the command: its read does the work then.
                 try
                 {
-                    Planning.PlanJson.WarmUp();
+                    Planning.PlanJson.WarmUp(spec);
                 }
                 catch (Exception)
                 {

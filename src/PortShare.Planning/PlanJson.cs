@@ -92,9 +92,11 @@ public static class PlanJson
     /// Sets up, on the calling thread, what the first read of a plan or spec sets up once per process: the JSON reader's
     /// tables (its static constructor builds search values and compiles them at run time, some milliseconds), the
     /// serializer context and the encoder. A command that will read a plan calls this on an idle core while it starts, so
-    /// its reading does not wait for them. Harmless to call at any time, from any thread.
+    /// its reading does not wait for them; with <paramref name="spec"/>, also the serializer's contract for a spec (made
+    /// at its first read: tens of members' metadata, the larger part of reading a spec). Harmless to call at any time,
+    /// from any thread.
     /// </summary>
-    internal static void WarmUp()
+    internal static void WarmUp(bool spec)
     {
         var reader = new Utf8JsonReader("{\"version\": \"1\"}"u8);
         while (reader.Read())
@@ -103,6 +105,10 @@ public static class PlanJson
 
         _ = PlanningJsonContext.Default.Options;
         _ = JsonEncodedText.Encode("portshare");
+        if (spec)
+        {
+            _ = JsonSerializer.Deserialize("{\"version\": 1, \"egress\": [], \"hosts\": []}"u8, PlanningJsonContext.Default.PlanSpec);
+        }
     }
 
     private static ReadOnlySpan<byte> StampSalt => "portshare plan validator 4\n"u8;
