@@ -109,23 +109,34 @@ internal static class CliApp
     }
 
     /// <summary>
-    /// For a command that reads a plan or a spec, sets up the JSON reading it will need (<see cref="Planning.PlanJson.WarmUp"/>) on
-    /// a pool thread while this one builds the console and parses the command line: a short command's start-up runs on one
-    /// core, and the first plan read otherwise waited some milliseconds for it. Called by the process's entry point.
+    /// For a command that reads a plan or a spec, sets up the JSON reading it will need (<see cref="Planning.PlanJson.WarmUp"/>),
+    /// and for connect the first socket's and the metrics' one-time set-up (<see cref="Connect.SliceConnector.WarmUp"/>), on a
+    /// pool thread while this one builds the console and parses the command line: a short command's start-up runs on one
+    /// core, and its first read or connect otherwise waited some milliseconds for these. Called by the process's entry point.
     /// </summary>
     public static void WarmUp(string[] args)
     {
         ArgumentNullException.ThrowIfNull(args);
-        var readsPlan = args is [("plan" or "host" or "router"), ..] || (args is ["connect", ..] && args.Contains("--plan"));
-        if (readsPlan && !IsHelpOrVersion(args))
+        var connects = args is ["connect", ..];
+        var readsPlan = args is [("plan" or "host" or "router"), ..] || (connects && args.Contains("--plan"));
+        // PORTSHARE_NO_WARMUP=1 leaves it out: to measure what it saves (BENCHMARKS.md), or to rule it out.
+        if ((readsPlan || connects) && !IsHelpOrVersion(args) && Environment.GetEnvironmentVariable("PORTSHARE_NO_WARMUP") != "1")
         {
             var spec = args is ["plan", "new" or "update", ..];
             ThreadPool.UnsafeQueueUserWorkItem(_ =>
             {
-#pragma warning disable CA1031 // A warm-up that fails (it reads a constant) must not end the command: its read does the work then.
+#pragma warning disable CA1031 // A warm-up that fails must not end the command: the work is done again where it is needed.
                 try
                 {
-                    Planning.PlanJson.WarmUp(spec);
+                    if (readsPlan)
+                    {
+                        Planning.PlanJson.WarmUp(spec);
+                    }
+
+                    if (connects)
+                    {
+                        Connect.SliceConnector.WarmUp();
+                    }
                 }
                 catch (Exception)
                 {

@@ -70,6 +70,17 @@ public sealed class SliceConnector
         Validate();
     }
 
+    /// <summary>
+    /// Makes, on the calling thread, what a process's first connector makes once: the kernel's answer on
+    /// <c>IP_LOCAL_PORT_RANGE</c> (a probe socket, the process's first, with the runtime's socket event sources) and the
+    /// metrics instruments. The CLI calls it on an idle core while a connect command starts. Harmless at any time.
+    /// </summary>
+    internal static void WarmUp()
+    {
+        _ = HostFacts.SupportsLocalPortRange();
+        System.Runtime.CompilerServices.RuntimeHelpers.RunClassConstructor(typeof(PortShareMetrics).TypeHandle);
+    }
+
     /// <summary>The slice every socket's local port lies in (all of its ranges are used).</summary>
     public PortSlice Slice { get; }
 
