@@ -112,7 +112,8 @@ internal static class CliApp
     /// For a command that reads a plan or a spec, sets up the JSON reading it will need (<see cref="Planning.PlanJson.WarmUp"/>),
     /// and for connect the first socket's and the metrics' one-time set-up (<see cref="Connect.SliceConnector.WarmUp"/>), on a
     /// pool thread while this one builds the console and parses the command line: a short command's start-up runs on one
-    /// core, and its first read or connect otherwise waited some milliseconds for these. Called by the process's entry point.
+    /// core, and its first read or connect otherwise waited some milliseconds for these. <c>plan update</c> instead reads
+    /// its previous plan there (<see cref="Prefetch"/>). Called by the process's entry point.
     /// </summary>
     public static void WarmUp(string[] args)
     {
@@ -120,7 +121,7 @@ internal static class CliApp
         var connects = args is ["connect", ..];
         var readsPlan = args is [("plan" or "host" or "router"), ..] || (connects && args.Contains("--plan"));
         // PORTSHARE_NO_WARMUP=1 leaves it out: to measure what it saves (BENCHMARKS.md), or to rule it out.
-        if ((readsPlan || connects) && !IsHelpOrVersion(args) && Environment.GetEnvironmentVariable("PORTSHARE_NO_WARMUP") != "1")
+        if ((readsPlan || connects) && !IsHelpOrVersion(args) && Environment.GetEnvironmentVariable("PORTSHARE_NO_WARMUP") != "1" && !Prefetch.Start(args))
         {
             var spec = args is ["plan", "new" or "update", ..];
             ThreadPool.UnsafeQueueUserWorkItem(_ =>

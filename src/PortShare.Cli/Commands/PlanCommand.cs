@@ -108,11 +108,12 @@ internal static class PlanCommand
 
         private static int Run(CliConsole console, ParseResult parse)
         {
-            // The spec is read on another core while the previous plan is (a fleet's are 0.7 and 5 MB); the previous
-            // plan's errors are reported first, as when they were read one after the other.
+            // The spec is read on another core while the previous plan is (a fleet's are 0.7 and 5 MB; the previous plan
+            // was started as the process started: Prefetch); the previous plan's errors are reported first, as when they
+            // were read one after the other.
             var specPath = parse.GetValue(s_spec)!;
             var loadingSpec = Task.Run(() => PlanFile.LoadSpec(specPath));
-            var previous = PlanFile.Load(parse.GetValue(s_previous)!);
+            var previous = Prefetch.LoadPrevious(parse.GetValue(s_previous)!);
             var spec = loadingSpec.GetAwaiter().GetResult();
             var strategy = parse.GetValue(s_compact) ? ReplanStrategy.Compact : ReplanStrategy.KeepPorts;
 
