@@ -179,6 +179,9 @@ public sealed record EgressPlan
 {
     private Dictionary<string, HostSlice>? _byHost;
 
+    // Look-ups answered by a scan so far: the index is built only for a caller that keeps asking.
+    private int _scans;
+
     public required IPAddress Address { get; init; }
 
     public required PortRange UsableRange { get; init; }
@@ -193,6 +196,7 @@ public sealed record EgressPlan
         {
             field = value;
             _byHost = null;
+            _scans = 0;
         }
     }
 
@@ -206,12 +210,15 @@ public sealed record EgressPlan
     /// </summary>
     public IReadOnlyList<PortMove> Moves { get; init; } = [];
 
+    private const int MaxScans = 8;
+
     /// <summary>The host's slice (the first, should a hand-edited plan list it twice), or null.</summary>
     public HostSlice? FindSlice(string host)
     {
-        // A few look-ups (plan slice, who) scan; the first repeated look-up builds an index, so a caller asking for every
-        // host (re-plan, diff) stays linear.
-        if (_byHost is null && Slices.Count > 64)
+        // A few look-ups (plan slice, who, the validator's check of a re-plan's few move targets) scan: the index of a
+        // fleet's 10,000 slices costs as much as dozens of scans. A caller asking for many hosts (a compact re-plan's moves) gets
+        // the index from its ninth look-up on, so it stays linear.
+        if (_byHost is null && Slices.Count > 64 && ++_scans > MaxScans)
         {
             var map = new Dictionary<string, HostSlice>(Slices.Count, StringComparer.Ordinal);
             foreach (var s in Slices)
@@ -227,7 +234,7 @@ public sealed record EgressPlan
             return _byHost.GetValueOrDefault(host);
         }
 
-        foreach (var s in Slices)
+        foreach (var s in ListSpan.Of(Slices))
         {
             if (string.Equals(s.Host, host, StringComparison.Ordinal))
             {

@@ -30,6 +30,29 @@ public class PlannerTests
     }
 
     [Fact]
+    public void Finding_a_slice_answers_alike_before_and_after_the_egress_IP_indexes_its_hosts()
+    {
+        // 200 slices (above the size that is always scanned), h7 listed twice as a hand-edited plan might: the first one
+        // counts, and hosts not there are null, for the first look-ups (scanned) and every later one (indexed).
+        var hop = IPAddress.Parse("10.0.0.1");
+        var slices = Enumerable.Range(0, 200).Select(i => new HostSlice { Host = $"h{i}", NextHop = hop, Ranges = [new PortRange((ushort)(10_000 + (2 * i)), (ushort)(10_001 + (2 * i)))] })
+            .Append(new HostSlice { Host = "h7", NextHop = hop, Ranges = [new PortRange(20_000, 20_001)] }).ToArray();
+        var egress = new EgressPlan { Address = s_v4, UsableRange = new PortRange(1024, 65535), Slices = slices };
+        for (var round = 0; round < 40; round++)
+        {
+            var host = (round * 37) % 200;
+            Assert.Same(slices[host], egress.FindSlice($"h{host}"));
+            Assert.Same(slices[7], egress.FindSlice("h7"));
+            Assert.Null(egress.FindSlice("h200"));
+        }
+
+        // A copy with other slices forgets what the first one learned.
+        var other = egress with { Slices = slices[100..200] };
+        Assert.Null(other.FindSlice("h7"));
+        Assert.Same(slices[150], other.FindSlice("h150"));
+    }
+
+    [Fact]
     public void Reserved_ports_split_a_hosts_ranges_and_its_host_file_has_exactly_those_ranges()
     {
         var plan = Planner.Create(PlanTestData.Example());
