@@ -22,9 +22,17 @@ public static class PlanJson
     /// <summary>The plan as UTF-8 JSON, with the "validated" digest appended when <paramref name="stamp"/> (a plan that
     /// passed <see cref="PlanValidator"/>): one buffer sized for the plan, the digest written over its closing brace, so a
     /// fleet's 5 MB is not copied about.</summary>
-    internal static ReadOnlyMemory<byte> SerializeToUtf8(Plan plan, bool stamp)
+    internal static ReadOnlyMemory<byte> SerializeToUtf8(Plan plan, bool stamp) => SerializeToUtf8(plan, stamp ? s_yes : s_no);
+
+    private static readonly Func<bool> s_yes = () => true;
+    private static readonly Func<bool> s_no = () => false;
+
+    /// <summary>As <see cref="SerializeToUtf8(Plan, bool)"/>, asking <paramref name="stamp"/> whether to stamp only once the
+    /// body is written: <see cref="PlanFile.Save"/> validates a fleet's plan meanwhile.</summary>
+    internal static ReadOnlyMemory<byte> SerializeToUtf8(Plan plan, Func<bool> stamp)
     {
         ArgumentNullException.ThrowIfNull(plan);
+        ArgumentNullException.ThrowIfNull(stamp);
         var slices = 0;
         foreach (var e in plan.Egress)
         {
@@ -32,7 +40,7 @@ public static class PlanJson
         }
 
         var buffer = Write(plan, PlanningJsonContext.Default.Plan, (slices * 40) + (64 * 1024));
-        if (!stamp)
+        if (!stamp())
         {
             return buffer.WrittenMemory;
         }
@@ -506,9 +514,21 @@ public static class PlanFile
     /// </summary>
     public static void Save(Plan plan, string path, IEnumerable<string>? inputs = null)
     {
-        var valid = PlanValidator.Validate(plan).All(i => i.Severity != IssueSeverity.Error);
-        SafeFile.Write(path, PlanJson.SerializeToUtf8(plan, stamp: valid), "-o", inputs);
+        ArgumentNullException.ThrowIfNull(plan);
+        if (Fanout.SliceCount(plan.Egress) < Fanout.MinParallelSlices)
+        {
+            SafeFile.Write(path, PlanJson.SerializeToUtf8(plan, stamp: IsValid(plan)), "-o", inputs);
+            return;
+        }
+
+        // A fleet's plan is validated while it is formatted: each spreads over the cores, and each has stretches on one
+        // core (matching names to hosts, the next hops, the hosts object) that the other fills. The stamp waits for the
+        // verdict.
+        var validating = Task.Run(() => IsValid(plan));
+        SafeFile.Write(path, PlanJson.SerializeToUtf8(plan, () => validating.GetAwaiter().GetResult()), "-o", inputs);
     }
+
+    private static bool IsValid(Plan plan) => PlanValidator.Validate(plan).All(i => i.Severity != IssueSeverity.Error);
 
     internal static byte[] ReadBytes(string path)
     {

@@ -220,6 +220,36 @@ public sealed class PlanJsonTests : IDisposable
     }
 
     [Fact]
+    public void A_fleet_plan_validated_while_it_is_written_is_stamped_only_when_valid()
+    {
+        // Above Fanout.MinParallelSlices the validator runs beside the writer; the file must be what validating first and
+        // writing after gives: stamped when valid, the same body either way.
+        var spec = new PlanSpec
+        {
+            Version = 1,
+            UsableRange = new PortRange(1024, 65535),
+            Alignment = 2,
+            MinSliceSize = 2,
+            Egress = [.. Enumerable.Range(1, 4).Select(i => new SpecEgress { Address = $"192.0.2.{i}" })],
+            Hosts = [.. Enumerable.Range(0, 6_000).Select(i => PlanTestData.Host(PlanTestData.Name(i), 1, null, $"10.1.{i >> 8}.{i & 255}"))],
+        };
+        var plan = Planner.Create(spec);
+        Assert.True(Fanout.SliceCount(plan.Egress) >= Fanout.MinParallelSlices);
+        var path = Path.Combine(_dir, "fleet.json");
+        PlanFile.Save(plan, path);
+        Assert.Equal(PlanJson.SerializeToUtf8(plan, stamp: true).ToArray(), File.ReadAllBytes(path));
+        Assert.True(PlanJson.IsStamped(File.ReadAllBytes(path)));
+
+        // Two hosts on one port range: an error, so no stamp, and the body as written unstamped.
+        var e = plan.Egress[2];
+        var overlapping = plan with { Egress = [.. plan.Egress.Take(2), e with { Slices = [.. e.Slices.Take(10), e.Slices[10] with { Ranges = e.Slices[9].Ranges }, .. e.Slices.Skip(11)] }, .. plan.Egress.Skip(3)] };
+        Assert.Contains(PlanValidator.Validate(overlapping), i => i.Code == IssueCode.Overlap);
+        PlanFile.Save(overlapping, path);
+        Assert.Equal(PlanJson.SerializeToUtf8Bytes(overlapping), File.ReadAllBytes(path));
+        Assert.False(PlanJson.IsStamped(File.ReadAllBytes(path)));
+    }
+
+    [Fact]
     public void Reading_one_host_s_slice_lines_of_a_stamped_plan_gives_the_same_plan_as_reading_every_line()
     {
         // The example (several egress IPs, reserved and spare ports), and a re-plan with quarantined moves.
