@@ -123,16 +123,24 @@ internal static class PlanCommand
             WarnShortfalls(console, spec, plan);
             var output = parse.GetValue(s_output);
             var json = parse.GetValue(s_json);
+
+            // The movement table needs nothing of the file: it is formatted on another core while the plan is validated
+            // and written, and printed once the plan is saved (not at all when saving fails).
+            var report = json ? null : Task.Run(() =>
+            {
+                var text = new StringWriter(CultureInfo.InvariantCulture);
+                WriteMovement(text, movement);
+                QuarantineNotes.Write(console, movement.Quarantined, now, toStderr: false, target: text);
+                return text.ToString();
+            });
             Save(console, plan, output, parse.GetValue(s_history), now, [parse.GetValue(s_spec)!, parse.GetValue(s_previous)!]);
-            if (json && output is not null)
+            if (report is not null)
+            {
+                (output is null ? console.RawError : console.RawOut).Write(report.GetAwaiter().GetResult());
+            }
+            else if (output is not null)
             {
                 console.RawOut.WriteLine(JsonSerializer.Serialize(movement, PlanningJsonContext.Default.MovementReport));
-            }
-            else if (!json)
-            {
-                var target = output is null ? console.RawError : console.RawOut;
-                WriteMovement(target, movement);
-                QuarantineNotes.Write(console, movement.Quarantined, now, toStderr: false, target: target);
             }
 
             return ExitCodes.Success;
