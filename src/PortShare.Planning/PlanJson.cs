@@ -515,17 +515,18 @@ public static class PlanFile
     public static void Save(Plan plan, string path, IEnumerable<string>? inputs = null)
     {
         ArgumentNullException.ThrowIfNull(plan);
-        if (Fanout.SliceCount(plan.Egress) < Fanout.MinParallelSlices)
-        {
-            SafeFile.Write(path, PlanJson.SerializeToUtf8(plan, stamp: IsValid(plan)), "-o", inputs);
-            return;
-        }
 
         // A fleet's plan is validated while it is formatted: each spreads over the cores, and each has stretches on one
-        // core (matching names to hosts, the next hops, the hosts object) that the other fills. The stamp waits for the
-        // verdict.
-        var validating = Task.Run(() => IsValid(plan));
-        SafeFile.Write(path, PlanJson.SerializeToUtf8(plan, () => validating.GetAwaiter().GetResult()), "-o", inputs);
+        // core (matching names to hosts, the next hops, the hosts object) that the other fills. A small plan is validated
+        // here, once formatted. Either way the stamp waits for the verdict.
+        Func<bool> valid = () => IsValid(plan);
+        if (Fanout.SliceCount(plan.Egress) >= Fanout.MinParallelSlices)
+        {
+            var validating = Task.Run(valid);
+            valid = () => validating.GetAwaiter().GetResult();
+        }
+
+        SafeFile.Write(path, PlanJson.SerializeToUtf8(plan, valid), "-o", inputs);
     }
 
     private static bool IsValid(Plan plan) => PlanValidator.Validate(plan).All(i => i.Severity != IssueSeverity.Error);
