@@ -54,22 +54,28 @@ public static class Planner
     {
         ArgumentOutOfRangeException.ThrowIfNegative(quarantineSeconds);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(quarantineSeconds, PortMove.MaxQuarantineSeconds);
-        var (plan, movement) = Replan(previous, spec, strategy);
+        var built = Build(spec, strategy == ReplanStrategy.KeepPorts ? Checked(previous) : null, Checked(previous).Generation + 1);
+
+        // A fleet's per-host comparison (160,000 rows) needs only the slices, which the moves leave as they are: it runs on
+        // another core while the moves are found, filling each one's single-core stretches. A small plan's is compared
+        // here, after them.
+        var comparing = Fanout.SliceCount(built.Egress) >= Fanout.MinParallelSlices ? Task.Run(() => PlanDiff.Compare(previous, built)) : null;
         var utc = now.ToUniversalTime();
         var movedAt = new DateTimeOffset((utc.Ticks + TimeSpan.TicksPerSecond - 1) / TimeSpan.TicksPerSecond * TimeSpan.TicksPerSecond, TimeSpan.Zero);
-        var egress = new EgressPlan[plan.Egress.Count];
-        Fanout.Runs(egress.Length, Fanout.SliceCount(plan.Egress), (from, to) =>
+        var egress = new EgressPlan[built.Egress.Count];
+        Fanout.Runs(egress.Length, Fanout.SliceCount(built.Egress), (from, to) =>
         {
             var buffers = new PlanMoves.Buffers();
             for (var i = from; i < to; i++)
             {
-                var e = plan.Egress[i];
+                var e = built.Egress[i];
                 egress[i] = e with { Moves = PlanMoves.Between(previous.FindEgress(e.Address), e, utc, movedAt, quarantineSeconds, buffers) };
             }
         });
 
         var anyMoves = egress.Any(e => e.Moves.Count > 0);
-        plan = plan with { Egress = egress, Version = anyMoves ? Plan.CurrentVersion : Plan.VersionWithoutMoves };
+        var movement = comparing?.GetAwaiter().GetResult() ?? PlanDiff.Compare(previous, built);
+        var plan = built with { Egress = egress, Version = anyMoves ? Plan.CurrentVersion : Plan.VersionWithoutMoves };
         return new ReplanResult(plan, movement with { Quarantined = plan.At(utc).Quarantined });
     }
 

@@ -222,4 +222,32 @@ public class QuarantineTests
         Assert.Throws<ArgumentOutOfRangeException>(() => Planner.Replan(p1, Spec("h1", "h2", "h3"), ReplanStrategy.KeepPorts, s_t0, -1));
         Assert.Throws<ArgumentOutOfRangeException>(() => Planner.Replan(p1, Spec("h1", "h2", "h3"), ReplanStrategy.KeepPorts, s_t0, PortMove.MaxQuarantineSeconds + 1));
     }
+
+    /// <summary>A fleet-size re-plan compares hosts on another core while it finds the moves: the report is the one a
+    /// re-plan without quarantine makes, and the moves hold exactly the moved ports.</summary>
+    [Fact]
+    public void A_fleet_size_re_plan_with_quarantine_reports_the_movement_of_a_plain_re_plan_and_records_every_moved_port()
+    {
+        var spec = new PlanSpec
+        {
+            Version = 1,
+            UsableRange = new PortRange(1024, 65535),
+            Egress = [.. Enumerable.Range(1, 3).Select(i => new SpecEgress { Address = $"192.0.2.{i}" })],
+            Hosts = [.. Enumerable.Range(0, 8_000).Select(i => PlanTestData.Host(PlanTestData.Name(i), 1 + (i % 3)))],
+        };
+        Assert.True(spec.Egress.Count * spec.Hosts.Count >= Fanout.MinParallelSlices);
+        var before = Planner.Create(spec);
+        var changed = spec with { Hosts = [.. spec.Hosts.Where((_, i) => i % 97 != 5), PlanTestData.Host("new-1", 3), PlanTestData.Host("new-2")] };
+
+        var (plan, movement) = Planner.Replan(before, changed, ReplanStrategy.KeepPorts, s_t0, 60);
+        var plain = Planner.Replan(before, changed).Movement;
+
+        Assert.Equal(plain.Hosts, movement.Hosts);
+        Assert.Equal(plain.MovedPorts, movement.MovedPorts);
+        Assert.Equal(plain.PreviouslyOwnedPorts, movement.PreviouslyOwnedPorts);
+        Assert.True(movement.MovedPorts > 0);
+        Assert.Equal(movement.MovedPorts, plan.Egress.Sum(e => e.Moves.Sum(m => (long)PortSet.Count(m.Ports))));
+        Assert.Equal(plan.Egress.Sum(e => e.Moves.Count), movement.Quarantined.Count);
+        Assert.Equal(PlanDiff.Compare(before, plan).Hosts, movement.Hosts);
+    }
 }
