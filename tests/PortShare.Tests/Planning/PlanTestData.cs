@@ -41,6 +41,15 @@ internal static class PlanTestData
         Hosts = [.. Enumerable.Range(0, hosts).Select(i => Host(Name(i)))],
     };
 
+    /// <summary>A fleet: <paramref name="hosts"/> hosts of weights 1-3 on egress IPs 192.0.2.1.. sharing ports 1024-65535.</summary>
+    public static PlanSpec Fleet(int egress, int hosts) => new()
+    {
+        Version = 1,
+        UsableRange = new PortRange(1024, 65535),
+        Egress = [.. Enumerable.Range(1, egress).Select(i => new SpecEgress { Address = string.Create(CultureInfo.InvariantCulture, $"192.0.2.{i}") })],
+        Hosts = [.. Enumerable.Range(0, hosts).Select(i => Host(Name(i), 1 + (i % 3)))],
+    };
+
     public static string Name(int i) => string.Create(CultureInfo.InvariantCulture, $"h{i:D5}");
 
     /// <summary>A random feasible spec. <paramref name="reserved"/>, <paramref name="pinned"/> and <paramref name="map"/> switch features on.</summary>

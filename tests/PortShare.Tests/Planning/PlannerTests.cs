@@ -188,13 +188,7 @@ public class PlannerTests
     [Fact]
     public void Ten_thousand_hosts_on_sixteen_egress_ips_plan_and_replan()
     {
-        var spec = new PlanSpec
-        {
-            Version = 1,
-            UsableRange = new PortRange(1024, 65535),
-            Egress = [.. Enumerable.Range(1, 16).Select(i => new SpecEgress { Address = $"192.0.2.{i}" })],
-            Hosts = [.. Enumerable.Range(0, 10_000).Select(i => PlanTestData.Host(PlanTestData.Name(i), 1 + (i % 3)))],
-        };
+        var spec = PlanTestData.Fleet(egress: 16, hosts: 10_000);
         var clock = Stopwatch.StartNew();
         var plan = Planner.Create(spec);
         var elapsed = clock.Elapsed;

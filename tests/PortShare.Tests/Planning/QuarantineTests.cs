@@ -228,13 +228,7 @@ public class QuarantineTests
     [Fact]
     public void A_fleet_size_re_plan_with_quarantine_reports_the_movement_of_a_plain_re_plan_and_records_every_moved_port()
     {
-        var spec = new PlanSpec
-        {
-            Version = 1,
-            UsableRange = new PortRange(1024, 65535),
-            Egress = [.. Enumerable.Range(1, 3).Select(i => new SpecEgress { Address = $"192.0.2.{i}" })],
-            Hosts = [.. Enumerable.Range(0, 8_000).Select(i => PlanTestData.Host(PlanTestData.Name(i), 1 + (i % 3)))],
-        };
+        var spec = PlanTestData.Fleet(egress: 3, hosts: 8_000);
         Assert.True(spec.Egress.Count * spec.Hosts.Count >= Fanout.MinParallelSlices);
         var before = Planner.Create(spec);
         var changed = spec with { Hosts = [.. spec.Hosts.Where((_, i) => i % 97 != 5), PlanTestData.Host("new-1", 3), PlanTestData.Host("new-2")] };
