@@ -475,6 +475,20 @@ internal static class PlanCommand
 
     private const int BarWidth = 24;
 
+    /// <summary>A share as a percentage to one decimal, or to two significant digits when it is under 0.1 % but not none:
+    /// a host's 2 ports of 64,512 read <c>0.0031 %</c>, not <c>0.0 %</c>.</summary>
+    internal static string Percent(double share)
+    {
+        if (share is not (> 0 and < 0.001))
+        {
+            return share.ToString("P1", CultureInfo.InvariantCulture);
+        }
+
+        var percent = share * 100;
+        var rounded = Math.Round(percent, 1 - (int)Math.Floor(Math.Log10(percent)));
+        return string.Create(CultureInfo.InvariantCulture, $"{rounded:0.##########} %");
+    }
+
     /// <summary>The summary table (one row per egress IP), its risks, then the per-host rows the report holds. Plain
     /// text (<see cref="TextTable"/>): on a fleet's plan this is what a person or a script waits for.</summary>
     internal static void WriteReport(TextWriter console, CapacityReport report)
@@ -522,7 +536,7 @@ internal static class PlanCommand
 
         static string N(int n) => n.ToString("N0", CultureInfo.InvariantCulture);
 
-        static string Share(ShareOf? s) => s is null ? "-" : string.Create(CultureInfo.InvariantCulture, $"{s.Host}: {s.Ports:N0} ({s.Share:P1})");
+        static string Share(ShareOf? s) => s is null ? "-" : string.Create(CultureInfo.InvariantCulture, $"{s.Host}: {s.Ports:N0} ({Percent(s.Share)})");
     }
 
     private static void WriteSlices(TextWriter console, long generation, EgressCapacity e)
@@ -541,7 +555,7 @@ internal static class PlanCommand
                 s.Host,
                 RangesText(s.Ranges),
                 s.Ports.ToString(CultureInfo.InvariantCulture),
-                s.Share.ToString("P1", CultureInfo.InvariantCulture),
+                Percent(s.Share),
                 s.EntropyBits.ToString("0.0", CultureInfo.InvariantCulture),
                 Bar(e.UsableRange, s.Ranges));
         }
@@ -610,7 +624,7 @@ internal static class PlanCommand
             ? "moved ports stay routed to their previous owner until their quarantine ends: apply the new plan now (router apply, host apply), and again after the quarantine to hand them over."
             : movement.MovedPorts > 0 ? "connections on moved ports break when the new plan is applied (no quarantine)." : "nothing to hand over.";
         console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"moved {movement.MovedPorts} of {movement.PreviouslyOwnedPorts} owned ports ({share:P1}); {then}"));
+            $"moved {movement.MovedPorts} of {movement.PreviouslyOwnedPorts} owned ports ({Percent(share)}); {then}"));
 
         static string N(int n) => n.ToString(CultureInfo.InvariantCulture);
     }

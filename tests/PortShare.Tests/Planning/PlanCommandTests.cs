@@ -1,5 +1,6 @@
 using System.Net;
 using PortShare.Cli;
+using PortShare.Cli.Commands;
 using PortShare.Planning;
 using Spectre.Console.Testing;
 
@@ -179,6 +180,31 @@ public sealed class PlanCommandTests : IDisposable
         var (missing, _, err) = await Run("plan", "show", P("p.json"), "--host", "nobody");
         Assert.Equal(ExitCodes.Failure, missing);
         Assert.Contains("Host 'nobody' has no slice", err, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(0.0, "0.0 %")]
+    [InlineData(1.0, "100.0 %")]
+    [InlineData(0.5, "50.0 %")]
+    [InlineData(0.001, "0.1 %")]
+    [InlineData(0.00099, "0.099 %")]
+    [InlineData(2 / 64512.0, "0.0031 %")]
+    [InlineData(1 / 1_032_192.0, "0.000097 %")]
+    public void A_share_under_a_tenth_of_a_percent_shows_two_significant_digits_not_zero(double share, string expected) =>
+        Assert.Equal(expected, PlanCommand.Percent(share));
+
+    [Fact]
+    public async Task Show_of_a_fleet_gives_tiny_shares_as_figures_not_zero()
+    {
+        var plan = Planner.Create(PlanTestData.Equal(10_000, new PortRange(1024, 65535)));
+        PlanFile.Save(plan, P("fleet.json"));
+        var smallest = plan.Egress[0].Slices.Min(s => PortSet.Count(s.Ranges));
+        Assert.InRange(smallest, 2, 64); // under 0.1 % of 64,512
+
+        var (code, summary, _) = await Run("plan", "show", P("fleet.json"));
+        Assert.Equal(0, code);
+        Assert.Contains($": {smallest} ({PlanCommand.Percent(smallest / 64512.0)})", summary, StringComparison.Ordinal);
+        Assert.DoesNotContain("(0.0 %)", summary, StringComparison.Ordinal);
     }
 
     [Fact]
