@@ -71,6 +71,23 @@ internal static class Fanout
         }
     }
 
+    /// <summary>
+    /// <paramref name="work"/>'s result, to be asked for later: started now on another core when <paramref name="slices"/>
+    /// reaches <see cref="MinParallelSlices"/> (so it runs beside what the caller does meanwhile), else done on the calling
+    /// thread when first asked for. Its exception is thrown, as itself, by the call that asks.
+    /// </summary>
+    public static Func<T> Beside<T>(long slices, Func<T> work)
+    {
+        ArgumentNullException.ThrowIfNull(work);
+        if (slices < MinParallelSlices)
+        {
+            return work;
+        }
+
+        var task = Task.Run(work);
+        return () => task.GetAwaiter().GetResult();
+    }
+
     private static (int From, int To) Run(int part, int parts, int count) =>
         ((int)((long)part * count / parts), (int)((long)(part + 1) * count / parts));
 

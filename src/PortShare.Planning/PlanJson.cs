@@ -519,13 +519,7 @@ public static class PlanFile
         // A fleet's plan is validated while it is formatted: each spreads over the cores, and each has stretches on one
         // core (matching names to hosts, the next hops, the hosts object) that the other fills. A small plan is validated
         // here, once formatted. Either way the stamp waits for the verdict.
-        Func<bool> valid = () => IsValid(plan);
-        if (Fanout.SliceCount(plan.Egress) >= Fanout.MinParallelSlices)
-        {
-            var validating = Task.Run(valid);
-            valid = () => validating.GetAwaiter().GetResult();
-        }
-
+        var valid = Fanout.Beside(Fanout.SliceCount(plan.Egress), () => IsValid(plan));
         SafeFile.Write(path, PlanJson.SerializeToUtf8(plan, valid), "-o", inputs);
     }
 

@@ -36,7 +36,7 @@ public static class Planner
     /// </summary>
     public static ReplanResult Replan(Plan previous, PlanSpec spec, ReplanStrategy strategy = ReplanStrategy.KeepPorts)
     {
-        var plan = Build(spec, strategy == ReplanStrategy.KeepPorts ? Checked(previous) : null, Checked(previous).Generation + 1);
+        var plan = Rebuild(previous, spec, strategy);
         return new ReplanResult(plan, PlanDiff.Compare(previous, plan));
     }
 
@@ -54,16 +54,17 @@ public static class Planner
     {
         ArgumentOutOfRangeException.ThrowIfNegative(quarantineSeconds);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(quarantineSeconds, PortMove.MaxQuarantineSeconds);
-        var built = Build(spec, strategy == ReplanStrategy.KeepPorts ? Checked(previous) : null, Checked(previous).Generation + 1);
+        var built = Rebuild(previous, spec, strategy);
+        var slices = Fanout.SliceCount(built.Egress);
 
         // A fleet's per-host comparison (160,000 rows) needs only the slices, which the moves leave as they are: it runs on
         // another core while the moves are found, filling each one's single-core stretches. A small plan's is compared
         // here, after them.
-        var comparing = Fanout.SliceCount(built.Egress) >= Fanout.MinParallelSlices ? Task.Run(() => PlanDiff.Compare(previous, built)) : null;
+        var movement = Fanout.Beside(slices, () => PlanDiff.Compare(previous, built));
         var utc = now.ToUniversalTime();
         var movedAt = new DateTimeOffset((utc.Ticks + TimeSpan.TicksPerSecond - 1) / TimeSpan.TicksPerSecond * TimeSpan.TicksPerSecond, TimeSpan.Zero);
         var egress = new EgressPlan[built.Egress.Count];
-        Fanout.Runs(egress.Length, Fanout.SliceCount(built.Egress), (from, to) =>
+        Fanout.Runs(egress.Length, slices, (from, to) =>
         {
             var buffers = new PlanMoves.Buffers();
             for (var i = from; i < to; i++)
@@ -74,10 +75,13 @@ public static class Planner
         });
 
         var anyMoves = egress.Any(e => e.Moves.Count > 0);
-        var movement = comparing?.GetAwaiter().GetResult() ?? PlanDiff.Compare(previous, built);
         var plan = built with { Egress = egress, Version = anyMoves ? Plan.CurrentVersion : Plan.VersionWithoutMoves };
-        return new ReplanResult(plan, movement with { Quarantined = plan.At(utc).Quarantined });
+        return new ReplanResult(plan, movement() with { Quarantined = plan.At(utc).Quarantined });
     }
+
+    // The re-plan's slices: built on the previous plan's (keeping ports) or from scratch (compact), one generation on.
+    private static Plan Rebuild(Plan previous, PlanSpec spec, ReplanStrategy strategy) =>
+        Build(spec, strategy == ReplanStrategy.KeepPorts ? Checked(previous) : null, Checked(previous).Generation + 1);
 
     private static Plan Checked(Plan previous)
     {
